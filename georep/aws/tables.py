@@ -1,0 +1,67 @@
+"""Creating the lab's tables in a region: user tables with streams, and the checkpoint table.
+
+Place in the data flow: run once per region when a lab starts, before any replicator.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from botocore.exceptions import ClientError
+
+from ..config import Table
+
+CHECKPOINT_TABLE = "georep_checkpoints"
+
+
+def table_request(table: Table) -> dict:
+    keys = [{"AttributeName": table.hash_key.name, "KeyType": "HASH"}]
+    defs = [{"AttributeName": table.hash_key.name, "AttributeType": table.hash_key.type}]
+    if table.range_key:
+        keys.append({"AttributeName": table.range_key.name, "KeyType": "RANGE"})
+        defs.append({"AttributeName": table.range_key.name, "AttributeType": table.range_key.type})
+    return {
+        "TableName": table.name,
+        "KeySchema": keys,
+        "AttributeDefinitions": defs,
+        "BillingMode": "PAY_PER_REQUEST",
+        "StreamSpecification": {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+    }
+
+
+def checkpoint_request() -> dict:
+    return {
+        "TableName": CHECKPOINT_TABLE,
+        "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}],
+        "AttributeDefinitions": [{"AttributeName": "id", "AttributeType": "S"}],
+        "BillingMode": "PAY_PER_REQUEST",
+    }
+
+
+async def ensure_table(client, request: dict, timeout_s: float = 30.0) -> str | None:
+    """Create a table unless it exists; wait until ACTIVE. Returns its latest stream ARN."""
+    name = request["TableName"]
+    try:
+        await client.create_table(**request)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "ResourceInUseException":
+            raise
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    delay = 0.01
+    while True:
+        desc = (await client.describe_table(TableName=name))["Table"]
+        if desc["TableStatus"] == "ACTIVE":
+            return desc.get("LatestStreamArn")
+        if loop.time() > deadline:
+            raise TimeoutError(f"table {name} not ACTIVE after {timeout_s}s")
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 1.0)
+
+
+async def stream_arn(client, table: str) -> str:
+    desc = (await client.describe_table(TableName=table))["Table"]
+    arn = desc.get("LatestStreamArn")
+    if not arn:
+        raise LookupError(f"table {table} has no stream (enable NEW_AND_OLD_IMAGES)")
+    return arn

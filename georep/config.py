@@ -1,0 +1,208 @@
+"""Regions and tables as data: the files in ``regions/`` turned into validated objects.
+
+Place in the data flow: read once at start-up by the embedded lab, the live lab and the CLI;
+everything downstream receives :class:`LabConfig`. Every error names the file and the field.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .core.policy import POLICIES
+from .errors import ConfigError
+
+LAB_FILE = "lab.toml"
+KEY_TYPES = ("S", "N", "B")
+RESERVED_TABLES = ("georep_checkpoints",)
+
+
+@dataclass(frozen=True)
+class Region:
+    name: str
+    aws_region: str
+    port: int | None = None
+    endpoint: str | None = None
+    source: str = ""
+
+    @property
+    def local(self) -> bool:
+        """Served by a moto server the lab starts (as opposed to an external endpoint)."""
+        return self.endpoint is None
+
+
+@dataclass(frozen=True)
+class KeyAttr:
+    name: str
+    type: str
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    hash_key: KeyAttr
+    range_key: KeyAttr | None = None
+    policy: str = "lww"
+
+    @property
+    def key_names(self) -> tuple[str, ...]:
+        return (self.hash_key.name,) + ((self.range_key.name,) if self.range_key else ())
+
+
+@dataclass(frozen=True)
+class ReplicatorSettings:
+    connect_timeout_s: float = 1.0
+    read_timeout_s: float = 2.0
+    idle_poll_max_ms: int = 100
+    batch_size: int = 1000
+    retry_base_ms: int = 50
+    retry_cap_ms: int = 2000
+    unstamped_wait_s: float = 5.0
+
+
+@dataclass(frozen=True)
+class LabConfig:
+    regions: tuple[Region, ...]
+    tables: tuple[Table, ...]
+    replicator: ReplicatorSettings = field(default_factory=ReplicatorSettings)
+
+    def region(self, name: str) -> Region:
+        for r in self.regions:
+            if r.name == name:
+                return r
+        known = ", ".join(r.name for r in self.regions)
+        raise ConfigError(f"unknown region {name!r} (known: {known})")
+
+    def table(self, name: str) -> Table:
+        for t in self.tables:
+            if t.name == name:
+                return t
+        known = ", ".join(t.name for t in self.tables)
+        raise ConfigError(f"unknown table {name!r} (known: {known})")
+
+    @property
+    def links(self) -> list[tuple[str, str]]:
+        """Every directed pair of regions: the full mesh."""
+        names = [r.name for r in self.regions]
+        return [(a, b) for a in names for b in names if a != b]
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+
+
+def _field(doc: dict, key: str, kind: type | tuple[type, ...], where: str, required=True):
+    if key not in doc:
+        if required:
+            raise ConfigError(f"{where}: missing field {key!r}")
+        return None
+    value = doc[key]
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+        raise ConfigError(f"{where}: field {key!r} must be a {names}, not {value!r}")
+    return value
+
+
+def load_region(path: Path) -> Region:
+    doc = _read(path)
+    where = str(path)
+    name = _field(doc, "name", str, where)
+    aws_region = _field(doc, "aws_region", str, where)
+    port = _field(doc, "port", int, where, required=False)
+    endpoint = _field(doc, "endpoint", str, where, required=False)
+    if not name.strip() or any(c in name for c in " :>/|"):
+        raise ConfigError(f"{where}: field 'name' must be a plain word, not {name!r}")
+    if port is None and endpoint is None:
+        raise ConfigError(f"{where}: missing field 'port' (or 'endpoint' for an external service)")
+    if port is not None and not 1 <= port <= 65535:
+        raise ConfigError(f"{where}: field 'port' must be between 1 and 65535, not {port}")
+    if endpoint is not None and not endpoint.startswith(("http://", "https://")):
+        raise ConfigError(f"{where}: field 'endpoint' must be an http(s) URL, not {endpoint!r}")
+    return Region(name, aws_region, port, endpoint, where)
+
+
+def _key(doc: dict, key: str, where: str, required: bool) -> KeyAttr | None:
+    spec = _field(doc, key, dict, where, required)
+    if spec is None:
+        return None
+    name = _field(spec, "name", str, f"{where}.{key}")
+    kind = _field(spec, "type", str, f"{where}.{key}")
+    if kind not in KEY_TYPES:
+        raise ConfigError(f"{where}.{key}: field 'type' must be one of S, N, B, not {kind!r}")
+    return KeyAttr(name, kind)
+
+
+def load_lab(path: Path) -> tuple[tuple[Table, ...], ReplicatorSettings]:
+    doc = _read(path)
+    tables_doc = _field(doc, "tables", dict, str(path))
+    if not tables_doc:
+        raise ConfigError(f"{path}: field 'tables' defines no table")
+    tables = []
+    for tname, tdoc in tables_doc.items():
+        where = f"{path}: tables.{tname}"
+        if not isinstance(tdoc, dict):
+            raise ConfigError(f"{where}: must be a table of fields")
+        if tname in RESERVED_TABLES:
+            raise ConfigError(f"{where}: the name {tname!r} is reserved for georep")
+        policy = _field(tdoc, "policy", str, where, required=False) or "lww"
+        if policy not in POLICIES:
+            known = ", ".join(sorted(POLICIES))
+            raise ConfigError(f"{where}: field 'policy' must be one of {known}, not {policy!r}")
+        hash_key = _key(tdoc, "hash_key", where, True)
+        tables.append(Table(tname, hash_key, _key(tdoc, "range_key", where, False), policy))
+    rdoc = _field(doc, "replicator", dict, str(path), required=False) or {}
+    settings = {}
+    for fname, default in ReplicatorSettings.__dataclass_fields__.items():
+        kind = type(default.default)
+        value = _field(rdoc, fname, (int, float) if kind is float else kind, f"{path}: replicator",
+                       required=False)
+        if value is not None:
+            if value <= 0:
+                raise ConfigError(f"{path}: replicator: field {fname!r} must be positive")
+            settings[fname] = kind(value)
+    unknown = set(rdoc) - set(ReplicatorSettings.__dataclass_fields__)
+    if unknown:
+        raise ConfigError(f"{path}: replicator: unknown field {sorted(unknown)[0]!r}")
+    return tuple(tables), ReplicatorSettings(**settings)
+
+
+def load(directory: str | Path = "regions") -> LabConfig:
+    """Read a regions directory: every ``*.toml`` is a region, except ``lab.toml``."""
+    d = Path(directory)
+    if not d.is_dir():
+        raise ConfigError(f"{d}: regions directory not found")
+    regions = [load_region(p) for p in sorted(d.glob("*.toml")) if p.name != LAB_FILE]
+    if len(regions) < 2:
+        raise ConfigError(f"{d}: a lab needs at least two region files, found {len(regions)}")
+    seen: dict[str, Region] = {}
+    for r in regions:
+        if r.name in seen:
+            raise ConfigError(f"{r.source}: field 'name': {r.name!r} is also the name in "
+                              f"{seen[r.name].source}")
+        seen[r.name] = r
+    by_aws: dict[str, Region] = {}
+    for r in regions:
+        if r.aws_region in by_aws:
+            raise ConfigError(
+                f"{r.source}: field 'aws_region': {r.aws_region!r} is also used by "
+                f"{by_aws[r.aws_region].source}; moto keeps state per AWS region id, so each "
+                "lab region needs its own"
+            )
+        by_aws[r.aws_region] = r
+    ports: dict[int, Region] = {}
+    for r in regions:
+        if r.port is not None and r.port in ports:
+            raise ConfigError(f"{r.source}: field 'port': {r.port} is also used by "
+                              f"{ports[r.port].source}")
+        if r.port is not None:
+            ports[r.port] = r
+    tables, settings = load_lab(d / LAB_FILE)
+    return LabConfig(tuple(regions), tables, settings)

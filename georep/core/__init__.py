@@ -1,0 +1,5 @@
+"""The pure core: clocks, item metadata, causality, conflict policies and shard lineage.
+
+Nothing here performs I/O, imports boto3 or asyncio, or reads the wall clock: time, region ids
+and random sources are passed in, so every function is deterministic and testable in isolation.
+"""

@@ -1,0 +1,221 @@
+"""Item metadata: the one reserved attribute every version georep writes carries.
+
+Place in the data flow: the write path stamps it, the replicator reads it from stream images to
+tell local writes from replicated ones, and the apply step hands the decoded versions to the
+table's conflict policy. Items travel in DynamoDB's low-level JSON (``{"S": "x"}``), so nothing
+is deserialized on the replication hot path.
+
+The attribute ``_georep`` is a map::
+
+    v   format version (1)            w   writer: client | replicator | reconcile
+    h   packed HLC of this version    t   tombstone flag
+    q   tie (see causality.Dot)       d   digest of the user attributes it stamps
+    o   origin region                 vv  version vector: region -> [hlc, tie]
+
+The digest lets a reader notice that a plain AWS client changed the attributes after georep
+stamped them (the metadata is then stale: the item is *unstamped*).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from decimal import Decimal
+from typing import Any
+
+from .causality import Dot, VersionVector, advance
+from .hlc import Timestamp, tick
+
+META = "_georep"
+FORMAT = 1
+WRITERS = ("client", "replicator", "reconcile")
+NON_LOCAL_WRITERS = frozenset({"replicator", "reconcile"})
+
+Item = dict[str, Any]  # DynamoDB low-level JSON: attribute name -> AttributeValue
+
+
+class MetadataError(ValueError):
+    """The reserved attribute is present but malformed."""
+
+
+@dataclass(frozen=True, slots=True)
+class Meta:
+    hlc: int
+    tie: int
+    origin: str
+    writer: str
+    tombstone: bool
+    vv: Mapping[str, Dot]
+    digest: str
+
+    @property
+    def dot(self) -> Dot:
+        return (self.hlc, self.tie)
+
+    @property
+    def rank(self) -> tuple[int, int, str]:
+        """Total order used by last-writer-wins: HLC, then tie, then origin region."""
+        return (self.hlc, self.tie, self.origin)
+
+    @property
+    def timestamp(self) -> Timestamp:
+        return Timestamp.unpack(self.hlc)
+
+
+@dataclass(frozen=True, slots=True)
+class Version:
+    """One version of an item: user attributes (key included, metadata excluded) plus metadata."""
+
+    attrs: Mapping[str, Any]
+    meta: Meta
+
+    def item(self) -> Item:
+        out = dict(self.attrs)
+        out[META] = encode(self.meta)
+        return out
+
+    def written_by(self, writer: str) -> Version:
+        return replace(self, meta=replace(self.meta, writer=writer))
+
+
+def encode(meta: Meta) -> dict[str, Any]:
+    vv = {r: {"L": [{"N": str(h)}, {"N": str(q)}]} for r, (h, q) in sorted(meta.vv.items())}
+    return {
+        "M": {
+            "v": {"N": str(FORMAT)},
+            "h": {"N": str(meta.hlc)},
+            "q": {"N": str(meta.tie)},
+            "o": {"S": meta.origin},
+            "w": {"S": meta.writer},
+            "t": {"BOOL": meta.tombstone},
+            "d": {"S": meta.digest},
+            "vv": {"M": vv},
+        }
+    }
+
+
+def decode(value: Mapping[str, Any]) -> Meta:
+    try:
+        m = value["M"]
+        if int(m["v"]["N"]) != FORMAT:
+            raise MetadataError(f"unsupported metadata format {m['v']['N']}")
+        vv = {}
+        for region, dot in m["vv"]["M"].items():
+            h, q = dot["L"]
+            vv[region] = (int(h["N"]), int(q["N"]))
+        writer = m["w"]["S"]
+        if writer not in WRITERS:
+            raise MetadataError(f"unknown writer kind {writer!r}")
+        return Meta(
+            hlc=int(m["h"]["N"]),
+            tie=int(m["q"]["N"]),
+            origin=m["o"]["S"],
+            writer=writer,
+            tombstone=bool(m["t"]["BOOL"]),
+            vv=vv,
+            digest=m["d"]["S"],
+        )
+    except MetadataError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise MetadataError(f"malformed {META} attribute: {exc!r}") from exc
+
+
+def split(item: Mapping[str, Any] | None) -> tuple[Item, Meta | None]:
+    """User attributes and decoded metadata (None when the item carries none)."""
+    if item is None:
+        return {}, None
+    attrs = {k: v for k, v in item.items() if k != META}
+    raw = item.get(META)
+    return attrs, (decode(raw) if raw is not None else None)
+
+
+def _canonical(value: Any) -> Any:
+    (kind, v), = value.items()
+    if kind == "N":
+        return ["N", _number(v)]
+    if kind == "NS":
+        return ["NS", sorted(_number(x) for x in v)]
+    if kind == "SS":
+        return ["SS", sorted(v)]
+    if kind == "B":
+        return ["B", _b64(v)]
+    if kind == "BS":
+        return ["BS", sorted(_b64(x) for x in v)]
+    if kind == "M":
+        return ["M", {k: _canonical(x) for k, x in v.items()}]
+    if kind == "L":
+        return ["L", [_canonical(x) for x in v]]
+    return [kind, v]
+
+
+def _number(text: str) -> str:
+    return format(Decimal(text).normalize(), "f")
+
+
+def _b64(v: bytes | str) -> str:
+    return base64.b64encode(v).decode() if isinstance(v, bytes | bytearray) else v
+
+
+def digest(attrs: Mapping[str, Any]) -> str:
+    """A short, representation-independent hash of user attributes (metadata excluded)."""
+    canon = {k: _canonical(v) for k, v in attrs.items() if k != META}
+    blob = json.dumps(canon, sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.blake2b(blob, digest_size=10).hexdigest()
+
+
+def is_stamped(attrs: Mapping[str, Any], meta: Meta | None) -> bool:
+    """True when ``meta`` describes exactly these attributes (no plain write since the stamp)."""
+    return meta is not None and meta.digest == digest(attrs)
+
+
+def key_of(attrs: Mapping[str, Any], key_names: Iterable[str]) -> Item:
+    return {k: attrs[k] for k in key_names}
+
+
+def stamp(
+    attrs: Mapping[str, Any],
+    base: Meta | None,
+    *,
+    origin: str,
+    ts: Timestamp,
+    tie: int = 0,
+    writer: str = "client",
+    tombstone: bool = False,
+) -> Version:
+    """A new version written at ``origin`` at HLC ``ts`` by a writer that has seen ``base``."""
+    vv: VersionVector = base.vv if base is not None else {}
+    meta = Meta(
+        hlc=ts.pack(),
+        tie=tie,
+        origin=origin,
+        writer=writer,
+        tombstone=tombstone,
+        vv=advance(vv, origin, (ts.pack(), tie)),
+        digest=digest(attrs),
+    )
+    return Version(dict(attrs), meta)
+
+
+def stamp_plain(
+    attrs: Mapping[str, Any],
+    base: Meta | None,
+    *,
+    origin: str,
+    record_ms: int,
+    seq: int,
+    tombstone: bool = False,
+) -> Version:
+    """Stamp a write made by a plain AWS client, seen in ``origin``'s stream.
+
+    The stamp depends only on the stream record (its creation time, sequence number and the
+    metadata it carried), so a replayed record gets the same stamp and applies as a duplicate.
+    It follows ``base`` causally even when ``base`` came from a region whose clock runs ahead.
+    """
+    base_ts = base.timestamp if base is not None else Timestamp(0, 0)
+    return stamp(
+        attrs, base, origin=origin, ts=tick(base_ts, record_ms), tie=seq, tombstone=tombstone
+    )

@@ -1,0 +1,319 @@
+"""The replicator: one per directed link src→dst, streaming src's local writes into dst.
+
+Place in the data flow: reads src's DynamoDB Streams directly (checkpoints live in src too),
+keeps only local writes (:mod:`georep.core.records`), stamps plain-client writes and writes the
+stamp back to src, applies to dst through the link proxy (:mod:`georep.engine.apply`), and only
+then advances the checkpoint. A crash between apply and checkpoint replays the batch; the apply
+is idempotent, so replays are counted as suppressed duplicates and change nothing.
+
+Polling is adaptive: re-poll at once while records arrive, back off to ``idle_poll_max_ms``.
+Failed calls are retried with exponential backoff and full jitter, forever for now (the DLQ and
+circuit breaker come with the failure machinery). Clock, sleep and random source are injected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from ..aws.checkpoints import Checkpoint, CheckpointStore
+from ..aws.errors import classify
+from ..aws.streams import StreamReader
+from ..aws.values import to_python
+from ..config import ReplicatorSettings, Table
+from ..core.backoff import full_jitter
+from ..core.lineage import ShardLineage
+from ..core.meta import META, MetadataError, Version, encode, key_of
+from ..core.records import LocalWrite, local_write
+from ..errors import ReplicationError, UnstampedDestination
+from .apply import Applier, key_id
+
+REDISCOVER_S = 10.0
+
+
+@dataclass
+class LinkStats:
+    applied: int = 0
+    suppressed: int = 0
+    skipped: int = 0  # replicated writes seen in the source stream: not shipped (no ping-pong)
+    conflicts: int = 0
+    retries: int = 0
+    races: int = 0
+    stamped: int = 0  # plain-client writes stamped and written back to the source
+    batches: int = 0
+    unreadable: int = 0
+    lag_ms: deque = field(default_factory=lambda: deque(maxlen=10000))
+    last_error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        lags = sorted(self.lag_ms)
+        out = {k: v for k, v in self.__dict__.items() if k != "lag_ms"}
+        out["lag_ms_last"] = self.lag_ms[-1] if self.lag_ms else None
+        out["lag_ms_p50"] = lags[len(lags) // 2] if lags else None
+        return out
+
+
+@dataclass
+class TableLink:
+    """One table's pieces for one link."""
+
+    table: Table
+    reader: StreamReader
+    checkpoints: CheckpointStore
+    applier: Applier
+
+
+def record_ms(value: Any) -> int:
+    if isinstance(value, datetime):
+        return int(value.timestamp() * 1000)
+    return int(float(value) * 1000)
+
+
+class Replicator:
+    def __init__(
+        self,
+        src: str,
+        dst: str,
+        *,
+        source_client,
+        tables: list[TableLink],
+        settings: ReplicatorSettings,
+        emit: Callable[..., Any],
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.src = src
+        self.dst = dst
+        self.source = source_client
+        self.tables = tables
+        self.settings = settings
+        self.emit = emit
+        self.clock = clock
+        self.sleep = sleep
+        self.rng = rng or random.Random()
+        self.stats = LinkStats()
+        self._tick = 0
+        self._quiet: dict[str, int] = {}  # table -> mark of the latest poll that found nothing
+        self._changed = asyncio.Condition()
+
+    @property
+    def name(self) -> str:
+        return f"{self.src}>{self.dst}"
+
+    def mark(self) -> int:
+        """A point in this replicator's poll sequence; see :meth:`wait_quiet`."""
+        self._tick += 1
+        return self._tick
+
+    async def wait_quiet(self, mark: int) -> None:
+        """Wait until, for every table, a poll that started after ``mark`` found nothing new."""
+        async with self._changed:
+            await self._changed.wait_for(
+                lambda: all(self._quiet.get(t.table.name, -1) > mark for t in self.tables))
+
+    async def run(self) -> None:
+        """Replicate until cancelled. Errors in one table's loop propagate to the caller."""
+        async with asyncio.TaskGroup() as tg:
+            for tl in self.tables:
+                tg.create_task(self._run_table(tl), name=f"{self.name}/{tl.table.name}")
+
+    async def _retrying(self, what: str, call: Callable[[], Awaitable[Any]]) -> Any:
+        attempt = 0
+        while True:
+            try:
+                return await call()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # classified below; nothing is swallowed silently
+                err = classify(exc)
+                await self._backoff(what, attempt, err)
+                attempt += 1
+
+    async def _backoff(self, what: str, attempt: int, err: ReplicationError) -> None:
+        self.stats.retries += 1
+        self.stats.last_error = str(err)
+        delay_ms = full_jitter(attempt, self.settings.retry_base_ms, self.settings.retry_cap_ms,
+                               self.rng)
+        self.emit("retry", link=self.name, op=what, attempt=attempt + 1,
+                  retriable=err.retriable, error=str(err)[:300], delay_ms=round(delay_ms, 1))
+        await self.sleep(delay_ms / 1000)
+
+    async def _run_table(self, tl: TableLink) -> None:
+        lineage = ShardLineage()
+        cps = await self._retrying("load-checkpoints", tl.checkpoints.load)
+        for cp in cps.values():
+            if cp.finished:
+                lineage.finish(cp.shard_id)
+        iterators: dict[str, str | None] = {}
+        idle_ms = 0.0
+        last_discovery = -REDISCOVER_S
+        while True:
+            started = self.mark()
+            now = self.clock()
+            if now - last_discovery >= REDISCOVER_S or not lineage.readable():
+                lineage.discover(await self._retrying("describe-stream", tl.reader.shards))
+                last_discovery = now
+            got = 0
+            for shard in lineage.readable():
+                sid = shard.shard_id
+                if iterators.get(sid) is None:
+                    after = cps[sid].seq if sid in cps else None
+                    iterators[sid] = await self._retrying(
+                        "get-iterator", lambda s=sid, a=after: tl.reader.iterator(s, a))
+                try:
+                    page = await tl.reader.page(iterators[sid], self.settings.batch_size)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    iterators[sid] = None  # re-open from the checkpoint (expired iterators too)
+                    await self._backoff("get-records", 0, classify(exc))
+                    continue
+                if page.records:
+                    got += len(page.records)
+                    cps[sid] = await self._process(tl, sid, page.records)
+                iterators[sid] = page.next_iterator
+                if page.next_iterator is None:
+                    cps[sid] = Checkpoint(sid, cps[sid].seq if sid in cps else None, True)
+                    await self._retrying("checkpoint", lambda c=cps[sid]: tl.checkpoints.save(c))
+                    lineage.finish(sid)
+                    last_discovery = -REDISCOVER_S  # children may be listed now
+            if got:
+                idle_ms = 0.0
+                continue
+            self._quiet[tl.table.name] = started
+            async with self._changed:
+                self._changed.notify_all()
+            idle_ms = min(max(idle_ms * 2, 5.0), float(self.settings.idle_poll_max_ms))
+            await self.sleep(idle_ms / 1000)
+
+    async def _process(self, tl: TableLink, shard_id: str, records: list[dict]) -> Checkpoint:
+        latest: dict[str, tuple[LocalWrite, int]] = {}
+        for rec in records:
+            d = rec["dynamodb"]
+            try:
+                lw = local_write(
+                    event=rec["eventName"],
+                    keys=d["Keys"],
+                    old_image=d.get("OldImage"),
+                    new_image=d.get("NewImage"),
+                    origin=self.src,
+                    record_ms=record_ms(d["ApproximateCreationDateTime"]),
+                    seq=int(d["SequenceNumber"]),
+                    key_names=tl.table.key_names,
+                )
+            except MetadataError as exc:
+                self.stats.unreadable += 1
+                self.emit("unreadable", link=self.name, table=tl.table.name,
+                          seq=d["SequenceNumber"], error=str(exc))
+                continue
+            if lw is None:
+                self.stats.skipped += 1
+                continue
+            kid = key_id(key_of(lw.version.attrs, tl.table.key_names))
+            if kid in latest:
+                # Superseded inside this batch: the later version of the key has seen it.
+                self.stats.suppressed += 1
+            latest[kid] = (lw, record_ms(d["ApproximateCreationDateTime"]))
+        if latest:
+            plain = [lw for lw, _ in latest.values() if lw.plain]
+            for lw in plain:
+                await self._retrying("stamp", lambda lw=lw: self._write_back(tl, lw))
+            versions = [lw.version for lw, _ in latest.values()]
+            result = await self._apply(tl, versions)
+            done_ms = self.clock() * 1000
+            for o in result.outcomes:
+                lw, rec_ms = latest[key_id(key_of(o.version.attrs, tl.table.key_names))]
+                self._record_outcome(tl, o, lw, done_ms - rec_ms)
+            self.stats.races += result.races
+        self.stats.batches += 1
+        cp = Checkpoint(shard_id, records[-1]["dynamodb"]["SequenceNumber"])
+        await self._retrying("checkpoint", lambda: tl.checkpoints.save(cp))
+        return cp
+
+    async def _apply(self, tl: TableLink, versions: list[Version]):
+        attempt = 0
+        unstamped_since: float | None = None
+        allow = False
+        while True:
+            try:
+                return await tl.applier.apply(versions, allow_unstamped=allow)
+            except asyncio.CancelledError:
+                raise
+            except UnstampedDestination as exc:
+                now = self.clock()
+                unstamped_since = now if unstamped_since is None else unstamped_since
+                allow = now - unstamped_since >= self.settings.unstamped_wait_s
+                await self._backoff("apply", attempt, exc)
+            except Exception as exc:
+                await self._backoff("apply", attempt, classify(exc))
+            attempt += 1
+
+    def _record_outcome(self, tl: TableLink, o, lw: LocalWrite, lag_ms: float) -> None:
+        key = to_python(key_of(o.version.attrs, tl.table.key_names))
+        if o.written is None:
+            self.stats.suppressed += 1
+            self.emit("suppress", link=self.name, table=tl.table.name, key=key,
+                      hlc=o.version.meta.hlc)
+            return
+        self.stats.applied += 1
+        self.stats.lag_ms.append(lag_ms)
+        self.emit("apply", link=self.name, table=tl.table.name, key=key,
+                  hlc=o.version.meta.hlc, origin=o.version.meta.origin,
+                  tombstone=o.version.meta.tombstone, lag_ms=round(lag_ms, 1))
+        if o.conflict is not None:
+            self.stats.conflicts += 1
+            c = o.conflict
+            self.emit(
+                "conflict", link=self.name, table=tl.table.name, key=key, policy=c.policy,
+                region=self.dst,
+                winner=_describe(c.winner),
+                losers=[_describe(v) for v in c.losers],
+            )
+
+    async def _write_back(self, tl: TableLink, lw: LocalWrite) -> None:
+        """Store a plain write's stamp on the source item, so every region orders it alike.
+
+        Conditional: only if the item still carries the metadata the record saw (or an older
+        write-back of this region), so a newer write is never overwritten.
+        """
+        v = lw.version.written_by("replicator")
+        names = {"#m": META, "#k": tl.table.hash_key.name}
+        try:
+            if v.meta.tombstone:
+                await self.source.put_item(
+                    TableName=tl.table.name, Item=v.item(),
+                    ConditionExpression="attribute_not_exists(#k)",
+                    ExpressionAttributeNames={"#k": tl.table.hash_key.name})
+            else:
+                names.update({"#o": "o", "#q": "q"})
+                values = {":meta": encode(v.meta), ":origin": {"S": self.src},
+                          ":seq": {"N": str(lw.seq)}, ":zero": {"N": "0"}}
+                seen = ""
+                if lw.seen is not None:
+                    values[":seen"] = lw.seen
+                    seen = "#m = :seen OR "
+                await self.source.update_item(
+                    TableName=tl.table.name, Key=key_of(v.attrs, tl.table.key_names),
+                    UpdateExpression="SET #m = :meta",
+                    ConditionExpression=(
+                        f"attribute_exists(#k) AND ({seen}attribute_not_exists(#m) OR "
+                        "(#m.#o = :origin AND #m.#q > :zero AND #m.#q < :seq))"),
+                    ExpressionAttributeNames=names, ExpressionAttributeValues=values)
+            self.stats.stamped += 1
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+
+
+def _describe(v: Version) -> dict[str, Any]:
+    return {"region": v.meta.origin, "hlc": v.meta.hlc, "tombstone": v.meta.tombstone,
+            "value": to_python(v.attrs)}

@@ -1,0 +1,115 @@
+"""georep's own write path: reads, puts, updates and deletes that stamp metadata.
+
+Place in the data flow: the first step of a write (client → region table). Each write reads the
+item it replaces (consistent read), advances the region's hybrid logical clock past the stamp it
+saw, and writes conditionally on the item not having changed since; so a georep write always
+follows, causally and in HLC order, the version it overwrote. Deletes write tombstones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from ..aws.values import to_dynamo, to_python
+from ..config import Table
+from ..core.hlc import ZERO, HybridClock
+from ..core.meta import META, Version, is_stamped, key_of, split, stamp
+from ..errors import LabError
+
+MAX_ATTEMPTS = 50
+
+
+class RegionWriter:
+    def __init__(self, client, region: str, clock: HybridClock,
+                 physical_ms: Callable[[], int]) -> None:
+        self.client = client
+        self.region = region
+        self.clock = clock
+        self.physical_ms = physical_ms
+
+    def _key(self, table: Table, key: Any) -> dict[str, Any]:
+        if not isinstance(key, Mapping):
+            if table.range_key is not None:
+                raise LabError(f"table {table.name} has a sort key: give the key as a mapping")
+            key = {table.hash_key.name: key}
+        missing = [k for k in table.key_names if k not in key]
+        if missing:
+            raise LabError(f"key for table {table.name} lacks attribute {missing[0]!r}")
+        av = to_dynamo({k: key[k] for k in table.key_names})
+        for attr in (table.hash_key, table.range_key):
+            if attr is not None and next(iter(av[attr.name])) != attr.type:
+                raise LabError(f"key attribute {attr.name!r} of table {table.name} must be of "
+                               f"type {attr.type}, got {key[attr.name]!r}")
+        return av
+
+    async def read(self, table: Table, key: Any) -> dict[str, Any] | None:
+        """The raw item (low-level JSON), metadata included, or None."""
+        resp = await self.client.get_item(TableName=table.name, Key=self._key(table, key),
+                                          ConsistentRead=True)
+        return resp.get("Item")
+
+    async def get(self, table: Table, key: Any) -> dict[str, Any] | None:
+        """The item as Python values without metadata; None if absent or deleted."""
+        item = await self.read(table, key)
+        if item is None:
+            return None
+        attrs, meta = split(item)
+        if meta is not None and meta.tombstone and is_stamped(attrs, meta):
+            return None
+        return to_python(attrs)
+
+    async def put(self, table: Table, key: Any, values: Mapping[str, Any]) -> Version:
+        """Replace the item with ``key`` + ``values``."""
+        return await self._write(table, key, values, merge=False, tombstone=False)
+
+    async def update(self, table: Table, key: Any, values: Mapping[str, Any]) -> Version:
+        """Set ``values`` on the item, keeping its other attributes (creating it if absent)."""
+        return await self._write(table, key, values, merge=True, tombstone=False)
+
+    async def delete(self, table: Table, key: Any) -> Version:
+        """Write a tombstone."""
+        return await self._write(table, key, {}, merge=False, tombstone=True)
+
+    async def _write(self, table: Table, key: Any, values: Mapping[str, Any], *, merge: bool,
+                     tombstone: bool) -> Version:
+        key_av = self._key(table, key)
+        clash = [k for k in values if k in table.key_names or k == META]
+        if clash:
+            raise LabError(f"attribute {clash[0]!r} is part of the key or reserved; "
+                           "it cannot be set as a value")
+        new_values = to_dynamo(values)
+        for _ in range(MAX_ATTEMPTS):
+            current = await self.read(table, key)
+            attrs, meta = split(current)
+            if merge and not (meta is not None and meta.tombstone):
+                body = {**attrs, **new_values, **key_av}
+            else:
+                body = {**new_values, **key_av}
+            seen = meta.timestamp if meta is not None else ZERO
+            ts = self.clock.observe(seen, self.physical_ms())
+            version = stamp(body, meta, origin=self.region, ts=ts, tombstone=tombstone)
+            kw: dict[str, Any] = {"TableName": table.name, "Item": version.item()}
+            if current is None:
+                kw["ConditionExpression"] = "attribute_not_exists(#k)"
+                kw["ExpressionAttributeNames"] = {"#k": table.hash_key.name}
+            elif META in current:
+                kw["ConditionExpression"] = "#m = :m"
+                kw["ExpressionAttributeNames"] = {"#m": META}
+                kw["ExpressionAttributeValues"] = {":m": current[META]}
+            else:
+                kw["ConditionExpression"] = "attribute_not_exists(#m)"
+                kw["ExpressionAttributeNames"] = {"#m": META}
+            try:
+                await self.client.put_item(**kw)
+                return version
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                    raise
+        raise LabError(f"{self.region}/{table.name}: write kept racing other writers")
+
+
+def plain_key(table: Table, version: Version) -> dict[str, Any]:
+    return to_python(key_of(version.attrs, table.key_names))

@@ -1,0 +1,40 @@
+"""georep's exception tree. Every error a user can cause is one of these, with a one-line message.
+
+    GeorepError
+    ├── ConfigError          a region or lab file is missing or wrong (names the file and field)
+    ├── LabError             the lab cannot start or is used wrongly (unknown region, table, ...)
+    └── ReplicationError     raised inside the replicator
+        ├── RetriableError       try again later: timeouts, connection errors, throttling, 5xx
+        │   └── UnstampedDestination  the destination item has a plain write not yet stamped
+        └── PermanentError       retrying cannot help: validation errors, schema mismatch
+"""
+
+from __future__ import annotations
+
+
+class GeorepError(Exception):
+    """Base of every error georep raises on purpose."""
+
+
+class ConfigError(GeorepError):
+    pass
+
+
+class LabError(GeorepError):
+    pass
+
+
+class ReplicationError(GeorepError):
+    retriable = False
+
+
+class RetriableError(ReplicationError):
+    retriable = True
+
+
+class UnstampedDestination(RetriableError):
+    """The destination item was written by a plain client and its region has not stamped it yet."""
+
+
+class PermanentError(ReplicationError):
+    retriable = False

@@ -1,0 +1,356 @@
+"""The embedded lab: every region, link proxy and replicator in this one process.
+
+Place in the data flow: the runtime the demo, the tests and the benchmarks use. Regions are
+in-process moto servers on free loopback ports; each directed link has a proxy in front of its
+destination and a replicator task that reaches the destination only through it.
+
+    async with Lab.embedded() as lab:
+        await lab.put("us-east", "users", "user_123", {"name": "Alice"})
+        lab.partition("us-east", "eu-west")
+        ...
+        lab.heal()
+        await lab.settle()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import secrets
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from aiobotocore.session import AioSession
+
+from ..aws.checkpoints import CheckpointStore
+from ..aws.clients import Endpoint, async_client, sync_client
+from ..aws.streams import StreamReader
+from ..aws.tables import checkpoint_request, ensure_table, table_request
+from ..aws.values import to_python
+from ..config import LabConfig, Region, load
+from ..core.hlc import HybridClock
+from ..core.meta import split
+from ..core.policy import policy_named
+from ..engine.apply import Applier
+from ..engine.proxy import LinkProxy
+from ..engine.replicator import Replicator, TableLink
+from ..engine.writes import RegionWriter
+from ..errors import LabError
+from .events import EventLog
+from .moto import MotoRegion
+
+
+class Lab:
+    """A running lab. Use :meth:`embedded` as an async context manager."""
+
+    def __init__(self, config: LabConfig, *, run_dir: str | Path | None = "runs",
+                 run_id: str | None = None, seed: int | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.config = config
+        self.clock = clock
+        self.seed = seed if seed is not None else secrets.randbits(32)
+        self.run_id = run_id or time.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
+        self.run_path = Path(run_dir) / self.run_id if run_dir is not None else None
+        self.events = EventLog(self.run_path / "events.jsonl" if self.run_path else None, clock)
+        self.skew_ms: dict[str, int] = {r.name: 0 for r in config.regions}
+        self.servers: dict[str, MotoRegion] = {}
+        self.endpoints: dict[str, Endpoint] = {}
+        self.proxies: dict[tuple[str, str], LinkProxy] = {}
+        self.replicators: dict[tuple[str, str], Replicator] = {}
+        self.writers: dict[str, RegionWriter] = {}
+        self._clients: dict[str, Any] = {}
+        self._tasks: dict[tuple[str, str], asyncio.Task] = {}
+        self._stack = contextlib.AsyncExitStack()
+        self._session = AioSession()
+
+    @classmethod
+    def embedded(cls, regions: str | Path | LabConfig = "regions", **kw) -> Lab:
+        config = regions if isinstance(regions, LabConfig) else load(regions)
+        return cls(config, **kw)
+
+    async def __aenter__(self) -> Lab:
+        try:
+            await self.start()
+        except BaseException:
+            await self.stop()
+            raise
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.stop()
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        t0 = time.perf_counter()
+        for r in self.config.regions:
+            if r.local:
+                server = MotoRegion(r.name, r.aws_region)
+                self.servers[r.name] = server
+                await asyncio.to_thread(server.start)
+                self.endpoints[r.name] = Endpoint(r.aws_region, server.url)
+            else:
+                self.endpoints[r.name] = Endpoint(r.aws_region, r.endpoint,
+                                                  lab=_is_loopback(r.endpoint))
+        for r in self.config.regions:
+            self._clients[r.name] = await self._client("dynamodb", self.endpoints[r.name])
+            self._clients[r.name + "/streams"] = await self._client(
+                "dynamodbstreams", self.endpoints[r.name])
+        await asyncio.gather(*(self._create_tables(r) for r in self.config.regions))
+        for r in self.config.regions:
+            clock = HybridClock()
+            self.writers[r.name] = RegionWriter(self._clients[r.name], r.name, clock,
+                                                lambda n=r.name: self.physical_ms(n))
+        for src, dst in self.config.links:
+            await self._start_link(src, dst)
+        self.events.emit("lab-start", run=self.run_id, seed=self.seed,
+                         regions={n: e.url for n, e in self.endpoints.items()},
+                         startup_s=round(time.perf_counter() - t0, 3))
+
+    async def _client(self, service: str, endpoint: Endpoint, **kw):
+        return await self._stack.enter_async_context(
+            async_client(self._session, service, endpoint, **kw))
+
+    async def _create_tables(self, region: Region) -> None:
+        client = self._clients[region.name]
+        await ensure_table(client, checkpoint_request())
+        await asyncio.gather(*(ensure_table(client, table_request(t))
+                               for t in self.config.tables))
+
+    async def _start_link(self, src: str, dst: str) -> None:
+        s = self.config.replicator
+        target = self.endpoints[dst]
+        if dst in self.servers:
+            proxy = LinkProxy(src, dst, "127.0.0.1", self.servers[dst].port)
+            await proxy.start()
+            self.proxies[(src, dst)] = proxy
+            target = Endpoint(target.aws_region, proxy.url, lab=True)
+        dest_client = await self._client("dynamodb", target, connect_s=s.connect_timeout_s,
+                                         read_s=s.read_timeout_s)
+        link = f"{src}>{dst}"
+        tables = []
+        for t in self.config.tables:
+            arn = (await self._clients[src].describe_table(TableName=t.name))["Table"][
+                "LatestStreamArn"]
+            tables.append(TableLink(
+                t,
+                StreamReader(self._clients[src + "/streams"], arn),
+                CheckpointStore(self._clients[src], link, t.name),
+                Applier(dest_client, t, policy_named(t.policy), dst),
+            ))
+        rep = Replicator(src, dst, source_client=self._clients[src], tables=tables, settings=s,
+                         emit=self.events.emit, clock=self.clock,
+                         rng=random.Random(f"{self.seed}/{link}"))
+        self.replicators[(src, dst)] = rep
+        self._tasks[(src, dst)] = asyncio.create_task(rep.run(), name=f"replicator {link}")
+
+    async def stop(self) -> None:
+        for task in self._tasks.values():
+            task.cancel()
+        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+        self._tasks.clear()
+        await self._stack.aclose()
+        for proxy in self.proxies.values():
+            await proxy.stop()
+        for server in self.servers.values():
+            await asyncio.to_thread(server.stop)
+        self.servers.clear()
+        if self.events.path is not None:
+            self.events.emit("lab-stop", run=self.run_id)
+        self.events.close()
+
+    # -- replicators -----------------------------------------------------------------------
+
+    async def stop_replicator(self, src: str, dst: str) -> None:
+        """Cancel the link's replicator at whatever await point it is (a crash, in effect)."""
+        task = self._tasks.pop(self._link(src, dst), None)
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            self.events.emit("replicator-stop", link=f"{src}>{dst}")
+
+    async def start_replicator(self, src: str, dst: str) -> None:
+        """Start a fresh replicator for the link; it resumes from the stored checkpoint."""
+        key = self._link(src, dst)
+        if key in self._tasks:
+            raise LabError(f"replicator {src}>{dst} is already running")
+        old = self.replicators.pop(key)
+        rep = Replicator(src, dst, source_client=old.source, tables=old.tables,
+                         settings=old.settings, emit=self.events.emit, clock=self.clock,
+                         rng=random.Random(f"{self.seed}/{src}>{dst}/{time.monotonic_ns()}"))
+        self.replicators[key] = rep
+        self._tasks[key] = asyncio.create_task(rep.run(), name=f"replicator {src}>{dst}")
+        self.events.emit("replicator-start", link=f"{src}>{dst}")
+
+    def _check_tasks(self) -> None:
+        for key, task in self._tasks.items():
+            if task.done() and not task.cancelled() and task.exception() is not None:
+                raise LabError(f"replicator {key[0]}>{key[1]} died: "
+                               f"{task.exception()!r}") from task.exception()
+
+    async def settle(self, timeout: float = 30.0) -> None:
+        """Wait until every running replicator has found nothing new, twice over.
+
+        The second round catches work the first one caused (stamps written back, for one).
+        Raises TimeoutError if that does not happen in ``timeout`` seconds (a cut link, say).
+        """
+        async def quiet_round() -> None:
+            waits = []
+            for key, rep in self.replicators.items():
+                if key in self._tasks:
+                    waits.append(rep.wait_quiet(rep.mark()))
+            await asyncio.gather(*waits)
+
+        async def watch() -> None:
+            while True:
+                self._check_tasks()
+                await asyncio.sleep(0.05)
+
+        watcher = asyncio.create_task(watch())
+        try:
+            async with asyncio.timeout(timeout):
+                done, _ = await asyncio.wait(
+                    [asyncio.ensure_future(self._rounds(quiet_round)), watcher],
+                    return_when=asyncio.FIRST_COMPLETED)
+                for t in done:
+                    t.result()
+        finally:
+            watcher.cancel()
+        self._check_tasks()
+
+    @staticmethod
+    async def _rounds(quiet_round) -> None:
+        await quiet_round()
+        await quiet_round()
+
+    # -- faults ----------------------------------------------------------------------------
+
+    def _link(self, src: str, dst: str) -> tuple[str, str]:
+        self.config.region(src)
+        self.config.region(dst)
+        if src == dst:
+            raise LabError(f"a link joins two different regions, not {src} with itself")
+        return (src, dst)
+
+    def _proxy(self, src: str, dst: str) -> LinkProxy:
+        key = self._link(src, dst)
+        if key not in self.proxies:
+            raise LabError(f"link {src}>{dst} goes to an external endpoint; it cannot be faulted")
+        return self.proxies[key]
+
+    def partition(self, a: str, b: str, *, one_way: bool = False) -> None:
+        """Cut a→b (and b→a unless ``one_way``): bytes are blackholed, callers time out."""
+        links = [(a, b)] if one_way else [(a, b), (b, a)]
+        for src, dst in links:
+            self._proxy(src, dst).partition()
+        self.events.emit("partition", links=[f"{s}>{d}" for s, d in links], one_way=one_way)
+
+    def heal(self, a: str | None = None, b: str | None = None) -> None:
+        """Restore a↔b, or every link when no region is named."""
+        if (a is None) != (b is None):
+            raise LabError("heal takes two regions, or none to heal every link")
+        keys = list(self.proxies) if a is None else [(a, b), (b, a)]
+        for key in keys:
+            self._proxy(*key).heal()
+        self.events.emit("heal", links=[f"{s}>{d}" for s, d in keys])
+
+    def link_state(self) -> dict[str, str]:
+        return {p.name: ("cut" if p.cut else "open") for p in self.proxies.values()}
+
+    def physical_ms(self, region: str) -> int:
+        return int(self.clock() * 1000) + self.skew_ms[region]
+
+    def skew(self, region: str, offset_ms: int) -> None:
+        """Offset one region's physical clock (its HLC still never runs backwards)."""
+        self.config.region(region)
+        self.skew_ms[region] = offset_ms
+        self.events.emit("skew", region=region, offset_ms=offset_ms)
+
+    # -- data ------------------------------------------------------------------------------
+
+    def endpoint(self, region: str) -> str:
+        self.config.region(region)
+        return self.endpoints[region].url
+
+    def client(self, region: str, service: str = "dynamodb"):
+        """A plain boto3 client for the region, straight to its endpoint (no georep in between)."""
+        self.config.region(region)
+        return sync_client(service, self.endpoints[region])
+
+    async def put(self, region: str, table: str, key: Any, values: Mapping[str, Any]):
+        v = await self.writers[self.config.region(region).name].put(
+            self.config.table(table), key, values)
+        self._emit_write("put", region, table, key, values, v)
+        return v
+
+    async def update(self, region: str, table: str, key: Any, values: Mapping[str, Any]):
+        v = await self.writers[self.config.region(region).name].update(
+            self.config.table(table), key, values)
+        self._emit_write("update", region, table, key, values, v)
+        return v
+
+    async def delete(self, region: str, table: str, key: Any):
+        v = await self.writers[self.config.region(region).name].delete(
+            self.config.table(table), key)
+        self._emit_write("delete", region, table, key, {}, v)
+        return v
+
+    def _emit_write(self, op, region, table, key, values, v) -> None:
+        self.events.emit("write", op=op, region=region, table=table, key=key,
+                         values=dict(values), hlc=v.meta.hlc)
+
+    async def get(self, region: str, table: str, key: Any) -> dict[str, Any] | None:
+        return await self.writers[self.config.region(region).name].get(
+            self.config.table(table), key)
+
+    async def scan(self, region: str, table: str, *, raw: bool = False) -> list[dict[str, Any]]:
+        """Every item (tombstones excluded unless ``raw``), as Python values without metadata."""
+        client = self._clients[self.config.region(region).name]
+        tname = self.config.table(table).name
+        out = []
+        kw: dict[str, Any] = {"TableName": tname, "ConsistentRead": True}
+        while True:
+            resp = await client.scan(**kw)
+            for item in resp.get("Items", []):
+                attrs, meta = split(item)
+                if raw:
+                    out.append(item)
+                elif not (meta is not None and meta.tombstone):
+                    out.append(to_python(attrs))
+            if "LastEvaluatedKey" not in resp:
+                return out
+            kw["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+
+    async def diverged(self, table: str) -> dict[str, dict[str, Any]]:
+        """Keys whose item differs between regions: key -> {region: item or None}.
+
+        Compares user attributes and tombstones; empty when the regions agree.
+        """
+        t = self.config.table(table)
+        per_region: dict[str, dict[str, Any]] = {}
+        for r in self.config.regions:
+            items = {}
+            for item in await self.scan(r.name, table, raw=True):
+                attrs, meta = split(item)
+                key = repr(sorted(to_python({k: attrs[k] for k in t.key_names}).items()))
+                dead = meta is not None and meta.tombstone
+                items[key] = None if dead else to_python(attrs)
+            per_region[r.name] = items
+        keys = set().union(*(set(v) for v in per_region.values()))
+        out = {}
+        for k in sorted(keys):
+            values = {r: per_region[r].get(k) for r in per_region}
+            if len({repr(v) for v in values.values()}) > 1:
+                out[k] = values
+        return out
+
+    def stats(self) -> dict[str, dict[str, Any]]:
+        return {rep.name: rep.stats.as_dict() for rep in self.replicators.values()}
+
+
+def _is_loopback(url: str) -> bool:
+    host = url.split("://", 1)[-1].split("/", 1)[0].rsplit(":", 1)[0]
+    return host in ("127.0.0.1", "localhost", "[::1]")

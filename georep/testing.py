@@ -1,0 +1,67 @@
+"""pytest fixtures for partition regression tests, shipped with georep (a pytest11 plugin).
+
+Place in the data flow: a front end. Fixtures start an embedded lab on real moto servers:
+
+    async def test_my_partition(georep_lab):
+        lab = georep_lab
+        lab.partition("us-east", "eu-west")
+        await lab.put("us-east", "users", "k", {"v": 1})
+        lab.heal()
+        await lab.settle()
+        assert not await lab.diverged("users")
+
+``georep_regions`` (override it in your conftest) names the regions folder; ``georep_lab``
+writes its run under pytest's tmp_path. Needs pytest-asyncio.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import pytest
+
+from .config import LabConfig, load
+from .runtime.embedded import Lab
+
+
+async def wait_for(predicate: Callable[[], Awaitable[bool] | bool], *, timeout: float = 10.0,
+                   what: str = "condition", poll: float = 0.02) -> None:
+    """Poll ``predicate`` until true; fail with ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if asyncio.iscoroutine(value) or isinstance(value, Awaitable):
+            value = await value
+        if value:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(poll)
+
+
+@pytest.fixture
+def georep_regions() -> Path | LabConfig:
+    """The lab definition the fixtures use: a regions folder or a LabConfig."""
+    return Path("regions")
+
+
+@pytest.fixture
+def georep_config(georep_regions) -> LabConfig:
+    return georep_regions if isinstance(georep_regions, LabConfig) else load(georep_regions)
+
+
+try:
+    import pytest_asyncio
+except ImportError:  # pragma: no cover - the lab fixture needs pytest-asyncio
+    pytest_asyncio = None
+
+if pytest_asyncio is not None:
+
+    @pytest_asyncio.fixture
+    async def georep_lab(georep_config, tmp_path):
+        """A running embedded lab, torn down after the test."""
+        async with Lab.embedded(georep_config, run_dir=tmp_path / "runs", seed=1) as lab:
+            yield lab

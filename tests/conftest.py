@@ -1,0 +1,26 @@
+"""Suite-wide fixtures. The lab fixtures themselves ship with georep (georep.testing)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from georep.config import load
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def georep_regions():
+    return ROOT / "regions"
+
+
+@pytest.fixture
+def georep_config(georep_regions):
+    """The repo's lab with short request timeouts, so partitions are noticed in half a second."""
+    cfg = load(georep_regions)
+    fast = replace(cfg.replicator, connect_timeout_s=0.5, read_timeout_s=0.5, retry_cap_ms=200,
+                   unstamped_wait_s=2.0)
+    return replace(cfg, replicator=fast)

@@ -1,0 +1,28 @@
+"""Small helpers shared by the integration tests (plain functions, no fixtures)."""
+
+from __future__ import annotations
+
+
+def stream_records(lab, region: str, table: str = "users") -> list[dict]:
+    """Every record in the region's stream for ``table`` (read with a plain boto3 client)."""
+    ddb = lab.client(region)
+    streams = lab.client(region, "dynamodbstreams")
+    arn = ddb.describe_table(TableName=table)["Table"]["LatestStreamArn"]
+    out = []
+    for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
+        it = streams.get_shard_iterator(StreamArn=arn, ShardId=shard["ShardId"],
+                                        ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+        while it:
+            page = streams.get_records(ShardIterator=it, Limit=1000)
+            out.extend(page["Records"])
+            if not page["Records"]:
+                break
+            it = page.get("NextShardIterator")
+    return out
+
+
+def raw_items(lab, region: str, table: str = "users") -> dict[str, dict]:
+    """Raw items (metadata included) by hash-key string value."""
+    ddb = lab.client(region)
+    items = ddb.scan(TableName=table, ConsistentRead=True)["Items"]
+    return {item["id"]["S"]: item for item in items}
