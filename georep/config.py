@@ -105,9 +105,11 @@ def _field(doc: dict, key: str, kind: type | tuple[type, ...], where: str, requi
             raise ConfigError(f"{where}: missing field {key!r}")
         return None
     value = doc[key]
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+    numeric = kind in (int, float, (int, float))
+    if not isinstance(value, kind) or (numeric and isinstance(value, bool)):
         names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
-        raise ConfigError(f"{where}: field {key!r} must be a {names}, not {value!r}")
+        article = "an" if names[0] in "aeiou" else "a"
+        raise ConfigError(f"{where}: field {key!r} must be {article} {names}, not {value!r}")
     return value
 
 

@@ -23,7 +23,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from decimal import Decimal
+from decimal import Context, Decimal
 from typing import Any
 
 from .causality import Dot, VersionVector, advance
@@ -152,8 +152,12 @@ def _canonical(value: Any) -> Any:
     return [kind, v]
 
 
+_NUMBERS = Context(prec=48)  # DynamoDB numbers have up to 38 significant digits: never round
+
+
 def _number(text: str) -> str:
-    return format(Decimal(text).normalize(), "f")
+    n = Decimal(text).normalize(_NUMBERS)
+    return "0" if n.is_zero() else format(n, "f")
 
 
 def _b64(v: bytes | str) -> str:

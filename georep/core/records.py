@@ -20,6 +20,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .causality import Order, compare
 from .meta import META, NON_LOCAL_WRITERS, Version, is_stamped, key_of, split, stamp_plain
 
 
@@ -59,3 +60,28 @@ def local_write(
     base = new_meta if new_meta is not None else old_meta
     v = stamp_plain(new_attrs, base, origin=origin, record_ms=record_ms, seq=seq)
     return LocalWrite(v, seq, plain=True, seen=new_image.get(META))
+
+
+def clobbered(
+    old_image: Mapping[str, Any] | None, new_image: Mapping[str, Any] | None
+) -> Version | None:
+    """The version a replicated write overwrote without merging it, or None.
+
+    The apply step writes without conditions (BatchWriteItem), so a write that lands between
+    its read and its write is overwritten. The stream witnesses it: the replicated write's
+    OldImage is the lost version, and its vector is not covered by the NewImage's. The caller
+    merges that version back into its region. Plain-client writes lost this way carry no
+    stamp to compare; their own stream record restores them (the write-back falls back to a
+    merge when the item changed under it).
+    """
+    if old_image is None or new_image is None:
+        return None
+    _, new_meta = split(new_image)
+    if new_meta is None or new_meta.writer not in NON_LOCAL_WRITERS:
+        return None
+    old_attrs, old_meta = split(old_image)
+    if old_meta is None or not is_stamped(old_attrs, old_meta):
+        return None
+    if compare(old_meta.vv, new_meta.vv) in (Order.EQUAL, Order.BEFORE):
+        return None
+    return Version(old_attrs, old_meta)

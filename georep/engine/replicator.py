@@ -14,6 +14,7 @@ circuit breaker come with the failure machinery). Clock, sleep and random source
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
 from collections import deque
@@ -32,7 +33,7 @@ from ..config import ReplicatorSettings, Table
 from ..core.backoff import full_jitter
 from ..core.lineage import ShardLineage
 from ..core.meta import META, MetadataError, Version, encode, key_of
-from ..core.records import LocalWrite, local_write
+from ..core.records import LocalWrite, clobbered, local_write
 from ..errors import ReplicationError, UnstampedDestination
 from .apply import Applier, key_id
 
@@ -48,6 +49,7 @@ class LinkStats:
     retries: int = 0
     races: int = 0
     stamped: int = 0  # plain-client writes stamped and written back to the source
+    repaired: int = 0  # versions an unconditional apply overwrote, merged back from the stream
     batches: int = 0
     unreadable: int = 0
     lag_ms: deque = field(default_factory=lambda: deque(maxlen=10000))
@@ -68,7 +70,8 @@ class TableLink:
     table: Table
     reader: StreamReader
     checkpoints: CheckpointStore
-    applier: Applier
+    applier: Applier  # writes to the destination, through the link proxy
+    local: Applier  # writes to the source region itself: stamps and repairs
 
 
 def record_ms(value: Any) -> int:
@@ -197,9 +200,11 @@ class Replicator:
 
     async def _process(self, tl: TableLink, shard_id: str, records: list[dict]) -> Checkpoint:
         latest: dict[str, tuple[LocalWrite, int]] = {}
+        repairs: list[Version] = []
         for rec in records:
             d = rec["dynamodb"]
             try:
+                lost = None
                 lw = local_write(
                     event=rec["eventName"],
                     keys=d["Keys"],
@@ -210,6 +215,8 @@ class Replicator:
                     seq=int(d["SequenceNumber"]),
                     key_names=tl.table.key_names,
                 )
+                if lw is None:
+                    lost = clobbered(d.get("OldImage"), d.get("NewImage"))
             except MetadataError as exc:
                 self.stats.unreadable += 1
                 self.emit("unreadable", link=self.name, table=tl.table.name,
@@ -217,6 +224,8 @@ class Replicator:
                 continue
             if lw is None:
                 self.stats.skipped += 1
+                if lost is not None:
+                    repairs.append(lost)
                 continue
             kid = key_id(key_of(lw.version.attrs, tl.table.key_names))
             if kid in latest:
@@ -234,6 +243,8 @@ class Replicator:
                 lw, rec_ms = latest[key_id(key_of(o.version.attrs, tl.table.key_names))]
                 self._record_outcome(tl, o, lw, done_ms - rec_ms)
             self.stats.races += result.races
+        for lost in repairs:
+            await self._retrying("repair", lambda v=lost: self._repair(tl, v))
         self.stats.batches += 1
         cp = Checkpoint(shard_id, records[-1]["dynamodb"]["SequenceNumber"])
         await self._retrying("checkpoint", lambda: tl.checkpoints.save(cp))
@@ -270,14 +281,27 @@ class Replicator:
                   hlc=o.version.meta.hlc, origin=o.version.meta.origin,
                   tombstone=o.version.meta.tombstone, lag_ms=round(lag_ms, 1))
         if o.conflict is not None:
-            self.stats.conflicts += 1
-            c = o.conflict
-            self.emit(
-                "conflict", link=self.name, table=tl.table.name, key=key, policy=c.policy,
-                region=self.dst,
-                winner=_describe(c.winner),
-                losers=[_describe(v) for v in c.losers],
-            )
+            self._emit_conflict(tl, key, o.conflict, self.dst)
+
+    def _emit_conflict(self, tl: TableLink, key, c, region: str) -> None:
+        self.stats.conflicts += 1
+        self.emit("conflict", link=self.name, table=tl.table.name, key=key, policy=c.policy,
+                  region=region, winner=_describe(c.winner),
+                  losers=[_describe(v) for v in c.losers])
+
+    async def _repair(self, tl: TableLink, lost: Version, *, allow_unstamped=True) -> None:
+        """Merge back into the source a version that an unconditional apply overwrote."""
+        result = await tl.local.merge_in([lost], allow_unstamped=allow_unstamped)
+        self.stats.races += result.races
+        for o in result.outcomes:
+            if o.written is None:
+                continue  # already merged back (by another link's replicator, say)
+            self.stats.repaired += 1
+            key = to_python(key_of(lost.attrs, tl.table.key_names))
+            self.emit("repair", link=self.name, table=tl.table.name, region=self.src, key=key,
+                      restored=_describe(lost))
+            if o.conflict is not None:
+                self._emit_conflict(tl, key, o.conflict, self.src)
 
     async def _write_back(self, tl: TableLink, lw: LocalWrite) -> None:
         """Store a plain write's stamp on the source item, so every region orders it alike.
@@ -312,6 +336,11 @@ class Replicator:
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
                 raise
+            # The item changed since the record: a later plain write (whose own record will
+            # be stamped; nothing to do), or a georep write or apply that may have overwritten
+            # this one. Merge the stamped version in; the policy decides, nothing is lost.
+            with contextlib.suppress(UnstampedDestination):
+                await self._repair(tl, lw.version, allow_unstamped=False)
 
 
 def _describe(v: Version) -> dict[str, Any]:

@@ -16,8 +16,9 @@ from botocore.exceptions import ClientError
 from ..aws.values import to_dynamo, to_python
 from ..config import Table
 from ..core.hlc import ZERO, HybridClock
-from ..core.meta import META, Version, is_stamped, key_of, split, stamp
+from ..core.meta import META, Version, is_stamped, split, stamp
 from ..errors import LabError
+from .apply import unchanged_since
 
 MAX_ATTEMPTS = 50
 
@@ -91,25 +92,12 @@ class RegionWriter:
             seen = meta.timestamp if meta is not None else ZERO
             ts = self.clock.observe(seen, self.physical_ms())
             version = stamp(body, meta, origin=self.region, ts=ts, tombstone=tombstone)
-            kw: dict[str, Any] = {"TableName": table.name, "Item": version.item()}
-            if current is None:
-                kw["ConditionExpression"] = "attribute_not_exists(#k)"
-                kw["ExpressionAttributeNames"] = {"#k": table.hash_key.name}
-            elif META in current:
-                kw["ConditionExpression"] = "#m = :m"
-                kw["ExpressionAttributeNames"] = {"#m": META}
-                kw["ExpressionAttributeValues"] = {":m": current[META]}
-            else:
-                kw["ConditionExpression"] = "attribute_not_exists(#m)"
-                kw["ExpressionAttributeNames"] = {"#m": META}
             try:
-                await self.client.put_item(**kw)
+                await self.client.put_item(TableName=table.name, Item=version.item(),
+                                           **unchanged_since(current, table))
                 return version
             except ClientError as exc:
                 if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
                     raise
         raise LabError(f"{self.region}/{table.name}: write kept racing other writers")
 
-
-def plain_key(table: Table, version: Version) -> dict[str, Any]:
-    return to_python(key_of(version.attrs, table.key_names))

@@ -40,7 +40,7 @@ from ..engine.replicator import Replicator, TableLink
 from ..engine.writes import RegionWriter
 from ..errors import LabError
 from .events import EventLog
-from .moto import MotoRegion
+from .moto import MotoProcess, MotoRegion
 
 
 class Lab:
@@ -48,7 +48,10 @@ class Lab:
 
     def __init__(self, config: LabConfig, *, run_dir: str | Path | None = "runs",
                  run_id: str | None = None, seed: int | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, moto: str = "process") -> None:
+        if moto not in ("process", "thread"):
+            raise LabError(f"moto must be 'process' or 'thread', not {moto!r}")
+        self.moto = moto
         self.config = config
         self.clock = clock
         self.seed = seed if seed is not None else secrets.randbits(32)
@@ -56,7 +59,7 @@ class Lab:
         self.run_path = Path(run_dir) / self.run_id if run_dir is not None else None
         self.events = EventLog(self.run_path / "events.jsonl" if self.run_path else None, clock)
         self.skew_ms: dict[str, int] = {r.name: 0 for r in config.regions}
-        self.servers: dict[str, MotoRegion] = {}
+        self.servers: dict[str, MotoRegion | MotoProcess] = {}
         self.endpoints: dict[str, Endpoint] = {}
         self.proxies: dict[tuple[str, str], LinkProxy] = {}
         self.replicators: dict[tuple[str, str], Replicator] = {}
@@ -86,15 +89,21 @@ class Lab:
 
     async def start(self) -> None:
         t0 = time.perf_counter()
+        if self.run_path is not None:
+            self.run_path.mkdir(parents=True, exist_ok=True)
         for r in self.config.regions:
             if r.local:
-                server = MotoRegion(r.name, r.aws_region)
-                self.servers[r.name] = server
-                await asyncio.to_thread(server.start)
-                self.endpoints[r.name] = Endpoint(r.aws_region, server.url)
+                if self.moto == "process":
+                    log = self.run_path / f"moto-{r.name}.log" if self.run_path else None
+                    self.servers[r.name] = MotoProcess(r.name, r.aws_region, log=log)
+                else:
+                    self.servers[r.name] = MotoRegion(r.name, r.aws_region)
             else:
                 self.endpoints[r.name] = Endpoint(r.aws_region, r.endpoint,
                                                   lab=_is_loopback(r.endpoint))
+        await asyncio.gather(*(asyncio.to_thread(s.start) for s in self.servers.values()))
+        for name, server in self.servers.items():
+            self.endpoints[name] = Endpoint(self.config.region(name).aws_region, server.url)
         for r in self.config.regions:
             self._clients[r.name] = await self._client("dynamodb", self.endpoints[r.name])
             self._clients[r.name + "/streams"] = await self._client(
@@ -140,6 +149,7 @@ class Lab:
                 StreamReader(self._clients[src + "/streams"], arn),
                 CheckpointStore(self._clients[src], link, t.name),
                 Applier(dest_client, t, policy_named(t.policy), dst),
+                Applier(self._clients[src], t, policy_named(t.policy), src),
             ))
         rep = Replicator(src, dst, source_client=self._clients[src], tables=tables, settings=s,
                          emit=self.events.emit, clock=self.clock,
@@ -155,8 +165,7 @@ class Lab:
         await self._stack.aclose()
         for proxy in self.proxies.values():
             await proxy.stop()
-        for server in self.servers.values():
-            await asyncio.to_thread(server.stop)
+        await asyncio.gather(*(asyncio.to_thread(s.stop) for s in self.servers.values()))
         self.servers.clear()
         if self.events.path is not None:
             self.events.emit("lab-stop", run=self.run_id)

@@ -1,15 +1,25 @@
-"""Regions as in-process moto servers: real DynamoDB (and Streams, SQS) HTTP endpoints.
+"""Regions as moto servers: real DynamoDB (and Streams, SQS) HTTP endpoints on loopback.
 
-Place in the data flow: the embedded lab starts one server per region on a free loopback port.
-moto keeps state per AWS region id, process-wide, so this module refuses to serve one AWS region
-id twice in a process and resets moto's state when the last region of a lab stops.
+Place in the data flow: the embedded lab starts one server per region on a free loopback port,
+either as a child process (:class:`MotoProcess`, the default: the region's work runs on its own
+core, as a real region's would) or as a thread of this process (:class:`MotoRegion`: faster to
+start, but it shares this process's GIL with the replicators, which halves every rate).
+
+moto keeps state per AWS region id, process-wide, so the threaded kind refuses to serve one AWS
+region id twice in a process and resets moto's state when the last region of a lab stops.
 """
 
 from __future__ import annotations
 
 import logging
+import socket
+import subprocess
+import sys
 import threading
+import time
+import urllib.error
 import urllib.request
+from pathlib import Path
 
 from ..errors import LabError
 
@@ -82,3 +92,70 @@ def reset(url: str) -> None:
     req = urllib.request.Request(f"{url}/moto-api/reset", method="POST", data=b"")
     with urllib.request.urlopen(req, timeout=10) as resp:
         resp.read()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class MotoProcess:
+    """One ``python -m moto.server`` child process answering for one region."""
+
+    def __init__(self, name: str, aws_region: str, port: int = 0,
+                 log: Path | None = None) -> None:
+        self.name = name
+        self.aws_region = aws_region
+        self._port = port
+        self._log = log
+        self._proc: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 20.0) -> None:
+        port = self._port or free_port()
+        out = self._log.open("ab") if self._log else subprocess.DEVNULL
+        try:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                stdin=subprocess.DEVNULL, stdout=out, stderr=out)
+        finally:
+            if self._log:
+                out.close()
+        self._port = port
+        deadline = time.monotonic() + timeout
+        while True:
+            if self._proc.poll() is not None:
+                raise LabError(f"region {self.name}: moto server exited with code "
+                               f"{self._proc.returncode} (is port {port} free?)")
+            try:
+                with urllib.request.urlopen(f"{self.url}/moto-api/data.json", timeout=1):
+                    return
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                if time.monotonic() > deadline:
+                    self.stop()
+                    raise LabError(f"region {self.name}: moto server not answering on port "
+                                   f"{port} after {timeout}s") from None
+                time.sleep(0.05)
+
+    @property
+    def port(self) -> int:
+        return self._port
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._port}"
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
+
+    def stop(self) -> None:
+        if self._proc is None:
+            return
+        self._proc.terminate()
+        try:
+            self._proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait(5)
+        self._proc = None

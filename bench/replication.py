@@ -1,0 +1,184 @@
+"""Replication benchmark on the embedded lab: ratios measured in one run, never absolute claims.
+
+(a) the emulator's limit: the source stream's raw read rate and the destination's raw
+    BatchWriteItem rate, each measured alone; the limit is the smaller;
+(b) the replicator's steady-state items/s replicating N items (default 10,000);
+(c) replication lag p50/p99 under a steady offered load (default 100 writes/s).
+
+Prints (b) ÷ (a) and the lag percentiles; ``--json`` prints one object.
+Run: ``make bench`` or ``.venv/bin/python bench/replication.py [--items N] [--json]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from georep import Lab
+from georep.aws.tables import ensure_table
+from georep.core.meta import stamp
+
+ROOT = Path(__file__).resolve().parent.parent
+SRC, DST = "us-east", "eu-west"
+
+
+def items_for(lab: Lab, n: int, prefix: str) -> list[dict]:
+    """n items as georep's write path would stamp them (new keys, so no read is needed)."""
+    clock = lab.writers[SRC].clock
+    out = []
+    for i in range(n):
+        attrs = {"id": {"S": f"{prefix}{i:06d}"}, "payload": {"S": "x" * 100}, "n": {"N": str(i)}}
+        out.append(stamp(attrs, None, origin=SRC, ts=clock.now(lab.physical_ms(SRC))).item())
+    return out
+
+
+async def batch_write(client, table: str, items: list[dict], in_flight: int = 4) -> float:
+    """Write items with BatchWriteItem (25 per call, ``in_flight`` calls at once); items/s."""
+    chunks = [items[i:i + 25] for i in range(0, len(items), 25)]
+    queue: asyncio.Queue = asyncio.Queue()
+    for c in chunks:
+        queue.put_nowait(c)
+
+    async def worker():
+        while not queue.empty():
+            chunk = queue.get_nowait()
+            request = {table: [{"PutRequest": {"Item": it}} for it in chunk]}
+            while request:
+                resp = await client.batch_write_item(RequestItems=request)
+                request = resp.get("UnprocessedItems") or None
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(in_flight)))
+    return len(items) / (time.perf_counter() - t0)
+
+
+async def stream_read_rate(lab: Lab, expect: int) -> float:
+    streams = lab._clients[SRC + "/streams"]
+    arn = (await lab._clients[SRC].describe_table(TableName="users"))["Table"]["LatestStreamArn"]
+    shards = (await streams.describe_stream(StreamArn=arn))["StreamDescription"]["Shards"]
+    t0 = time.perf_counter()
+    got = 0
+    for shard in shards:
+        it = (await streams.get_shard_iterator(StreamArn=arn, ShardId=shard["ShardId"],
+                                               ShardIteratorType="TRIM_HORIZON"))["ShardIterator"]
+        while it and got < expect:
+            page = await streams.get_records(ShardIterator=it, Limit=1000)
+            got += len(page["Records"])
+            if not page["Records"]:
+                break
+            it = page.get("NextShardIterator")
+    return got / (time.perf_counter() - t0)
+
+
+async def wait_applied(lab: Lab, link: tuple[str, str], target: int, timeout: float) -> None:
+    rep = lab.replicators[link]
+    deadline = time.monotonic() + timeout
+    while rep.stats.applied < target:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"only {rep.stats.applied}/{target} applied after {timeout}s")
+        await asyncio.sleep(0.01)
+
+
+async def run(n: int, rate: float, seconds: float) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        async with Lab.embedded(ROOT / "regions", run_dir=Path(tmp), seed=7) as lab:
+            startup_s = lab.events.of_kind("lab-start")[0]["startup_s"]
+            for link in list(lab.replicators):
+                await lab.stop_replicator(*link)
+
+            # (a) the emulator alone
+            seed = items_for(lab, n, "b")
+            source_write = await batch_write(lab._clients[SRC], "users", seed)
+            read_rate = await stream_read_rate(lab, n)
+            scratch = {"TableName": "bench_scratch", "BillingMode": "PAY_PER_REQUEST",
+                       "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}],
+                       "AttributeDefinitions": [{"AttributeName": "id", "AttributeType": "S"}]}
+            await ensure_table(lab._clients[DST], scratch)
+            write_rate = await batch_write(lab._clients[DST], "bench_scratch",
+                                           items_for(lab, n, "s"))
+            limit = min(read_rate, write_rate)
+
+            # (b) the replicator, catching up on n items
+            t0 = time.perf_counter()
+            await lab.start_replicator(SRC, DST)
+            await wait_applied(lab, (SRC, DST), n, timeout=600)
+            replicator_rate = n / (time.perf_counter() - t0)
+            await lab.start_replicator(DST, SRC)
+            await lab.settle(120)
+
+            # (c) lag at a steady offered load: an open-loop generator (writes start on
+            # schedule whether or not earlier ones have finished), so the load is the offered
+            # rate and not whatever a closed loop of sequential writers would manage.
+            mark = len(lab.events.events)
+            total = int(rate * seconds)
+            start = time.perf_counter()
+            pending = set()
+            for i in range(total):
+                delay = start + i / rate - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                task = asyncio.create_task(lab.put(SRC, "users", f"lag{i:06d}", {"n": i}))
+                pending.add(task)
+                task.add_done_callback(pending.discard)
+            await asyncio.gather(*pending)
+            offered = total / (time.perf_counter() - start)
+            await lab.settle(60)
+            lags = sorted(e["lag_ms"] for e in lab.events.events[mark:]
+                          if e["kind"] == "apply" and e["link"] == f"{SRC}>{DST}")
+            diverged = await lab.diverged("users")
+
+    def pct(p: float) -> float:
+        return round(lags[min(len(lags) - 1, int(p * len(lags)))], 1)
+
+    return {
+        "items": n,
+        "startup_s": startup_s,
+        "source_batch_write_items_per_s": round(source_write),
+        "stream_read_records_per_s": round(read_rate),
+        "dest_batch_write_items_per_s": round(write_rate),
+        "limit_items_per_s": round(limit),
+        "replicator_items_per_s": round(replicator_rate),
+        "ratio": round(replicator_rate / limit, 3),
+        "offered_writes_per_s": round(offered, 1),
+        "lag_samples": len(lags),
+        "lag_p50_ms": pct(0.50),
+        "lag_p99_ms": pct(0.99),
+        "lag_mean_ms": round(statistics.fmean(lags), 1),
+        "converged": not diverged,
+        "targets": {"ratio": ">= 0.5", "lag_p99_ms": "<= 300"},
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--items", type=int, default=10_000, help="items for (a) and (b)")
+    ap.add_argument("--rate", type=float, default=100.0, help="offered writes/s for (c)")
+    ap.add_argument("--seconds", type=float, default=10.0, help="duration of (c)")
+    ap.add_argument("--json", action="store_true", help="print one JSON object")
+    args = ap.parse_args()
+    if args.items < 100 or args.rate <= 0 or args.seconds <= 0:
+        sys.exit("error: --items must be >= 100, --rate and --seconds positive")
+    r = asyncio.run(run(args.items, args.rate, args.seconds))
+    if args.json:
+        print(json.dumps(r))
+        return
+    print(f"lab start-up                 {r['startup_s']:.2f} s")
+    print(f"(a) stream read, raw         {r['stream_read_records_per_s']:>7} records/s")
+    print(f"(a) BatchWriteItem, raw      {r['dest_batch_write_items_per_s']:>7} items/s")
+    print(f"(a) emulator limit           {r['limit_items_per_s']:>7} items/s")
+    print(f"(b) replicator               {r['replicator_items_per_s']:>7} items/s "
+          f"({r['items']} items)")
+    print(f"    ratio (b)/(a)            {r['ratio']:>7}   (target >= 0.5)")
+    print(f"(c) lag at {r['offered_writes_per_s']} writes/s   p50 {r['lag_p50_ms']} ms, "
+          f"p99 {r['lag_p99_ms']} ms   (target p99 <= 300 ms; {r['lag_samples']} samples)")
+    print(f"    converged afterwards     {r['converged']}")
+
+
+if __name__ == "__main__":
+    main()
