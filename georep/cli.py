@@ -24,8 +24,9 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console()
-err = Console(stderr=True)
+# Not a terminal (a pipe, a file, a test): wide enough that tables are not squeezed.
+out = Console(width=None if sys.stdout.isatty() else 140)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 400)
 
 RegionsOpt = Annotated[Path, typer.Option("--regions", help="Folder of region files and lab.toml.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")]
@@ -117,6 +118,8 @@ def _render_demo(report) -> None:
 
 
 def main() -> None:
+    from . import cli_lab  # noqa: F401  (registers the live-lab commands)
+
     try:
         app()
     except GeorepError as exc:

@@ -93,6 +93,7 @@ class Replicator:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: random.Random | None = None,
+        metrics=None,
     ) -> None:
         self.src = src
         self.dst = dst
@@ -104,6 +105,8 @@ class Replicator:
         self.sleep = sleep
         self.rng = rng or random.Random()
         self.stats = LinkStats()
+        self.metrics = metrics  # optional: observe(kind, link, value) for Prometheus
+        self.positions: dict[tuple[str, str], str | None] = {}  # (table, shard) -> last seq
         self._tick = 0
         self._quiet: dict[str, int] = {}  # table -> mark of the latest poll that found nothing
         self._changed = asyncio.Condition()
@@ -141,7 +144,33 @@ class Replicator:
                 await self._backoff(what, attempt, err)
                 attempt += 1
 
+    def _observe(self, name: str, value: float = 1) -> None:
+        if self.metrics is not None:
+            self.metrics.observe(name, self.name, value)
+
+    async def pending(self, cap: int = 10_000) -> tuple[int, float | None]:
+        """Stream records after the checkpoint (up to ``cap``) and the oldest one's time (s).
+
+        Reads the source stream with its own iterators; the replication loop is not disturbed.
+        """
+        count, oldest = 0, None
+        for tl in self.tables:
+            for shard in await tl.reader.shards():
+                after = self.positions.get((tl.table.name, shard.shard_id))
+                it = await tl.reader.iterator(shard.shard_id, after)
+                while it and count < cap:
+                    page = await tl.reader.page(it, min(1000, cap - count))
+                    if not page.records:
+                        break
+                    if oldest is None:
+                        oldest = record_ms(
+                            page.records[0]["dynamodb"]["ApproximateCreationDateTime"]) / 1000
+                    count += len(page.records)
+                    it = page.next_iterator
+        return count, oldest
+
     async def _backoff(self, what: str, attempt: int, err: ReplicationError) -> None:
+        self._observe("retries")
         self.stats.retries += 1
         self.stats.last_error = str(err)
         delay_ms = full_jitter(attempt, self.settings.retry_base_ms, self.settings.retry_cap_ms,
@@ -154,6 +183,7 @@ class Replicator:
         lineage = ShardLineage()
         cps = await self._retrying("load-checkpoints", tl.checkpoints.load)
         for cp in cps.values():
+            self.positions[(tl.table.name, cp.shard_id)] = cp.seq
             if cp.finished:
                 lineage.finish(cp.shard_id)
         iterators: dict[str, str | None] = {}
@@ -224,6 +254,7 @@ class Replicator:
                 continue
             if lw is None:
                 self.stats.skipped += 1
+                self._observe("skipped")
                 if lost is not None:
                     repairs.append(lost)
                 continue
@@ -231,6 +262,7 @@ class Replicator:
             if kid in latest:
                 # Superseded inside this batch: the later version of the key has seen it.
                 self.stats.suppressed += 1
+                self._observe("suppressed")
             latest[kid] = (lw, record_ms(d["ApproximateCreationDateTime"]))
         if latest:
             plain = [lw for lw, _ in latest.values() if lw.plain]
@@ -248,6 +280,7 @@ class Replicator:
         self.stats.batches += 1
         cp = Checkpoint(shard_id, records[-1]["dynamodb"]["SequenceNumber"])
         await self._retrying("checkpoint", lambda: tl.checkpoints.save(cp))
+        self.positions[(tl.table.name, shard_id)] = cp.seq
         return cp
 
     async def _apply(self, tl: TableLink, versions: list[Version]):
@@ -256,7 +289,10 @@ class Replicator:
         allow = False
         while True:
             try:
-                return await tl.applier.apply(versions, allow_unstamped=allow)
+                started = time.perf_counter()
+                result = await tl.applier.apply(versions, allow_unstamped=allow)
+                self._observe("request_seconds", time.perf_counter() - started)
+                return result
             except asyncio.CancelledError:
                 raise
             except UnstampedDestination as exc:
@@ -272,11 +308,14 @@ class Replicator:
         key = to_python(key_of(o.version.attrs, tl.table.key_names))
         if o.written is None:
             self.stats.suppressed += 1
+            self._observe("suppressed")
             self.emit("suppress", link=self.name, table=tl.table.name, key=key,
                       hlc=o.version.meta.hlc)
             return
         self.stats.applied += 1
         self.stats.lag_ms.append(lag_ms)
+        self._observe("applied")
+        self._observe("lag_seconds", lag_ms / 1000)
         self.emit("apply", link=self.name, table=tl.table.name, key=key,
                   hlc=o.version.meta.hlc, origin=o.version.meta.origin,
                   tombstone=o.version.meta.tombstone, lag_ms=round(lag_ms, 1))
@@ -285,6 +324,7 @@ class Replicator:
 
     def _emit_conflict(self, tl: TableLink, key, c, region: str) -> None:
         self.stats.conflicts += 1
+        self._observe("conflicts")
         self.emit("conflict", link=self.name, table=tl.table.name, key=key, policy=c.policy,
                   region=region, winner=_describe(c.winner),
                   losers=[_describe(v) for v in c.losers])

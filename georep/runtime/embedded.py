@@ -25,22 +25,19 @@ from typing import Any
 
 from aiobotocore.session import AioSession
 
-from ..aws.checkpoints import CheckpointStore
 from ..aws.clients import Endpoint, async_client, sync_client
-from ..aws.streams import StreamReader
 from ..aws.tables import checkpoint_request, ensure_table, table_request
 from ..aws.values import to_python
 from ..config import LabConfig, Region, load
 from ..core.hlc import HybridClock
 from ..core.meta import split
-from ..core.policy import policy_named
-from ..engine.apply import Applier
 from ..engine.proxy import LinkProxy
-from ..engine.replicator import Replicator, TableLink
+from ..engine.replicator import Replicator
 from ..engine.writes import RegionWriter
 from ..errors import LabError
 from .events import EventLog
 from .moto import MotoProcess, MotoRegion
+from .wiring import build_replicator
 
 
 class Lab:
@@ -101,7 +98,9 @@ class Lab:
             else:
                 self.endpoints[r.name] = Endpoint(r.aws_region, r.endpoint,
                                                   lab=_is_loopback(r.endpoint))
-        await asyncio.gather(*(asyncio.to_thread(s.start) for s in self.servers.values()))
+        for server in self.servers.values():
+            server.spawn()  # from this thread, so children die with this process
+        await asyncio.gather(*(asyncio.to_thread(s.wait_ready) for s in self.servers.values()))
         for name, server in self.servers.items():
             self.endpoints[name] = Endpoint(self.config.region(name).aws_region, server.url)
         for r in self.config.regions:
@@ -140,20 +139,10 @@ class Lab:
         dest_client = await self._client("dynamodb", target, connect_s=s.connect_timeout_s,
                                          read_s=s.read_timeout_s)
         link = f"{src}>{dst}"
-        tables = []
-        for t in self.config.tables:
-            arn = (await self._clients[src].describe_table(TableName=t.name))["Table"][
-                "LatestStreamArn"]
-            tables.append(TableLink(
-                t,
-                StreamReader(self._clients[src + "/streams"], arn),
-                CheckpointStore(self._clients[src], link, t.name),
-                Applier(dest_client, t, policy_named(t.policy), dst),
-                Applier(self._clients[src], t, policy_named(t.policy), src),
-            ))
-        rep = Replicator(src, dst, source_client=self._clients[src], tables=tables, settings=s,
-                         emit=self.events.emit, clock=self.clock,
-                         rng=random.Random(f"{self.seed}/{link}"))
+        rep = await build_replicator(
+            self.config, src, dst, source=self._clients[src],
+            source_streams=self._clients[src + "/streams"], dest=dest_client,
+            emit=self.events.emit, clock=self.clock, rng=random.Random(f"{self.seed}/{link}"))
         self.replicators[(src, dst)] = rep
         self._tasks[(src, dst)] = asyncio.create_task(rep.run(), name=f"replicator {link}")
 

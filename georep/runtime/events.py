@@ -8,6 +8,7 @@ Values are plain JSON; nothing from items is ever evaluated or unpickled.
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -21,28 +22,27 @@ class EventLog:
         self.counts: Counter[str] = Counter()
         self.events: list[dict[str, Any]] = []
         self._keep = keep
-        self._file = None
+        self._fd: int | None = None
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = path.open("a", encoding="utf-8", buffering=1 << 16)
+            # One O_APPEND write per event: several processes (the live lab's supervisor and
+            # replicators) append to one file without interleaving lines.
+            self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
 
     def emit(self, kind: str, **fields: Any) -> dict[str, Any]:
         event = {"time": round(self.clock(), 6), "kind": kind, **fields}
         self.counts[kind] += 1
         if self._keep:
             self.events.append(event)
-        if self._file is not None:
-            self._file.write(json.dumps(event, default=str, separators=(",", ":")) + "\n")
+        if self._fd is not None:
+            line = json.dumps(event, default=str, separators=(",", ":")) + "\n"
+            os.write(self._fd, line.encode())
         return event
 
     def of_kind(self, *kinds: str) -> list[dict[str, Any]]:
         return [e for e in self.events if e["kind"] in kinds]
 
-    def flush(self) -> None:
-        if self._file is not None:
-            self._file.flush()
-
     def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None

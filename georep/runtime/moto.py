@@ -42,6 +42,12 @@ class MotoRegion:
         self._port = port
         self._server = None
 
+    def spawn(self) -> None:
+        """Nothing to spawn: the server starts in :meth:`wait_ready`, on a thread."""
+
+    def wait_ready(self, timeout: float = 20.0) -> None:
+        self.start()
+
     def start(self) -> None:
         from moto.server import ThreadedMotoServer
 
@@ -94,6 +100,19 @@ def reset(url: str) -> None:
         resp.read()
 
 
+def die_with_parent() -> None:
+    """preexec_fn: the child gets SIGKILL when the process that spawned it dies (Linux).
+
+    Spawn from the main thread: the signal fires when the spawning *thread* ends.
+    """
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, 9)  # PR_SET_PDEATHSIG, SIGKILL
+    except (OSError, AttributeError):
+        pass
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -112,16 +131,24 @@ class MotoProcess:
         self._proc: subprocess.Popen | None = None
 
     def start(self, timeout: float = 20.0) -> None:
+        self.spawn()
+        self.wait_ready(timeout)
+
+    def spawn(self) -> None:
+        """Start the process (call from the main thread); :meth:`wait_ready` waits for it."""
         port = self._port or free_port()
         out = self._log.open("ab") if self._log else subprocess.DEVNULL
         try:
             self._proc = subprocess.Popen(
                 [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                stdin=subprocess.DEVNULL, stdout=out, stderr=out)
+                stdin=subprocess.DEVNULL, stdout=out, stderr=out, preexec_fn=die_with_parent)
         finally:
             if self._log:
                 out.close()
         self._port = port
+
+    def wait_ready(self, timeout: float = 20.0) -> None:
+        port = self._port
         deadline = time.monotonic() + timeout
         while True:
             if self._proc.poll() is not None:
@@ -148,6 +175,9 @@ class MotoProcess:
     @property
     def pid(self) -> int | None:
         return self._proc.pid if self._proc else None
+
+    def alive(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
 
     def stop(self) -> None:
         if self._proc is None:

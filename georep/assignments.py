@@ -1,0 +1,98 @@
+"""Parsing ``attr=value`` arguments of the CLI into attribute values (pure, no I/O).
+
+Place in the data flow: the first step of ``georep put``; what it returns goes to georep's
+write path. The syntax (the one httpie uses):
+
+    name=Alice            a string (always: ``n=5`` is the string "5")
+    n:=5                  raw JSON: a number
+    ok:=true              raw JSON: a boolean (true/false), or null
+    tags:='["a","b"]'     raw JSON: a list
+    addr:='{"city":"Oslo"}'  raw JSON: a map
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+from .config import Table
+from .core.meta import META
+from .errors import GeorepError
+
+_MAX = Decimal("1E126")
+_MIN = Decimal("1E-130")
+
+
+class BadArgument(GeorepError):
+    """A command-line value that cannot be parsed; the message names it."""
+
+
+def _json(text: str, arg: str) -> Any:
+    try:
+        value = json.loads(text, parse_float=Decimal, parse_int=Decimal,
+                           parse_constant=lambda c: (_ for _ in ()).throw(ValueError(c)))
+    except ValueError as exc:
+        raise BadArgument(f"{arg!r}: the value after ':=' is not valid JSON ({exc})") from None
+    return value
+
+
+def _check_numbers(value: Any, arg: str) -> None:
+    if isinstance(value, Decimal) and value != 0 and (
+        abs(value) >= _MAX or abs(value) < _MIN or len(value.normalize().as_tuple().digits) > 38
+    ):
+        raise BadArgument(f"{arg!r}: {value} is outside DynamoDB's numbers "
+                          "(38 digits, magnitude 1E-130 to 9.99E+125)")
+    if isinstance(value, dict):
+        for v in value.values():
+            _check_numbers(v, arg)
+    if isinstance(value, list):
+        for v in value:
+            _check_numbers(v, arg)
+
+
+def parse_assignments(args: list[str], table: Table) -> dict[str, Any]:
+    """``["name=Alice", "n:=5"]`` -> ``{"name": "Alice", "n": Decimal(5)}``."""
+    out: dict[str, Any] = {}
+    for arg in args:
+        eq = arg.find("=")
+        if eq < 0:
+            raise BadArgument(f"{arg!r}: expected attr=value (a string) or attr:=json")
+        raw = eq > 0 and arg[eq - 1] == ":"  # the first '=' decides: note=a:=b is a string
+        name, text = (arg[:eq - 1], arg[eq + 1:]) if raw else (arg[:eq], arg[eq + 1:])
+        if not name:
+            raise BadArgument(f"{arg!r}: the attribute name is empty")
+        if name == META:
+            raise BadArgument(f"{arg!r}: {META} is reserved for georep's metadata")
+        if name in table.key_names:
+            raise BadArgument(f"{arg!r}: {name} is the table's key; give it as the KEY argument")
+        if name in out:
+            raise BadArgument(f"{arg!r}: attribute {name} is given twice")
+        value = _json(text, arg) if raw else text
+        _check_numbers(value, arg)
+        out[name] = value
+    return out
+
+
+def parse_key(text: str, table: Table) -> Any:
+    """The KEY argument as the hash key's type (S: as is; N: a number; B: hex)."""
+    kind = table.hash_key.type
+    if table.range_key is not None:
+        raise BadArgument(f"table {table.name} has a sort key; the CLI handles hash keys only")
+    if kind == "S":
+        if not text:
+            raise BadArgument("the key is empty")
+        return text
+    if kind == "N":
+        try:
+            n = Decimal(text)
+        except ArithmeticError:
+            raise BadArgument(f"key {text!r}: table {table.name} has a number key") from None
+        if not n.is_finite():
+            raise BadArgument(f"key {text!r}: numbers must be finite")
+        return n
+    try:
+        return bytes.fromhex(text)
+    except ValueError:
+        raise BadArgument(f"key {text!r}: table {table.name} has a binary key; give it in hex") \
+            from None

@@ -1,0 +1,294 @@
+"""Live-lab commands of the CLI: up, down, status, put/get/scan/delete, partition, heal,
+replicator kill/start. Front end only: each command is its own process that finds the running
+lab in its home folder and talks to the control API or straight to the regions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from .assignments import parse_assignments, parse_key
+from .cli import JsonOpt, RegionsOpt, app, err, fail, out
+from .config import load
+from .errors import LabError
+from .runtime.control import ControlClient
+from .runtime.home import LabHome, pid_alive
+
+HomeOpt = Annotated[Path | None, typer.Option(
+    "--home", help="The lab's home folder [default: $GEOREP_HOME or .georep]")]
+
+replicator_app = typer.Typer(help="Kill or start one link's replicator process.",
+                             no_args_is_help=True)
+app.add_typer(replicator_app, name="replicator")
+
+
+def _home(home: Path | None) -> LabHome:
+    return LabHome(home)
+
+
+@app.command()
+def up(regions: RegionsOpt = Path("regions"), home: HomeOpt = None,
+       timeout: Annotated[float, typer.Option(help="Seconds to wait for the lab.")] = 60) -> None:
+    """Start a live lab in the background and return once every region answers.
+
+    Each region is a moto server process on its configured port, each directed link has a
+    proxy and a replicator process; a control API on 127.0.0.1 takes `georep` commands from
+    any terminal. Prints each region's endpoint URL, usable with `aws --endpoint-url` and boto3.
+    """
+    h = _home(home)
+    pid = h.running_pid()
+    if pid is not None:
+        fail(f"a lab is already running in {h.path} (pid {pid}); `georep down` stops it", 1)
+    if h.stale():
+        err.print(f"note: removed a stale pid file from a crashed lab in {h.path}")
+        h.clear()
+    load(regions)  # config errors are reported here, before anything starts
+    h.prepare()
+    h.state_file.unlink(missing_ok=True)
+    with (h.logs / "supervisor.log").open("ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "georep.runtime.supervisor", "--home", str(h.path),
+             "--regions", str(regions)],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+    deadline = time.monotonic() + timeout
+    with out.status("starting regions, proxies and replicators…"):
+        while True:
+            state = h.read_json(h.state_file) or {}
+            if state.get("ready"):
+                break
+            if state.get("error") or proc.poll() is not None:
+                proc.wait(10)
+                fail(state.get("error") or _last_line(h.logs / "supervisor.log"), 1)
+            if time.monotonic() > deadline:
+                proc.terminate()
+                fail(f"the lab did not start within {timeout:.0f}s; see {h.logs}", 1)
+            time.sleep(0.1)
+    table = Table(title=f"georep lab up (home {h.path}, run {state['run_id']})")
+    table.add_column("region")
+    table.add_column("endpoint")
+    for name, url in state["regions"].items():
+        table.add_row(name, url)
+    out.print(table)
+    first = next(iter(state["regions"].items()))
+    region_id = load(regions).region(first[0]).aws_region
+    out.print(f"aws cli: AWS_ACCESS_KEY_ID=georep AWS_SECRET_ACCESS_KEY=georep aws dynamodb "
+              f"--endpoint-url {first[1]} --region {region_id} list-tables", highlight=False)
+
+
+def _last_line(path: Path) -> str:
+    try:
+        lines = [ln for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
+    except FileNotFoundError:
+        return "the lab's supervisor exited"
+    return lines[-1] if lines else "the lab's supervisor exited"
+
+
+@app.command()
+def down(home: HomeOpt = None,
+         timeout: Annotated[float, typer.Option(help="Seconds to wait.")] = 30) -> None:
+    """Stop the lab: replicators, proxies and regions. Afterwards no lab process remains."""
+    h = _home(home)
+    if h.running_pid() is None:
+        if h.stale():
+            h.clear()
+            out.print(f"the lab in {h.path} had crashed; removed its stale pid file")
+            return
+        fail(f"no lab is running in {h.path}", 1)
+    state = h.read_json(h.state_file) or {}
+    pid = h.running_pid()
+    try:
+        ControlClient(h).call("POST", "/down")
+    except LabError:
+        os.kill(pid, 15)
+    pids = [pid, *state.get("region_pids", {}).values()]
+    deadline = time.monotonic() + timeout
+    while any(pid_alive(p) for p in pids):
+        if time.monotonic() > deadline:
+            fail(f"lab processes still alive after {timeout:.0f}s: "
+                 f"{[p for p in pids if pid_alive(p)]}", 1)
+        time.sleep(0.05)
+    h.clear()
+    out.print("lab stopped")
+
+
+@app.command()
+def status(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
+    """Regions (up, items per table), links (open or cut) and replicators (alive, lag, pending,
+    applied, suppressed duplicates, retries)."""
+    s = ControlClient(_home(home)).call("GET", "/status")
+    if as_json:
+        print(json.dumps(s))
+        return
+    t = Table(title=f"regions (run {s['run_id']})")
+    for col in ("region", "up", "endpoint", "items"):
+        t.add_column(col)
+    for name, r in s["regions"].items():
+        items = ", ".join(f"{k}={'?' if v is None else v}" for k, v in r["items"].items())
+        t.add_row(name, "up" if r["up"] else "[red]down[/red]", r["url"], items)
+    out.print(t)
+    t = Table(title="links")
+    for col in ("link", "state", "dropped bytes"):
+        t.add_column(col)
+    for name, link in s["links"].items():
+        state = link["state"]
+        reverse = "{1}>{0}".format(*name.split(">"))
+        if state == "cut" and s["links"].get(reverse, {}).get("state") == "open":
+            state = "cut (one-way)"
+        t.add_row(name.replace(">", " → "), state if state == "open" else f"[red]{state}[/red]",
+                  str(link["dropped_bytes"]))
+    out.print(t)
+    t = Table(title="replicators")
+    for col in ("link", "alive", "lag ms", "pending", "applied", "suppressed", "retries",
+                "conflicts", "breaker", "dlq"):
+        t.add_column(col)
+    for name, r in s["replicators"].items():
+        def show(v: Any) -> str:
+            return "-" if v is None else (f"{v:.0f}" if isinstance(v, float) else str(v))
+        alive = "yes" if r["alive"] else f"[red]dead[/red] (exit {show(r['exit_code'])})"
+        t.add_row(name.replace(">", " → "), alive, show(r["lag_ms"]), show(r["pending"]),
+                  show(r["applied"]), show(r["suppressed"]), show(r["retries"]),
+                  show(r["conflicts"]), show(r["breaker"]), show(r["dlq_depth"]))
+    out.print(t)
+
+
+@app.command()
+def partition(a: str, b: str, home: HomeOpt = None,
+              one_way: Annotated[bool, typer.Option(
+                  "--one-way", help="Cut only A→B: A's requests to B and B's responses to A "
+                  "are dropped; B→A keeps flowing.")] = False) -> None:
+    """Cut the link between regions A and B (both directions unless --one-way).
+
+    Bytes are blackholed: connections are held and nothing is forwarded, so the replicators
+    time out and retry, as in a real partition.
+    """
+    links = ControlClient(_home(home)).call("POST", "/partition",
+                                            {"a": a, "b": b, "one_way": one_way})["cut"]
+    out.print("cut: " + ", ".join(x.replace(">", " → ") for x in links))
+
+
+@app.command()
+def heal(a: Annotated[str | None, typer.Argument()] = None,
+         b: Annotated[str | None, typer.Argument()] = None, home: HomeOpt = None) -> None:
+    """Restore the link between A and B, or every link when no region is given."""
+    if (a is None) != (b is None):
+        fail("heal takes two regions, or none to heal every link")
+    body = {} if a is None else {"a": a, "b": b}
+    links = ControlClient(_home(home)).call("POST", "/heal", body)["healed"]
+    out.print("healed: " + ", ".join(x.replace(">", " → ") for x in links))
+
+
+@replicator_app.command("kill")
+def replicator_kill(src: str, dst: str, home: HomeOpt = None) -> None:
+    """SIGKILL the SRC→DST replicator process: a real crash. It stays dead until started."""
+    pid = ControlClient(_home(home)).call("POST", "/replicator/kill", {"src": src, "dst": dst})
+    out.print(f"killed replicator {src} → {dst} (pid {pid['killed']})")
+
+
+@replicator_app.command("start")
+def replicator_start(src: str, dst: str, home: HomeOpt = None) -> None:
+    """Start the SRC→DST replicator process; it resumes from its checkpoint."""
+    pid = ControlClient(_home(home)).call("POST", "/replicator/start", {"src": src, "dst": dst})
+    out.print(f"started replicator {src} → {dst} (pid {pid['started']})")
+
+
+# -- data commands: straight to the region, through georep's write path ------------------------
+
+def _region(home: Path | None, region: str, table: str):
+    h = _home(home)
+    state = h.state()
+    config = load(state["regions_dir"])
+    return config.region(region), config.table(table), state["regions"][region]
+
+
+async def _with_writer(url: str, region, fn):
+    from aiobotocore.session import AioSession
+
+    from .aws.clients import Endpoint, async_client
+    from .core.hlc import HybridClock
+    from .engine.writes import RegionWriter
+
+    async with async_client(AioSession(), "dynamodb", Endpoint(region.aws_region, url)) as c:
+        writer = RegionWriter(c, region.name, HybridClock(), lambda: int(time.time() * 1000))
+        return await fn(writer)
+
+
+VALUES_HELP = ("attr=value sets a string; attr:=json sets raw JSON: a number (n:=5), a boolean "
+               "(ok:=true), null, a list (tags:='[\"a\",\"b\"]') or a map (m:='{\"k\": 1}').")
+
+
+@app.command(help=f"Write an item through georep's write path (metadata stamped). {VALUES_HELP}")
+def put(region: str, table: str, key: str,
+        values: Annotated[list[str] | None, typer.Argument(help=VALUES_HELP)] = None,
+        home: HomeOpt = None) -> None:
+    r, t, url = _region(home, region, table)
+    attrs = parse_assignments(values or [], t)
+    k = parse_key(key, t)
+    v = asyncio.run(_with_writer(url, r, lambda w: w.put(t, k, attrs)))
+    out.print(f"put {region}/{table} {key} (HLC {v.meta.timestamp})", highlight=False)
+
+
+@app.command()
+def get(region: str, table: str, key: str, home: HomeOpt = None, as_json: JsonOpt = False):
+    """Read one item (consistent read) without georep's metadata. Exit 1 if absent."""
+    r, t, url = _region(home, region, table)
+    k = parse_key(key, t)
+    item = asyncio.run(_with_writer(url, r, lambda w: w.get(t, k)))
+    if item is None:
+        if as_json:
+            print("null")
+        fail(f"{key}: not found in {region}/{table}", 1)
+    print(json.dumps(item, sort_keys=True, default=str, indent=None if as_json else 2))
+
+
+@app.command()
+def delete(region: str, table: str, key: str, home: HomeOpt = None) -> None:
+    """Delete an item through georep's write path (a tombstone that replicates)."""
+    r, t, url = _region(home, region, table)
+    k = parse_key(key, t)
+    v = asyncio.run(_with_writer(url, r, lambda w: w.delete(t, k)))
+    out.print(f"deleted {region}/{table} {key} (tombstone, HLC {v.meta.timestamp})",
+              highlight=False)
+
+
+@app.command()
+def scan(region: str, table: str, home: HomeOpt = None, as_json: JsonOpt = False) -> None:
+    """Every live item of a table in one region (tombstones and metadata hidden)."""
+    r, t, url = _region(home, region, table)
+
+    async def go(writer):
+        from .aws.values import to_python
+        from .core.meta import split
+
+        items, kw = [], {"TableName": t.name, "ConsistentRead": True}
+        while True:
+            resp = await writer.client.scan(**kw)
+            for raw in resp.get("Items", []):
+                attrs, meta = split(raw)
+                if not (meta is not None and meta.tombstone):
+                    items.append(to_python(attrs))
+            if "LastEvaluatedKey" not in resp:
+                return items
+            kw["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+
+    items = asyncio.run(_with_writer(url, r, go))
+    items.sort(key=lambda i: str(i.get(t.hash_key.name)))
+    if as_json:
+        print(json.dumps(items, default=str))
+        return
+    table_view = Table(title=f"{region}/{table}: {len(items)} items")
+    columns = sorted({c for i in items for c in i}, key=lambda c: (c != t.hash_key.name, c))
+    for c in columns:
+        table_view.add_column(c)
+    for i in items:
+        table_view.add_row(*(json.dumps(i[c], default=str) if c in i else "" for c in columns))
+    out.print(table_view)

@@ -1,0 +1,180 @@
+"""The live lab's control API: HTTP on 127.0.0.1, every request needs the lab's token.
+
+Place in the data flow: the supervisor serves it (aiohttp); CLI commands call it through
+:class:`ControlClient`. Requests carry ``Authorization: Bearer <token>``; the token is random
+per lab and stored in the lab home with mode 0600. Bodies are JSON, never evaluated.
+
+    GET  /status                 regions, links, replicators
+    GET  /metrics                Prometheus text format
+    POST /partition              {"a": .., "b": .., "one_way": false}
+    POST /heal                   {} or {"a": .., "b": ..}
+    POST /replicator/kill        {"src": .., "dst": ..}   (SIGKILL)
+    POST /replicator/start       {"src": .., "dst": ..}
+    POST /down                   stop the lab
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import time
+import urllib.error
+import urllib.request
+from typing import Any
+
+from aiohttp import web
+
+from ..errors import GeorepError, LabError
+from .home import LabHome, pid_alive
+from .linkproc import stats_path
+
+LIVE_FILTER = "attribute_not_exists(#m.#t) OR #m.#t = :f"
+
+
+def control_app(sup) -> web.Application:
+    @web.middleware
+    async def auth(request: web.Request, handler):
+        given = request.headers.get("Authorization", "")
+        if not secrets.compare_digest(given.encode(), f"Bearer {sup.token}".encode()):
+            return web.json_response({"error": "missing or wrong lab token"}, status=401)
+        try:
+            return await handler(request)
+        except GeorepError as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            return web.json_response({"error": f"bad request: {exc!r}"}, status=400)
+
+    async def body(request: web.Request) -> dict[str, Any]:
+        if not request.can_read_body:
+            return {}
+        data = await request.json()
+        if not isinstance(data, dict):
+            raise LabError("the request body must be a JSON object")
+        return data
+
+    async def status(request):
+        return web.json_response(await lab_status(sup))
+
+    async def metrics(request):
+        from .metrics import render
+
+        return web.Response(body=render(str(sup.home.metrics_dir)),
+                            content_type="text/plain", charset="utf-8")
+
+    async def partition(request):
+        b = await body(request)
+        links = sup.partition(b["a"], b["b"], bool(b.get("one_way", False)))
+        return web.json_response({"cut": links})
+
+    async def heal(request):
+        b = await body(request)
+        return web.json_response({"healed": sup.heal(b.get("a"), b.get("b"))})
+
+    async def kill(request):
+        b = await body(request)
+        return web.json_response({"killed": sup.kill_replicator(b["src"], b["dst"])})
+
+    async def start(request):
+        b = await body(request)
+        pid = sup.start_replicator(b["src"], b["dst"])
+        sup.events.emit("replicator-start", link=f"{b['src']}>{b['dst']}", pid=pid)
+        return web.json_response({"started": pid})
+
+    async def down(request):
+        asyncio.get_running_loop().call_later(0.05, sup.stopping.set)
+        return web.json_response({"stopping": True})
+
+    app = web.Application(middlewares=[auth])
+    app.add_routes([
+        web.get("/status", status), web.get("/metrics", metrics),
+        web.post("/partition", partition), web.post("/heal", heal),
+        web.post("/replicator/kill", kill), web.post("/replicator/start", start),
+        web.post("/down", down),
+    ])
+    return app
+
+
+async def run_control(app: web.Application) -> tuple[web.AppRunner, int]:
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    return runner, site._server.sockets[0].getsockname()[1]
+
+
+async def _count(client, table: str) -> int | None:
+    kw = {"TableName": table, "Select": "COUNT", "FilterExpression": LIVE_FILTER,
+          "ExpressionAttributeNames": {"#m": "_georep", "#t": "t"},
+          "ExpressionAttributeValues": {":f": {"BOOL": False}}}
+    total = 0
+    try:
+        while True:
+            resp = await asyncio.wait_for(client.scan(**kw), 5)
+            total += resp["Count"]
+            if "LastEvaluatedKey" not in resp:
+                return total
+            kw["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+    except Exception:
+        return None
+
+
+async def lab_status(sup) -> dict[str, Any]:
+    regions = {}
+    for name, proc in sup.regions.items():
+        counts = {t.name: await _count(sup.clients[name], t.name) for t in sup.config.tables}
+        up = proc.alive() and all(c is not None for c in counts.values())
+        regions[name] = {"url": proc.url, "pid": proc.pid, "up": up, "items": counts}
+    links = {name: {"state": "cut" if p.cut else "open", "proxy_port": p.port,
+                    "dropped_bytes": p.dropped_bytes} for name, p in sup.proxies.items()}
+    replicators = {}
+    for src, dst in sup.config.links:
+        link = f"{src}>{dst}"
+        proc = sup.replicators.get(link)
+        alive = proc is not None and proc.poll() is None
+        stats = sup.home.read_json(stats_path(sup.home, src, dst)) or {}
+        fresh = alive and stats.get("pid") == proc.pid
+        replicators[link] = {
+            "alive": alive, "pid": proc.pid if alive else None,
+            "exit_code": sup.exit_codes.get(link),
+            "lag_ms": stats.get("lag_ms") if fresh else None,
+            "pending": stats.get("pending") if fresh else None,
+            **{k: stats.get(k) for k in ("applied", "suppressed", "skipped", "retries",
+                                        "conflicts", "repaired", "last_error")},
+            "breaker": None, "dlq_depth": None,
+            "stats_age_s": round(time.time() - stats["updated"], 1) if stats else None,
+        }
+    return {"run_id": sup.run_id, "home": str(sup.home.path), "regions": regions,
+            "links": links, "replicators": replicators}
+
+
+class ControlClient:
+    """The CLI's side: finds the running lab in its home and calls the API with the token."""
+
+    def __init__(self, home: LabHome) -> None:
+        self.home = home
+        self.state = home.state()
+        self.token = home.token()
+
+    def call(self, method: str, path: str, data: dict | None = None,
+             timeout: float = 30.0) -> Any:
+        url = f"http://127.0.0.1:{self.state['control_port']}{path}"
+        payload = json.dumps(data).encode() if data is not None else None
+        req = urllib.request.Request(url, data=payload, method=method, headers={
+            "Authorization": f"Bearer {self.token}", "Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as resp:
+                raw = resp.read()
+                kind = resp.headers.get("Content-Type", "")
+        except urllib.error.HTTPError as exc:
+            try:
+                message = json.loads(exc.read()).get("error", exc.reason)
+            except (json.JSONDecodeError, AttributeError):
+                message = exc.reason
+            raise LabError(message) from None
+        except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:
+            pid = self.state.get("pid")
+            if pid and not pid_alive(pid):
+                raise LabError(f"the lab in {self.home.path} is not running") from None
+            raise LabError(f"the lab's control API did not answer: {exc}") from None
+        return json.loads(raw) if "json" in kind else raw.decode()

@@ -1,0 +1,101 @@
+"""One replicator as an OS process: the live lab runs one per directed link.
+
+Place in the data flow: spawned by the supervisor (``python -m georep.runtime.linkproc``). It
+reads src's stream directly, writes to dst through the link proxy's port, appends to the run's
+events.jsonl, records Prometheus metrics into the lab's multiprocess folder, and every half
+second writes its stats to ``<home>/links/<src>_<dst>.json`` for ``georep status``.
+Killing it (SIGKILL) is a real crash: it resumes from its checkpoint when started again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import random
+import signal
+import time
+from pathlib import Path
+
+from aiobotocore.session import AioSession
+
+from ..aws.clients import Endpoint, async_client
+from ..config import load
+from .events import EventLog
+from .home import LabHome
+
+STATS_EVERY_S = 0.5
+
+
+def stats_path(home: LabHome, src: str, dst: str) -> Path:
+    return home.links_dir / f"{src}_{dst}.json"
+
+
+async def run(args: argparse.Namespace) -> None:
+    from . import metrics  # after PROMETHEUS_MULTIPROC_DIR is set by the supervisor
+
+    home = LabHome(args.home)
+    config = load(args.regions)
+    s = config.replicator
+    src, dst = args.src, args.dst
+    events = EventLog(Path(args.events), time.time, keep=False)
+    session = AioSession()
+    src_ep = Endpoint(config.region(src).aws_region, args.source_url)
+    dst_ep = Endpoint(config.region(dst).aws_region, args.dest_url)
+    from .wiring import build_replicator
+
+    async with contextlib.AsyncExitStack() as stack:
+        source = await stack.enter_async_context(async_client(session, "dynamodb", src_ep))
+        streams = await stack.enter_async_context(
+            async_client(session, "dynamodbstreams", src_ep))
+        dest = await stack.enter_async_context(async_client(
+            session, "dynamodb", dst_ep, connect_s=s.connect_timeout_s, read_s=s.read_timeout_s))
+        rep = await build_replicator(
+            config, src, dst, source=source, source_streams=streams, dest=dest,
+            emit=events.emit, clock=time.time, metrics=metrics.ReplicatorMetrics(f"{src}>{dst}"),
+            rng=random.Random(f"{args.seed}/{src}>{dst}/{os.getpid()}"))
+        events.emit("replicator-start", link=rep.name, pid=os.getpid())
+        link_key = rep.name
+        out = stats_path(home, src, dst)
+
+        async def report() -> None:
+            while True:
+                try:
+                    pending, oldest = await rep.pending()
+                except Exception as exc:
+                    pending, oldest = None, None
+                    rep.stats.last_error = f"pending: {exc}"
+                stats = rep.stats.as_dict()
+                now = time.time()
+                # Consumer lag: the age of the oldest record not yet replicated (0 when none).
+                lag = (now - oldest) * 1000 if pending and oldest is not None else 0.0
+                metrics.PENDING.labels(link_key).set(pending or 0)
+                home.write_json(out, {**stats, "pending": pending, "lag_ms": lag,
+                                      "pid": os.getpid(), "updated": now})
+                await asyncio.sleep(STATS_EVERY_S)
+
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, stop.set)
+        tasks = [asyncio.create_task(rep.run()), asyncio.create_task(report()),
+                 asyncio.create_task(stop.wait())]
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        events.emit("replicator-stop", link=rep.name, pid=os.getpid())
+        for t in done:
+            if not t.cancelled() and t.exception() is not None:
+                raise t.exception()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description="georep: one link's replicator process")
+    for name in ("home", "regions", "src", "dst", "source-url", "dest-url", "events", "seed"):
+        ap.add_argument(f"--{name}", required=True)
+    asyncio.run(run(ap.parse_args()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,269 @@
+"""The live lab's supervisor: regions, link proxies and replicators as one background service.
+
+Place in the data flow: started by ``georep up`` as a detached process. It runs each region as a
+moto server process on its configured port, the link proxies (in this process), and one
+replicator process per directed link; it serves the control API (:mod:`.control`) on 127.0.0.1.
+It restarts nothing on its own: a replicator that dies shows as dead until started again.
+Children are tied to it (PR_SET_PDEATHSIG), so a crashed supervisor leaves no region behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from aiobotocore.session import AioSession
+
+from ..aws.clients import Endpoint, async_client
+from ..aws.tables import checkpoint_request, ensure_table, table_request
+from ..config import LabConfig, load
+from ..engine.proxy import LinkProxy
+from ..errors import GeorepError, LabError
+from .events import EventLog
+from .home import LabHome
+from .moto import MotoProcess, die_with_parent
+
+
+def port_free(port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+class Supervisor:
+    def __init__(self, home: LabHome, regions_dir: Path) -> None:
+        self.home = home
+        self.regions_dir = regions_dir.resolve()
+        self.config: LabConfig = load(regions_dir)
+        self.run_id = time.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
+        self.run_path = home.runs / self.run_id
+        self.events: EventLog | None = None
+        self.seed = secrets.randbits(32)
+        self.regions: dict[str, MotoProcess] = {}
+        self.endpoints: dict[str, Endpoint] = {}
+        self.proxies: dict[str, LinkProxy] = {}
+        self.replicators: dict[str, subprocess.Popen] = {}
+        self.exit_codes: dict[str, int] = {}
+        self.clients: dict[str, object] = {}
+        self.stopping = asyncio.Event()
+        self.token = ""
+        self.control_port = 0
+        self._stack = contextlib.AsyncExitStack()
+        self._session = AioSession()
+
+    # -- start and stop ----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        from . import metrics
+
+        self.metrics = metrics
+        self.token = self.home.new_token()
+        self.run_path.mkdir(parents=True, exist_ok=True)
+        self.events = EventLog(self.run_path / "events.jsonl", time.time, keep=False)
+        for r in self.config.regions:
+            if not r.local:
+                raise LabError(f"{r.source}: the live lab runs local regions only (field "
+                               "'endpoint'); use the embedded lab or the replicator for others")
+            if not port_free(r.port):
+                raise LabError(f"region {r.name}: port {r.port} is already in use "
+                               f"(set another 'port' in {r.source})")
+        for r in self.config.regions:
+            proc = MotoProcess(r.name, r.aws_region, r.port, log=self.home.logs / f"{r.name}.log")
+            proc.spawn()
+            self.regions[r.name] = proc
+        await asyncio.gather(*(asyncio.to_thread(p.wait_ready) for p in self.regions.values()))
+        for name, proc in self.regions.items():
+            ep = Endpoint(self.config.region(name).aws_region, proc.url)
+            self.endpoints[name] = ep
+            self.clients[name] = await self._stack.enter_async_context(
+                async_client(self._session, "dynamodb", ep))
+        await asyncio.gather(*(self._tables(name) for name in self.regions))
+        for src, dst in self.config.links:
+            proxy = LinkProxy(src, dst, "127.0.0.1", self.regions[dst].port)
+            await proxy.start()
+            self.proxies[proxy.name] = proxy
+            metrics.LINK_UP.labels(proxy.name).set(1)
+        for src, dst in self.config.links:
+            self.start_replicator(src, dst)
+        self.events.emit("lab-start", run=self.run_id, seed=self.seed,
+                         regions={n: e.url for n, e in self.endpoints.items()})
+
+    async def _tables(self, region: str) -> None:
+        client = self.clients[region]
+        await ensure_table(client, checkpoint_request())
+        for t in self.config.tables:
+            await ensure_table(client, table_request(t))
+
+    async def stop(self) -> None:
+        for link in list(self.replicators):
+            self._terminate(link, signal.SIGTERM)
+        for proxy in self.proxies.values():
+            await proxy.stop()
+        await self._stack.aclose()
+        for proc in self.regions.values():
+            await asyncio.to_thread(proc.stop)
+        if self.events is not None:
+            self.events.emit("lab-stop", run=self.run_id)
+            self.events.close()
+
+    # -- replicators -------------------------------------------------------------------------
+
+    def _link(self, src: str, dst: str) -> str:
+        self.config.region(src)
+        self.config.region(dst)
+        if src == dst:
+            raise LabError(f"a link joins two different regions, not {src} with itself")
+        return f"{src}>{dst}"
+
+    def start_replicator(self, src: str, dst: str) -> int:
+        link = self._link(src, dst)
+        proc = self.replicators.get(link)
+        if proc is not None and proc.poll() is None:
+            raise LabError(f"replicator {link} is already running (pid {proc.pid})")
+        log = (self.home.logs / f"replicator-{src}_{dst}.log").open("ab")
+        env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(self.home.metrics_dir)}
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "georep.runtime.linkproc", "--home", str(self.home.path),
+             "--regions", str(self.regions_dir), "--src", src, "--dst", dst,
+             "--source-url", self.regions[src].url, "--dest-url", self.proxies[link].url,
+             "--events", str(self.run_path / "events.jsonl"), "--seed", str(self.seed)],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env,
+            preexec_fn=die_with_parent)
+        log.close()
+        self.replicators[link] = proc
+        self.exit_codes.pop(link, None)
+        self.metrics.REPLICATOR_UP.labels(link).set(1)
+        return proc.pid
+
+    def _terminate(self, link: str, sig: int) -> int | None:
+        proc = self.replicators.get(link)
+        if proc is None or proc.poll() is not None:
+            return None
+        proc.send_signal(sig)
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+        self._reap(link, proc)
+        return proc.pid
+
+    def kill_replicator(self, src: str, dst: str) -> int:
+        link = self._link(src, dst)
+        pid = self._terminate(link, signal.SIGKILL)
+        if pid is None:
+            raise LabError(f"replicator {link} is not running")
+        self.events.emit("replicator-kill", link=link, pid=pid)
+        return pid
+
+    def _reap(self, link: str, proc: subprocess.Popen) -> None:
+        from prometheus_client import multiprocess
+
+        self.exit_codes[link] = proc.returncode
+        multiprocess.mark_process_dead(proc.pid, str(self.home.metrics_dir))
+        self.metrics.REPLICATOR_UP.labels(link).set(0)
+
+    async def watch(self) -> None:
+        """Notice replicators that died on their own; record it, restart nothing."""
+        while True:
+            for link, proc in self.replicators.items():
+                if proc.poll() is not None and link not in self.exit_codes:
+                    self._reap(link, proc)
+                    self.events.emit("replicator-died", link=link, pid=proc.pid,
+                                     exit_code=proc.returncode)
+            await asyncio.sleep(0.2)
+
+    # -- faults ------------------------------------------------------------------------------
+
+    def partition(self, a: str, b: str, one_way: bool) -> list[str]:
+        links = [self._link(a, b)] + ([] if one_way else [self._link(b, a)])
+        for link in links:
+            self.proxies[link].partition()
+            self.metrics.LINK_UP.labels(link).set(0)
+        self.events.emit("partition", links=links, one_way=one_way)
+        return links
+
+    def heal(self, a: str | None, b: str | None) -> list[str]:
+        if (a is None) != (b is None):
+            raise LabError("heal takes two regions, or none to heal every link")
+        links = list(self.proxies) if a is None else [self._link(a, b), self._link(b, a)]
+        for link in links:
+            self.proxies[link].heal()
+            self.metrics.LINK_UP.labels(link).set(1)
+        self.events.emit("heal", links=links)
+        return links
+
+
+async def serve(home: LabHome, regions_dir: Path) -> None:
+    from .control import control_app, run_control
+
+    loop = asyncio.get_running_loop()
+    stop_now = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop_now.set)
+    runner = None
+    watcher = None
+    sup = None
+    try:
+        sup = Supervisor(home, regions_dir)
+        sup.stopping = stop_now
+        await sup.start()
+        runner, sup.control_port = await run_control(control_app(sup))
+        watcher = asyncio.create_task(sup.watch())
+        home.write_json(home.state_file, {
+            "ready": True, "pid": os.getpid(), "control_port": sup.control_port,
+            "run_id": sup.run_id, "run_path": str(sup.run_path), "regions_dir":
+            str(sup.regions_dir), "regions": {n: e.url for n, e in sup.endpoints.items()},
+            "links": {name: p.port for name, p in sup.proxies.items()},
+            "region_pids": {n: p.pid for n, p in sup.regions.items()},
+        })
+        await sup.stopping.wait()
+    except Exception as exc:
+        message = str(exc) if isinstance(exc, GeorepError) else f"{type(exc).__name__}: {exc}"
+        home.write_json(home.state_file, {"ready": False, "error": message})
+        raise
+    finally:
+        if watcher is not None:
+            watcher.cancel()
+        if runner is not None:
+            await runner.cleanup()
+        if sup is not None:
+            await sup.stop()
+        if home.running_pid() == os.getpid():
+            home.pid_file.unlink(missing_ok=True)
+            home.state_file.unlink(missing_ok=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description="georep: the live lab's supervisor")
+    ap.add_argument("--home", required=True)
+    ap.add_argument("--regions", required=True)
+    args = ap.parse_args()
+    home = LabHome(args.home)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(home.metrics_dir)
+    home.prepare()
+    home.clear()
+    home.metrics_dir.mkdir(exist_ok=True)
+    home.pid_file.write_text(str(os.getpid()))
+    try:
+        asyncio.run(serve(home, Path(args.regions)))
+    except GeorepError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,47 @@
+"""Wiring: build a link's replicator from the config and three clients.
+
+Place in the data flow: shared by the embedded lab (replicators as tasks) and the live lab
+(a replicator per OS process), so both run exactly the same replicator.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from typing import Any
+
+from ..aws.checkpoints import CheckpointStore
+from ..aws.streams import StreamReader
+from ..aws.tables import stream_arn
+from ..config import LabConfig
+from ..core.policy import policy_named
+from ..engine.apply import Applier
+from ..engine.replicator import Replicator, TableLink
+
+
+async def build_replicator(
+    config: LabConfig,
+    src: str,
+    dst: str,
+    *,
+    source,
+    source_streams,
+    dest,
+    emit: Callable[..., Any],
+    rng: random.Random,
+    clock: Callable[[], float],
+    metrics=None,
+) -> Replicator:
+    """``source``/``source_streams`` talk to src directly; ``dest`` reaches dst via the link."""
+    link = f"{src}>{dst}"
+    tables = []
+    for t in config.tables:
+        tables.append(TableLink(
+            t,
+            StreamReader(source_streams, await stream_arn(source, t.name)),
+            CheckpointStore(source, link, t.name),
+            Applier(dest, t, policy_named(t.policy), dst),
+            Applier(source, t, policy_named(t.policy), src),
+        ))
+    return Replicator(src, dst, source_client=source, tables=tables, settings=config.replicator,
+                      emit=emit, clock=clock, rng=rng, metrics=metrics)
