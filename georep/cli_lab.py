@@ -141,9 +141,6 @@ def status(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
         t.add_column(col)
     for name, link in s["links"].items():
         state = link["state"]
-        reverse = "{1}>{0}".format(*name.split(">"))
-        if state == "cut" and s["links"].get(reverse, {}).get("state") == "open":
-            state = "cut (one-way)"
         t.add_row(name.replace(">", " → "), state if state == "open" else f"[red]{state}[/red]",
                   str(link["dropped_bytes"]))
     out.print(t)
@@ -164,16 +161,21 @@ def status(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
 @app.command()
 def partition(a: str, b: str, home: HomeOpt = None,
               one_way: Annotated[bool, typer.Option(
-                  "--one-way", help="Cut only A→B: A's requests to B and B's responses to A "
-                  "are dropped; B→A keeps flowing.")] = False) -> None:
+                  "--one-way", help="Drop only the bytes A sends to B.")] = False) -> None:
     """Cut the link between regions A and B (both directions unless --one-way).
 
     Bytes are blackholed: connections are held and nothing is forwarded, so the replicators
     time out and retry, as in a real partition.
+
+    --one-way drops only what A sends to B: A's requests to B (the A → B replicator times out,
+    nothing reaches B) and A's responses to B. B's requests still reach A and are applied, but
+    B never hears back: the B → A replicator times out and retries, and each retry is counted
+    at A as a suppressed duplicate. Those are applied writes whose success the caller never saw.
     """
-    links = ControlClient(_home(home)).call("POST", "/partition",
-                                            {"a": a, "b": b, "one_way": one_way})["cut"]
-    out.print("cut: " + ", ".join(x.replace(">", " → ") for x in links))
+    states = ControlClient(_home(home)).call("POST", "/partition",
+                                             {"a": a, "b": b, "one_way": one_way})["cut"]
+    for link, state in states.items():
+        out.print(f"{link.replace('>', ' → ')}: {state}")
 
 
 @app.command()

@@ -26,3 +26,25 @@ def raw_items(lab, region: str, table: str = "users") -> dict[str, dict]:
     ddb = lab.client(region)
     items = ddb.scan(TableName=table, ConsistentRead=True)["Items"]
     return {item["id"]["S"]: item for item in items}
+
+
+class RaceAfterRead:
+    """The destination's real client, with a local write slipped in right after the apply's read.
+
+    Not a mock: every call goes to the real moto server; only the timing is arranged.
+    """
+
+    def __init__(self, client, local_write) -> None:
+        self._client = client
+        self._local_write = local_write
+        self.fired = 0
+
+    async def batch_get_item(self, **kw):
+        resp = await self._client.batch_get_item(**kw)
+        if not self.fired:
+            self.fired += 1
+            await self._local_write()
+        return resp
+
+    def __getattr__(self, name):
+        return getattr(self._client, name)

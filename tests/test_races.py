@@ -13,30 +13,9 @@ from georep.core.policy import policy_named
 from georep.engine.apply import Applier
 
 from .conftest import ROOT
+from .helpers import RaceAfterRead
 
 pytestmark = pytest.mark.asyncio
-
-
-class RaceAfterRead:
-    """The destination's real client, with a local write slipped in right after the apply's read.
-
-    Not a mock: every call goes to the real moto server; only the timing is arranged.
-    """
-
-    def __init__(self, client, local_write) -> None:
-        self._client = client
-        self._local_write = local_write
-        self.fired = 0
-
-    async def batch_get_item(self, **kw):
-        resp = await self._client.batch_get_item(**kw)
-        if not self.fired:
-            self.fired += 1
-            await self._local_write()
-        return resp
-
-    def __getattr__(self, name):
-        return getattr(self._client, name)
 
 
 async def test_local_write_racing_an_apply_is_not_lost(georep_lab):

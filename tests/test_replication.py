@@ -6,7 +6,7 @@ import pytest
 
 from georep.testing import wait_for
 
-from .helpers import raw_items, stream_records
+from .helpers import RaceAfterRead, raw_items, stream_records
 
 pytestmark = pytest.mark.asyncio
 
@@ -161,3 +161,40 @@ async def test_plain_write_after_remote_write_wins_everywhere(georep_lab):
     assert await lab.get("eu-west", "users", "k") == {"id": "k", "v": "plain"}
     assert await lab.diverged("users") == {}
     assert lab.events.of_kind("conflict") == []
+
+
+async def test_one_way_cut_applies_writes_whose_success_the_caller_never_sees(georep_lab):
+    lab = georep_lab
+    # Cut us-east→eu-west one way right after eu-west's replicator has read us-east's item:
+    # its write then reaches us-east (eu-west's bytes still flow) but the answer does not.
+    rep = lab.replicators[("eu-west", "us-east")]
+    applier = rep.tables[0].applier
+
+    async def cut():
+        lab.partition("us-east", "eu-west", one_way=True)
+
+    applier.client = RaceAfterRead(applier.client, cut)
+    mark = len(lab.events.events)
+    await lab.put("eu-west", "users", "from-west", {"v": 2})
+    await wait_for(lambda: applier.client.fired, what="the apply's read")
+    assert lab.link_state() == {"us-east>eu-west": "cut", "eu-west>us-east": "responses dropped"}
+    await lab.put("us-east", "users", "from-east", {"v": 1})
+
+    def retried(link):
+        return any(e["kind"] == "retry" and e["link"] == link for e in lab.events.events[mark:])
+
+    # eu-west's write was applied at us-east, yet its replicator saw only a timeout ...
+    await wait_for(lambda: lab.get("us-east", "users", "from-west"), what="eu-west's write")
+    await wait_for(lambda: retried("eu-west>us-east") and retried("us-east>eu-west"),
+                   what="both replicators to time out")
+    assert lab.stats()["eu-west>us-east"]["applied"] == 0
+    # ... and us-east's write never left.
+    assert await lab.get("eu-west", "users", "from-east") is None
+    lab.heal()
+    await lab.settle()
+    assert await lab.diverged("users") == {}
+    stats = lab.stats()
+    # The redelivery found the write already there: a suppressed duplicate, not a second write.
+    assert stats["eu-west>us-east"]["suppressed"] == 1
+    assert stats["eu-west>us-east"]["applied"] == 0
+    assert stats["us-east>eu-west"]["applied"] == 1

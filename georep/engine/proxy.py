@@ -4,9 +4,11 @@ Place in the data flow: everything region ``src`` sends to region ``dst`` (repli
 cross-region client traffic) connects to the ``src→dst`` proxy, which forwards to ``dst``'s
 endpoint. Faults live here and nowhere else.
 
-A cut link *blackholes*: connections are accepted and held, bytes in either direction are read
-and dropped, so callers wait until their own timeout, as in a real partition. A connection that
-lost bytes is broken (its HTTP framing is gone), so healing closes it; callers reconnect.
+A cut link *blackholes*: connections are accepted and held, bytes are read and dropped, so
+callers wait until their own timeout, as in a real partition. Requests (src's bytes to dst) and
+responses (dst's bytes back) can be dropped separately: a one-way cut of the byte direction
+A→B drops requests on the A→B link and responses on the B→A link. A connection that lost bytes
+is broken (its HTTP framing is gone), so healing closes it; callers reconnect.
 Listens on 127.0.0.1 only.
 """
 
@@ -36,7 +38,8 @@ class LinkProxy:
         self.src = src
         self.dst = dst
         self.upstream = (upstream_host, upstream_port)
-        self.cut = False
+        self.drop_requests = False
+        self.drop_responses = False
         self.dropped_bytes = 0
         self._server: asyncio.Server | None = None
         self._conns: set[_Conn] = set()
@@ -72,11 +75,22 @@ class LinkProxy:
                 await asyncio.wait_for(self._server.wait_closed(), 1.0)
             self._server = None
 
-    def partition(self) -> None:
-        self.cut = True
+    @property
+    def cut(self) -> bool:
+        return self.drop_requests or self.drop_responses
+
+    @property
+    def state(self) -> str:
+        if self.drop_requests:
+            return "cut"
+        return "responses dropped" if self.drop_responses else "open"
+
+    def partition(self, *, requests: bool = True, responses: bool = True) -> None:
+        self.drop_requests = self.drop_requests or requests
+        self.drop_responses = self.drop_responses or responses
 
     def heal(self) -> None:
-        self.cut = False
+        self.drop_requests = self.drop_responses = False
         for c in [c for c in self._conns if c.tainted]:
             c.close()
 
@@ -91,7 +105,8 @@ class LinkProxy:
             except OSError:
                 return  # destination down: the caller sees the connection close
             await asyncio.gather(
-                self._pump(reader, conn.upstream, conn), self._pump(up_reader, writer, conn)
+                self._pump(reader, conn.upstream, conn, "drop_requests"),
+                self._pump(up_reader, writer, conn, "drop_responses"),
             )
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
@@ -100,10 +115,11 @@ class LinkProxy:
             self._conns.discard(conn)
             self._tasks.discard(task)
 
-    async def _pump(self, src: asyncio.StreamReader, dst: asyncio.StreamWriter, conn: _Conn):
+    async def _pump(self, src: asyncio.StreamReader, dst: asyncio.StreamWriter, conn: _Conn,
+                    drop: str):
         try:
             while data := await src.read(CHUNK):
-                if self.cut:
+                if getattr(self, drop):
                     conn.tainted = True
                     self.dropped_bytes += len(data)
                     continue

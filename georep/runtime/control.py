@@ -64,8 +64,8 @@ def control_app(sup) -> web.Application:
 
     async def partition(request):
         b = await body(request)
-        links = sup.partition(b["a"], b["b"], bool(b.get("one_way", False)))
-        return web.json_response({"cut": links})
+        states = sup.partition(b["a"], b["b"], bool(b.get("one_way", False)))
+        return web.json_response({"cut": states})
 
     async def heal(request):
         b = await body(request)
@@ -125,7 +125,7 @@ async def lab_status(sup) -> dict[str, Any]:
         counts = {t.name: await _count(sup.clients[name], t.name) for t in sup.config.tables}
         up = proc.alive() and all(c is not None for c in counts.values())
         regions[name] = {"url": proc.url, "pid": proc.pid, "up": up, "items": counts}
-    links = {name: {"state": "cut" if p.cut else "open", "proxy_port": p.port,
+    links = {name: {"state": p.state, "proxy_port": p.port,
                     "dropped_bytes": p.dropped_bytes} for name, p in sup.proxies.items()}
     replicators = {}
     for src, dst in sup.config.links:

@@ -240,11 +240,18 @@ class Lab:
         return self.proxies[key]
 
     def partition(self, a: str, b: str, *, one_way: bool = False) -> None:
-        """Cut a→b (and b→a unless ``one_way``): bytes are blackholed, callers time out."""
-        links = [(a, b)] if one_way else [(a, b), (b, a)]
-        for src, dst in links:
-            self._proxy(src, dst).partition()
-        self.events.emit("partition", links=[f"{s}>{d}" for s, d in links], one_way=one_way)
+        """Cut a↔b: bytes are blackholed, callers time out.
+
+        ``one_way`` cuts only the bytes a sends to b: a's requests to b, and a's responses to
+        b's requests. b's requests still reach a and are applied, but b never hears back: it
+        times out and retries, and the retry is a suppressed duplicate.
+        """
+        self._proxy(a, b).partition()
+        if one_way:
+            self._proxy(b, a).partition(requests=False)
+        else:
+            self._proxy(b, a).partition()
+        self.events.emit("partition", a=a, b=b, one_way=one_way, links=self.link_state())
 
     def heal(self, a: str | None = None, b: str | None = None) -> None:
         """Restore a↔b, or every link when no region is named."""
@@ -256,7 +263,7 @@ class Lab:
         self.events.emit("heal", links=[f"{s}>{d}" for s, d in keys])
 
     def link_state(self) -> dict[str, str]:
-        return {p.name: ("cut" if p.cut else "open") for p in self.proxies.values()}
+        return {p.name: p.state for p in self.proxies.values()}
 
     def physical_ms(self, region: str) -> int:
         return int(self.clock() * 1000) + self.skew_ms[region]

@@ -188,13 +188,16 @@ class Supervisor:
 
     # -- faults ------------------------------------------------------------------------------
 
-    def partition(self, a: str, b: str, one_way: bool) -> list[str]:
-        links = [self._link(a, b)] + ([] if one_way else [self._link(b, a)])
-        for link in links:
-            self.proxies[link].partition()
-            self.metrics.LINK_UP.labels(link).set(0)
-        self.events.emit("partition", links=links, one_way=one_way)
-        return links
+    def partition(self, a: str, b: str, one_way: bool) -> dict[str, str]:
+        """Cut a↔b; ``one_way`` drops only the bytes a sends to b (see Lab.partition)."""
+        forward, backward = self._link(a, b), self._link(b, a)
+        self.proxies[forward].partition()
+        self.proxies[backward].partition(requests=not one_way)
+        states = {link: self.proxies[link].state for link in (forward, backward)}
+        for link, state in states.items():
+            self.metrics.LINK_UP.labels(link).set(1 if state == "open" else 0)
+        self.events.emit("partition", a=a, b=b, one_way=one_way, links=states)
+        return states
 
     def heal(self, a: str | None, b: str | None) -> list[str]:
         if (a is None) != (b is None):
