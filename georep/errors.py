@@ -6,7 +6,8 @@
     └── ReplicationError     raised inside the replicator
         ├── RetriableError       try again later: timeouts, connection errors, throttling, 5xx
         │   └── UnstampedDestination  the destination item has a plain write not yet stamped
-        └── PermanentError       retrying cannot help: validation errors, schema mismatch
+        ├── PermanentError       retrying cannot help: validation errors, schema mismatch
+        └── Fenced               a newer replicator took this link's lease: stop (a zombie)
 """
 
 from __future__ import annotations
@@ -38,3 +39,7 @@ class UnstampedDestination(RetriableError):
 
 class PermanentError(ReplicationError):
     retriable = False
+
+
+class Fenced(ReplicationError):
+    """A newer replicator holds the link's lease; this one must stop."""

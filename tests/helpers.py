@@ -48,3 +48,26 @@ class RaceAfterRead:
 
     def __getattr__(self, name):
         return getattr(self._client, name)
+
+
+async def write_stamped(lab, region: str, items: dict[str, int], pace_s: float = 0.02) -> None:
+    """Write {key: n} to ``region`` as georep's write path stamps new keys, 25 per
+    BatchWriteItem with a pause between batches: a fast, steady stream of client writes."""
+    import asyncio
+
+    from georep.core.meta import stamp
+
+    clock = lab.writers[region].clock
+    client = lab.writers[region].client
+    batch = []
+    for key, n in items.items():
+        attrs = {"id": {"S": key}, "n": {"N": str(n)}}
+        batch.append(stamp(attrs, None, origin=region, ts=clock.now(lab.physical_ms(region))))
+        if len(batch) == 25:
+            await client.batch_write_item(RequestItems={"users": [
+                {"PutRequest": {"Item": v.item()}} for v in batch]})
+            batch = []
+            await asyncio.sleep(pace_s)
+    if batch:
+        await client.batch_write_item(RequestItems={"users": [
+            {"PutRequest": {"Item": v.item()}} for v in batch]})

@@ -34,7 +34,7 @@ from ..core.backoff import full_jitter
 from ..core.lineage import ShardLineage
 from ..core.meta import META, MetadataError, Version, encode, key_of
 from ..core.records import LocalWrite, clobbered, local_write
-from ..errors import ReplicationError, UnstampedDestination
+from ..errors import Fenced, ReplicationError, UnstampedDestination
 from .apply import Applier, key_id
 
 REDISCOVER_S = 10.0
@@ -105,6 +105,7 @@ class Replicator:
         self.sleep = sleep
         self.rng = rng or random.Random()
         self.stats = LinkStats()
+        self.fenced = False  # a newer replicator took the lease; this one stopped
         self.metrics = metrics  # optional: observe(kind, link, value) for Prometheus
         self.positions: dict[tuple[str, str], str | None] = {}  # (table, shard) -> last seq
         self._tick = 0
@@ -127,10 +128,14 @@ class Replicator:
                 lambda: all(self._quiet.get(t.table.name, -1) > mark for t in self.tables))
 
     async def run(self) -> None:
-        """Replicate until cancelled. Errors in one table's loop propagate to the caller."""
-        async with asyncio.TaskGroup() as tg:
-            for tl in self.tables:
-                tg.create_task(self._run_table(tl), name=f"{self.name}/{tl.table.name}")
+        """Replicate until cancelled or fenced. Other errors propagate to the caller."""
+        try:
+            async with asyncio.TaskGroup() as tg:
+                for tl in self.tables:
+                    tg.create_task(self._run_table(tl), name=f"{self.name}/{tl.table.name}")
+        except* Fenced as group:
+            self.fenced = True
+            self.emit("fenced", link=self.name, error=str(group.exceptions[0]))
 
     async def _retrying(self, what: str, call: Callable[[], Awaitable[Any]]) -> Any:
         attempt = 0
@@ -141,6 +146,8 @@ class Replicator:
                 raise
             except Exception as exc:  # classified below; nothing is swallowed silently
                 err = classify(exc)
+                if isinstance(err, Fenced):
+                    raise err from exc
                 await self._backoff(what, attempt, err)
                 attempt += 1
 
@@ -181,7 +188,9 @@ class Replicator:
 
     async def _run_table(self, tl: TableLink) -> None:
         lineage = ShardLineage()
-        cps = await self._retrying("load-checkpoints", tl.checkpoints.load)
+        cps = await self._retrying("acquire-lease", tl.checkpoints.acquire)
+        self.emit("lease", link=self.name, table=tl.table.name, epoch=tl.checkpoints.epoch,
+                  owner=tl.checkpoints.owner)
         for cp in cps.values():
             self.positions[(tl.table.name, cp.shard_id)] = cp.seq
             if cp.finished:

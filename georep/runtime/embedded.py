@@ -63,6 +63,9 @@ class Lab:
         self.writers: dict[str, RegionWriter] = {}
         self._clients: dict[str, Any] = {}
         self._tasks: dict[tuple[str, str], asyncio.Task] = {}
+        self._dest_clients: dict[tuple[str, str], Any] = {}
+        self.zombies: list[tuple[Replicator, asyncio.Task]] = []
+        self.starts = 0
         self._stack = contextlib.AsyncExitStack()
         self._session = AioSession()
 
@@ -136,20 +139,24 @@ class Lab:
             await proxy.start()
             self.proxies[(src, dst)] = proxy
             target = Endpoint(target.aws_region, proxy.url, lab=True)
-        dest_client = await self._client("dynamodb", target, connect_s=s.connect_timeout_s,
-                                         read_s=s.read_timeout_s)
-        link = f"{src}>{dst}"
+        self._dest_clients[(src, dst)] = await self._client(
+            "dynamodb", target, connect_s=s.connect_timeout_s, read_s=s.read_timeout_s)
+        await self._launch(src, dst, f"{self.seed}/{src}>{dst}")
+
+    async def _launch(self, src: str, dst: str, seed: str) -> Replicator:
         rep = await build_replicator(
             self.config, src, dst, source=self._clients[src],
-            source_streams=self._clients[src + "/streams"], dest=dest_client,
-            emit=self.events.emit, clock=self.clock, rng=random.Random(f"{self.seed}/{link}"))
+            source_streams=self._clients[src + "/streams"], dest=self._dest_clients[(src, dst)],
+            emit=self.events.emit, clock=self.clock, rng=random.Random(seed))
         self.replicators[(src, dst)] = rep
-        self._tasks[(src, dst)] = asyncio.create_task(rep.run(), name=f"replicator {link}")
+        self._tasks[(src, dst)] = asyncio.create_task(rep.run(), name=f"replicator {src}>{dst}")
+        return rep
 
     async def stop(self) -> None:
-        for task in self._tasks.values():
+        tasks = [*self._tasks.values(), *(t for _, t in self.zombies)]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         self._tasks.clear()
         await self._stack.aclose()
         for proxy in self.proxies.values():
@@ -170,18 +177,19 @@ class Lab:
             await asyncio.gather(task, return_exceptions=True)
             self.events.emit("replicator-stop", link=f"{src}>{dst}")
 
-    async def start_replicator(self, src: str, dst: str) -> None:
-        """Start a fresh replicator for the link; it resumes from the stored checkpoint."""
+    async def start_replicator(self, src: str, dst: str, *, duplicate: bool = False) -> Replicator:
+        """Start a fresh replicator for the link; it takes the lease and resumes from the
+        checkpoint. ``duplicate`` starts it even though one runs: the old one becomes a
+        zombie (kept in ``zombies``), which the lease's epoch fencing must stop."""
         key = self._link(src, dst)
         if key in self._tasks:
-            raise LabError(f"replicator {src}>{dst} is already running")
-        old = self.replicators.pop(key)
-        rep = Replicator(src, dst, source_client=old.source, tables=old.tables,
-                         settings=old.settings, emit=self.events.emit, clock=self.clock,
-                         rng=random.Random(f"{self.seed}/{src}>{dst}/{time.monotonic_ns()}"))
-        self.replicators[key] = rep
-        self._tasks[key] = asyncio.create_task(rep.run(), name=f"replicator {src}>{dst}")
-        self.events.emit("replicator-start", link=f"{src}>{dst}")
+            if not duplicate:
+                raise LabError(f"replicator {src}>{dst} is already running")
+            self.zombies.append((self.replicators[key], self._tasks.pop(key)))
+        self.starts += 1
+        rep = await self._launch(src, dst, f"{self.seed}/{src}>{dst}/{self.starts}")
+        self.events.emit("replicator-start", link=f"{src}>{dst}", duplicate=duplicate)
+        return rep
 
     def _check_tasks(self) -> None:
         for key, task in self._tasks.items():
