@@ -118,7 +118,7 @@ def _render_demo(report) -> None:
 
 
 def main() -> None:
-    from . import cli_lab  # noqa: F401  (registers the live-lab commands)
+    from . import cli_dlq, cli_lab  # noqa: F401  (register the live-lab commands)
 
     try:
         app()

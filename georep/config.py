@@ -59,6 +59,10 @@ class ReplicatorSettings:
     batch_size: int = 1000
     retry_base_ms: int = 50
     retry_cap_ms: int = 2000
+    retry_max_attempts: int = 8
+    retry_budget_s: float = 30.0
+    breaker_failures: int = 5
+    breaker_cooldown_s: float = 5.0
     unstamped_wait_s: float = 5.0
 
 
@@ -67,6 +71,14 @@ class LabConfig:
     regions: tuple[Region, ...]
     tables: tuple[Table, ...]
     replicator: ReplicatorSettings = field(default_factory=ReplicatorSettings)
+    link_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def settings_for(self, src: str, dst: str) -> ReplicatorSettings:
+        """The replicator settings of link src→dst: ``[replicator]`` with the link's
+        ``[links."src>dst"]`` overrides applied."""
+        from dataclasses import replace
+
+        return replace(self.replicator, **self.link_overrides.get(f"{src}>{dst}", {}))
 
     def region(self, name: str) -> Region:
         for r in self.regions:
@@ -142,7 +154,7 @@ def _key(doc: dict, key: str, where: str, required: bool) -> KeyAttr | None:
     return KeyAttr(name, kind)
 
 
-def load_lab(path: Path) -> tuple[tuple[Table, ...], ReplicatorSettings]:
+def load_lab(path: Path):
     doc = _read(path)
     tables_doc = _field(doc, "tables", dict, str(path))
     if not tables_doc:
@@ -161,19 +173,31 @@ def load_lab(path: Path) -> tuple[tuple[Table, ...], ReplicatorSettings]:
         hash_key = _key(tdoc, "hash_key", where, True)
         tables.append(Table(tname, hash_key, _key(tdoc, "range_key", where, False), policy))
     rdoc = _field(doc, "replicator", dict, str(path), required=False) or {}
+    settings = _settings(rdoc, f"{path}: replicator")
+    links_doc = _field(doc, "links", dict, str(path), required=False) or {}
+    overrides = {}
+    for link, ldoc in links_doc.items():
+        where = f"{path}: links.{link}"
+        if not isinstance(ldoc, dict) or link.count(">") != 1:
+            raise ConfigError(f"{where}: expected [links.\"src>dst\"] with replicator fields")
+        overrides[link] = _settings(ldoc, where)
+    return tuple(tables), ReplicatorSettings(**settings), overrides
+
+
+def _settings(rdoc: dict, where: str) -> dict[str, Any]:
     settings = {}
     for fname, default in ReplicatorSettings.__dataclass_fields__.items():
         kind = type(default.default)
-        value = _field(rdoc, fname, (int, float) if kind is float else kind, f"{path}: replicator",
+        value = _field(rdoc, fname, (int, float) if kind is float else kind, where,
                        required=False)
         if value is not None:
             if value <= 0:
-                raise ConfigError(f"{path}: replicator: field {fname!r} must be positive")
+                raise ConfigError(f"{where}: field {fname!r} must be positive")
             settings[fname] = kind(value)
     unknown = set(rdoc) - set(ReplicatorSettings.__dataclass_fields__)
     if unknown:
-        raise ConfigError(f"{path}: replicator: unknown field {sorted(unknown)[0]!r}")
-    return tuple(tables), ReplicatorSettings(**settings)
+        raise ConfigError(f"{where}: unknown field {sorted(unknown)[0]!r}")
+    return settings
 
 
 def load(directory: str | Path = "regions") -> LabConfig:
@@ -206,5 +230,11 @@ def load(directory: str | Path = "regions") -> LabConfig:
                               f"{ports[r.port].source}")
         if r.port is not None:
             ports[r.port] = r
-    tables, settings = load_lab(d / LAB_FILE)
-    return LabConfig(tuple(regions), tables, settings)
+    tables, settings, overrides = load_lab(d / LAB_FILE)
+    names = {r.name for r in regions}
+    for link in overrides:
+        src, dst = link.split(">")
+        if src not in names or dst not in names or src == dst:
+            raise ConfigError(f"{d / LAB_FILE}: links.{link}: not a link between two regions "
+                              f"of {d}")
+    return LabConfig(tuple(regions), tables, settings, overrides)

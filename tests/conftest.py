@@ -22,5 +22,5 @@ def georep_config(georep_regions):
     """The repo's lab with short request timeouts, so partitions are noticed in half a second."""
     cfg = load(georep_regions)
     fast = replace(cfg.replicator, connect_timeout_s=0.5, read_timeout_s=0.5, retry_cap_ms=200,
-                   unstamped_wait_s=2.0)
+                   unstamped_wait_s=2.0, breaker_cooldown_s=1.0)
     return replace(cfg, replicator=fast)

@@ -25,6 +25,7 @@ def make_regions(tmp: Path, names=(("us-east", "us-east-1"), ("eu-west", "eu-wes
     lab = lab.replace("read_timeout_s = 2.0", "read_timeout_s = 0.5")
     lab = lab.replace("connect_timeout_s = 1.0", "connect_timeout_s = 0.5")
     lab = lab.replace("retry_cap_ms = 2000", "retry_cap_ms = 300")
+    lab = lab.replace("breaker_cooldown_s = 5.0", "breaker_cooldown_s = 1.0")
     (d / "lab.toml").write_text(lab)
     for name, aws in names:
         (d / f"{name}.toml").write_text(

@@ -195,7 +195,7 @@ def test_unknown_replicator_field_is_named(lab_dir: Path) -> None:
 
 def test_replicator_fields_override_defaults(lab_dir: Path) -> None:
     (lab_dir / "lab.toml").write_text(LAB + "\n[replicator]\nbatch_size = 10\nread_timeout_s = 3\n")
-    _, settings = load_lab(lab_dir / "lab.toml")
+    _, settings, _ = load_lab(lab_dir / "lab.toml")
     assert settings.batch_size == 10
     assert settings.read_timeout_s == 3.0 and isinstance(settings.read_timeout_s, float)
     assert settings.retry_cap_ms == ReplicatorSettings().retry_cap_ms

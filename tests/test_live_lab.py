@@ -210,7 +210,7 @@ def test_partition_from_another_terminal_while_writes_run(lab):
     ok(lab, "heal", "us-east", "eu-west")
     written = set(writer.stop())
     assert len(written) > 40
-    wait_until(lambda: keys_in(lab, "eu-west") == written, timeout=30, what="every write")
+    wait_until(lambda: keys_in(lab, "eu-west") == written, timeout=60, what="every write")
 
 
 def test_killed_replicator_loses_no_write(lab):
@@ -223,7 +223,7 @@ def test_killed_replicator_loses_no_write(lab):
     time.sleep(0.3)  # writes keep landing in us-east while the replicator is dead
     ok(lab, "replicator", "start", "us-east", "eu-west")
     written = set(writer.stop())
-    wait_until(lambda: keys_in(lab, "eu-west") == written, timeout=30, what="every write")
+    wait_until(lambda: keys_in(lab, "eu-west") == written, timeout=60, what="every write")
     items = {i["id"]: i["n"] for i in json.loads(ok(lab, "scan", "eu-west", "users", "--json"))}
     assert items == {k: int(k[1:]) for k in written}  # exactly as written
 
@@ -245,3 +245,34 @@ def test_metrics_cover_the_alert_rules(lab):
         used |= set(re.findall(r"georep_[a-z_]+", rule["expr"]))
     assert used, "the rules use no georep metric"
     assert used <= exported, f"rules use metrics nobody exports: {used - exported}"
+
+
+def test_breaker_and_dlq_in_status_during_a_partition_and_after_heal(lab):
+    ok(lab, "partition", "us-east", "eu-west")
+    for i in range(3):
+        ok(lab, "put", "us-east", "users", f"d{i}", f"n:={i}")
+
+    def opened():
+        r = status(lab)["replicators"]["us-east>eu-west"]
+        return r if r["breaker"] == "open" and r["dlq_depth"] else None
+
+    r = wait_until(opened, timeout=30, what="the breaker to open and the DLQ to fill")
+    assert r["dlq_depth"] >= 1
+    listed = json.loads(ok(lab, "dlq", "list", "us-east:eu-west", "--json"))
+    assert listed and all(m["reason"] in ("breaker open", "attempts exhausted",
+                                          "time budget exhausted") for m in listed)
+    ok(lab, "heal")
+
+    def recovered():
+        r = status(lab)["replicators"]["us-east>eu-west"]
+        return r if r["breaker"] == "closed" and r["dlq_depth"] == 0 else None
+
+    wait_until(recovered, timeout=30, what="the breaker to close and the DLQ to drain")
+    wait_until(lambda: keys_in(lab, "eu-west") == {"d0", "d1", "d2"}, what="every write")
+    # A manual redrive now finds nothing; purge needs --yes.
+    assert "0 received" in ok(lab, "dlq", "redrive", "us-east:eu-west")
+    refused = georep(lab, "dlq", "purge", "us-east:eu-west")
+    assert refused.returncode != 0 and "--yes" in refused.stderr
+    assert "purged 0" in ok(lab, "dlq", "purge", "us-east:eu-west", "--yes")
+    bad = georep(lab, "dlq", "list", "us-east-eu-west")
+    assert bad.returncode != 0 and "SRC:DST" in bad.stderr

@@ -18,10 +18,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from .causality import Order, compare
 from .meta import META, NON_LOCAL_WRITERS, Version, is_stamped, key_of, split, stamp_plain
+
+
+def record_ms(value: Any) -> int:
+    """A stream record's ApproximateCreationDateTime (datetime or epoch seconds) in ms."""
+    if isinstance(value, datetime):
+        return int(value.timestamp() * 1000)
+    return int(float(value) * 1000)
 
 
 @dataclass(frozen=True, slots=True)

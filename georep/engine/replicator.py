@@ -20,22 +20,24 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from ..aws.checkpoints import Checkpoint, CheckpointStore
+from ..aws.dlq import DeadLetterQueue
 from ..aws.errors import classify
 from ..aws.streams import StreamReader
 from ..aws.values import to_python
 from ..config import ReplicatorSettings, Table
 from ..core.backoff import full_jitter
+from ..core.breaker import BreakerState
 from ..core.lineage import ShardLineage
-from ..core.meta import META, MetadataError, Version, encode, key_of
-from ..core.records import LocalWrite, clobbered, local_write
+from ..core.meta import MetadataError, Version, key_of
+from ..core.records import LocalWrite, clobbered, local_write, record_ms
 from ..errors import Fenced, ReplicationError, UnstampedDestination
 from .apply import Applier, key_id
+from .delivery import Delivery, Item
+from .redrive import Redriver
+from .stamping import write_back
 
 REDISCOVER_S = 10.0
 
@@ -52,6 +54,7 @@ class LinkStats:
     repaired: int = 0  # versions an unconditional apply overwrote, merged back from the stream
     batches: int = 0
     unreadable: int = 0
+    dead_lettered: int = 0  # records sent to the link's DLQ
     lag_ms: deque = field(default_factory=lambda: deque(maxlen=10000))
     last_error: str | None = None
 
@@ -74,12 +77,6 @@ class TableLink:
     local: Applier  # writes to the source region itself: stamps and repairs
 
 
-def record_ms(value: Any) -> int:
-    if isinstance(value, datetime):
-        return int(value.timestamp() * 1000)
-    return int(float(value) * 1000)
-
-
 class Replicator:
     def __init__(
         self,
@@ -89,6 +86,7 @@ class Replicator:
         source_client,
         tables: list[TableLink],
         settings: ReplicatorSettings,
+        dlq: DeadLetterQueue,
         emit: Callable[..., Any],
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
@@ -106,6 +104,9 @@ class Replicator:
         self.rng = rng or random.Random()
         self.stats = LinkStats()
         self.fenced = False  # a newer replicator took the lease; this one stopped
+        self.delivery = Delivery(self.name, settings, dlq, emit=emit, clock=clock, sleep=sleep,
+                                 rng=self.rng, on_retry=self._on_retry)
+        self.redriver = Redriver(dlq, src, {tl.table.name: tl for tl in tables}, emit)
         self.metrics = metrics  # optional: observe(kind, link, value) for Prometheus
         self.positions: dict[tuple[str, str], str | None] = {}  # (table, shard) -> last seq
         self._tick = 0
@@ -176,15 +177,28 @@ class Replicator:
                     it = page.next_iterator
         return count, oldest
 
-    async def _backoff(self, what: str, attempt: int, err: ReplicationError) -> None:
+    def _on_retry(self, what: str, attempt: int, err: ReplicationError, delay_s: float) -> None:
         self._observe("retries")
         self.stats.retries += 1
         self.stats.last_error = str(err)
+        self.emit("retry", link=self.name, op=what, attempt=attempt + 1,
+                  retriable=err.retriable, error=str(err)[:300], delay_ms=round(delay_s * 1e3, 1))
+
+    async def _backoff(self, what: str, attempt: int, err: ReplicationError) -> None:
         delay_ms = full_jitter(attempt, self.settings.retry_base_ms, self.settings.retry_cap_ms,
                                self.rng)
-        self.emit("retry", link=self.name, op=what, attempt=attempt + 1,
-                  retriable=err.retriable, error=str(err)[:300], delay_ms=round(delay_ms, 1))
+        self._on_retry(what, attempt, err, delay_ms / 1000)
         await self.sleep(delay_ms / 1000)
+
+    async def redrive(self):
+        """Apply what the link's DLQ holds (idempotent); returns the RedriveReport."""
+        self.delivery.redrive_due = False
+        report = await self.redriver.redrive()
+        self.stats.applied += report.delivered
+        self.stats.suppressed += report.suppressed
+        self._observe("applied", report.delivered)
+        self._observe("suppressed", report.suppressed)
+        return report
 
     async def _run_table(self, tl: TableLink) -> None:
         lineage = ShardLineage()
@@ -228,17 +242,21 @@ class Replicator:
                     await self._retrying("checkpoint", lambda c=cps[sid]: tl.checkpoints.save(c))
                     lineage.finish(sid)
                     last_discovery = -REDISCOVER_S  # children may be listed now
+            if self.delivery.redrive_due:
+                await self.redrive()
             if got:
                 idle_ms = 0.0
                 continue
-            self._quiet[tl.table.name] = started
+            await self.delivery.probe(tl)
+            if self.delivery.breaker.state is BreakerState.CLOSED and not self.delivery.redrive_due:
+                self._quiet[tl.table.name] = started
             async with self._changed:
                 self._changed.notify_all()
             idle_ms = min(max(idle_ms * 2, 5.0), float(self.settings.idle_poll_max_ms))
             await self.sleep(idle_ms / 1000)
 
     async def _process(self, tl: TableLink, shard_id: str, records: list[dict]) -> Checkpoint:
-        latest: dict[str, tuple[LocalWrite, int]] = {}
+        latest: dict[str, tuple[LocalWrite, dict]] = {}
         repairs: list[Version] = []
         for rec in records:
             d = rec["dynamodb"]
@@ -272,18 +290,21 @@ class Replicator:
                 # Superseded inside this batch: the later version of the key has seen it.
                 self.stats.suppressed += 1
                 self._observe("suppressed")
-            latest[kid] = (lw, record_ms(d["ApproximateCreationDateTime"]))
+            latest[kid] = (lw, rec)
         if latest:
-            plain = [lw for lw, _ in latest.values() if lw.plain]
-            for lw in plain:
-                await self._retrying("stamp", lambda lw=lw: self._write_back(tl, lw))
-            versions = [lw.version for lw, _ in latest.values()]
-            result = await self._apply(tl, versions)
+            for lw, _ in latest.values():
+                if lw.plain:
+                    await self._retrying("stamp", lambda lw=lw: self._write_back(tl, lw))
+            started = time.perf_counter()
+            done = await self.delivery.deliver(
+                tl, [Item(lw.version, rec) for lw, rec in latest.values()])
+            self._observe("request_seconds", time.perf_counter() - started)
             done_ms = self.clock() * 1000
-            for o in result.outcomes:
-                lw, rec_ms = latest[key_id(key_of(o.version.attrs, tl.table.key_names))]
-                self._record_outcome(tl, o, lw, done_ms - rec_ms)
-            self.stats.races += result.races
+            for o in done.applied.outcomes:
+                _, rec = latest[key_id(key_of(o.version.attrs, tl.table.key_names))]
+                created = record_ms(rec["dynamodb"]["ApproximateCreationDateTime"])
+                self._record_outcome(tl, o, done_ms - created)
+            self.stats.dead_lettered += len(done.dead)
         for lost in repairs:
             await self._retrying("repair", lambda v=lost: self._repair(tl, v))
         self.stats.batches += 1
@@ -292,28 +313,7 @@ class Replicator:
         self.positions[(tl.table.name, shard_id)] = cp.seq
         return cp
 
-    async def _apply(self, tl: TableLink, versions: list[Version]):
-        attempt = 0
-        unstamped_since: float | None = None
-        allow = False
-        while True:
-            try:
-                started = time.perf_counter()
-                result = await tl.applier.apply(versions, allow_unstamped=allow)
-                self._observe("request_seconds", time.perf_counter() - started)
-                return result
-            except asyncio.CancelledError:
-                raise
-            except UnstampedDestination as exc:
-                now = self.clock()
-                unstamped_since = now if unstamped_since is None else unstamped_since
-                allow = now - unstamped_since >= self.settings.unstamped_wait_s
-                await self._backoff("apply", attempt, exc)
-            except Exception as exc:
-                await self._backoff("apply", attempt, classify(exc))
-            attempt += 1
-
-    def _record_outcome(self, tl: TableLink, o, lw: LocalWrite, lag_ms: float) -> None:
+    def _record_outcome(self, tl: TableLink, o, lag_ms: float) -> None:
         key = to_python(key_of(o.version.attrs, tl.table.key_names))
         if o.written is None:
             self.stats.suppressed += 1
@@ -353,43 +353,25 @@ class Replicator:
                 self._emit_conflict(tl, key, o.conflict, self.src)
 
     async def _write_back(self, tl: TableLink, lw: LocalWrite) -> None:
-        """Store a plain write's stamp on the source item, so every region orders it alike.
-
-        Conditional: only if the item still carries the metadata the record saw (or an older
-        write-back of this region), so a newer write is never overwritten.
-        """
-        v = lw.version.written_by("replicator")
-        names = {"#m": META, "#k": tl.table.hash_key.name}
         try:
-            if v.meta.tombstone:
-                await self.source.put_item(
-                    TableName=tl.table.name, Item=v.item(),
-                    ConditionExpression="attribute_not_exists(#k)",
-                    ExpressionAttributeNames={"#k": tl.table.hash_key.name})
-            else:
-                names.update({"#o": "o", "#q": "q"})
-                values = {":meta": encode(v.meta), ":origin": {"S": self.src},
-                          ":seq": {"N": str(lw.seq)}, ":zero": {"N": "0"}}
-                seen = ""
-                if lw.seen is not None:
-                    values[":seen"] = lw.seen
-                    seen = "#m = :seen OR "
-                await self.source.update_item(
-                    TableName=tl.table.name, Key=key_of(v.attrs, tl.table.key_names),
-                    UpdateExpression="SET #m = :meta",
-                    ConditionExpression=(
-                        f"attribute_exists(#k) AND ({seen}attribute_not_exists(#m) OR "
-                        "(#m.#o = :origin AND #m.#q > :zero AND #m.#q < :seq))"),
-                    ExpressionAttributeNames=names, ExpressionAttributeValues=values)
-            self.stats.stamped += 1
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+            stamped = await write_back(self.source, tl.table, lw, self.src)
+        except Exception as exc:  # classified: only a retriable failure is tried again
+            err = classify(exc)
+            if err.retriable:
                 raise
-            # The item changed since the record: a later plain write (whose own record will
-            # be stamped; nothing to do), or a georep write or apply that may have overwritten
-            # this one. Merge the stamped version in; the policy decides, nothing is lost.
-            with contextlib.suppress(UnstampedDestination):
-                await self._repair(tl, lw.version, allow_unstamped=False)
+            # Cannot be stamped (say the metadata would push it past 400 KB): ship it anyway;
+            # the destination will refuse it too, and it goes to the DLQ with its reason.
+            self.emit("stamp-failed", link=self.name, table=tl.table.name, error=str(err)[:300],
+                      key=to_python(key_of(lw.version.attrs, tl.table.key_names)))
+            return
+        if stamped:
+            self.stats.stamped += 1
+            return
+        # The item changed since the record: a later plain write (whose own record will be
+        # stamped; nothing to do), or a georep write or apply that may have overwritten this
+        # one. Merge the stamped version in; the policy decides, nothing is lost.
+        with contextlib.suppress(UnstampedDestination):
+            await self._repair(tl, lw.version, allow_unstamped=False)
 
 
 def _describe(v: Version) -> dict[str, Any]:

@@ -140,8 +140,10 @@ async def lab_status(sup) -> dict[str, Any]:
             "lag_ms": stats.get("lag_ms") if fresh else None,
             "pending": stats.get("pending") if fresh else None,
             **{k: stats.get(k) for k in ("applied", "suppressed", "skipped", "retries",
-                                        "conflicts", "repaired", "last_error")},
-            "breaker": None, "dlq_depth": None,
+                                        "conflicts", "repaired", "dead_lettered",
+                                        "last_error")},
+            "breaker": stats.get("breaker") if fresh else None,
+            "dlq_depth": stats.get("dlq_depth"),
             "stats_age_s": round(time.time() - stats["updated"], 1) if stats else None,
         }
     return {"run_id": sup.run_id, "home": str(sup.home.path), "regions": regions,

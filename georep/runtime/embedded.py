@@ -110,6 +110,7 @@ class Lab:
             self._clients[r.name] = await self._client("dynamodb", self.endpoints[r.name])
             self._clients[r.name + "/streams"] = await self._client(
                 "dynamodbstreams", self.endpoints[r.name])
+            self._clients[r.name + "/sqs"] = await self._client("sqs", self.endpoints[r.name])
         await asyncio.gather(*(self._create_tables(r) for r in self.config.regions))
         for r in self.config.regions:
             clock = HybridClock()
@@ -146,7 +147,8 @@ class Lab:
     async def _launch(self, src: str, dst: str, seed: str) -> Replicator:
         rep = await build_replicator(
             self.config, src, dst, source=self._clients[src],
-            source_streams=self._clients[src + "/streams"], dest=self._dest_clients[(src, dst)],
+            source_streams=self._clients[src + "/streams"], source_sqs=self._clients[src + "/sqs"],
+            dest=self._dest_clients[(src, dst)],
             emit=self.events.emit, clock=self.clock, rng=random.Random(seed))
         self.replicators[(src, dst)] = rep
         self._tasks[(src, dst)] = asyncio.create_task(rep.run(), name=f"replicator {src}>{dst}")

@@ -49,10 +49,12 @@ async def run(args: argparse.Namespace) -> None:
         source = await stack.enter_async_context(async_client(session, "dynamodb", src_ep))
         streams = await stack.enter_async_context(
             async_client(session, "dynamodbstreams", src_ep))
+        sqs = await stack.enter_async_context(async_client(session, "sqs", src_ep))
+        s = config.settings_for(src, dst)
         dest = await stack.enter_async_context(async_client(
             session, "dynamodb", dst_ep, connect_s=s.connect_timeout_s, read_s=s.read_timeout_s))
         rep = await build_replicator(
-            config, src, dst, source=source, source_streams=streams, dest=dest,
+            config, src, dst, source=source, source_streams=streams, source_sqs=sqs, dest=dest,
             emit=events.emit, clock=time.time, metrics=metrics.ReplicatorMetrics(f"{src}>{dst}"),
             rng=random.Random(f"{args.seed}/{src}>{dst}/{os.getpid()}"))
         events.emit("replicator-start", link=rep.name, pid=os.getpid())
@@ -70,8 +72,17 @@ async def run(args: argparse.Namespace) -> None:
                 now = time.time()
                 # Consumer lag: the age of the oldest record not yet replicated (0 when none).
                 lag = (now - oldest) * 1000 if pending and oldest is not None else 0.0
+                try:
+                    depth = await rep.delivery.dlq.depth()
+                except Exception as exc:
+                    depth = None
+                    rep.stats.last_error = f"dlq: {exc}"
+                breaker = rep.delivery.breaker.state.value
                 metrics.PENDING.labels(link_key).set(pending or 0)
+                metrics.BREAKER.labels(link_key).set(metrics.BREAKER_VALUES[breaker])
+                metrics.DLQ_DEPTH.labels(link_key).set(depth or 0)
                 home.write_json(out, {**stats, "pending": pending, "lag_ms": lag,
+                                      "breaker": breaker, "dlq_depth": depth,
                                       "pid": os.getpid(), "updated": now})
                 await asyncio.sleep(STATS_EVERY_S)
 

@@ -38,6 +38,12 @@ PENDING = Gauge("georep_pending_records", "Source stream records not yet replica
                 ["link"], multiprocess_mode="livemax")
 LINK_UP = Gauge("georep_link_up", "1 when the link is open, 0 when cut.", ["link"],
                 multiprocess_mode="livemax")
+BREAKER = Gauge("georep_breaker_state",
+                "The link's circuit breaker: 0 closed, 1 half-open, 2 open.", ["link"],
+                multiprocess_mode="livemax")
+DLQ_DEPTH = Gauge("georep_dlq_depth", "Messages in the link's dead-letter queue.", ["link"],
+                  multiprocess_mode="livemax")
+BREAKER_VALUES = {"closed": 0, "half-open": 1, "open": 2}
 REPLICATOR_UP = Gauge("georep_replicator_up", "1 when the link's replicator process runs.",
                       ["link"], multiprocess_mode="livemax")
 
@@ -50,7 +56,7 @@ class ReplicatorMetrics:
 
     def __init__(self, link: str) -> None:
         # Export every series from the start (at 0), so alert rules see them before events.
-        for metric in (*_BY_NAME.values(), LAG, REQUEST, PENDING):
+        for metric in (*_BY_NAME.values(), LAG, REQUEST, PENDING, BREAKER, DLQ_DEPTH):
             metric.labels(link)
 
     def observe(self, name: str, link: str, value: float = 1) -> None:

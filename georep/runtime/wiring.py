@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..aws.checkpoints import CheckpointStore
+from ..aws.dlq import DeadLetterQueue
 from ..aws.streams import StreamReader
 from ..aws.tables import stream_arn
 from ..config import LabConfig
@@ -26,13 +27,15 @@ async def build_replicator(
     *,
     source,
     source_streams,
+    source_sqs,
     dest,
     emit: Callable[..., Any],
     rng: random.Random,
     clock: Callable[[], float],
     metrics=None,
 ) -> Replicator:
-    """``source``/``source_streams`` talk to src directly; ``dest`` reaches dst via the link."""
+    """``source``/``source_streams``/``source_sqs`` talk to src directly; ``dest`` reaches dst
+    through the link."""
     link = f"{src}>{dst}"
     tables = []
     for t in config.tables:
@@ -43,5 +46,6 @@ async def build_replicator(
             Applier(dest, t, policy_named(t.policy), dst),
             Applier(source, t, policy_named(t.policy), src),
         ))
-    return Replicator(src, dst, source_client=source, tables=tables, settings=config.replicator,
+    return Replicator(src, dst, source_client=source, tables=tables,
+                      settings=config.settings_for(src, dst), dlq=DeadLetterQueue(source_sqs, link),
                       emit=emit, clock=clock, rng=rng, metrics=metrics)

@@ -1,0 +1,155 @@
+"""Redrive: read a link's dead-letter queue back and apply what it holds.
+
+Place in the data flow: run by the replicator when its circuit breaker closes, by
+``georep dlq redrive`` and by ``georep reconcile``. Each message's stream record is interpreted
+again (:func:`georep.core.records.local_write`) and applied through the link like any batch; the
+apply is idempotent, so a redrive that runs twice, or races the replicator, changes nothing.
+
+A poison message (non-retriable at the destination) stays in the queue with its reason; a
+malformed one is reported and skipped. Neither stops the rest. A retriable failure (the link
+still down) stops the redrive and leaves the messages for later.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..aws.dlq import DeadLetterQueue, MalformedMessage, Message
+from ..aws.errors import classify
+from ..core.meta import Version, is_stamped, key_of, split
+from ..core.records import local_write, record_ms
+from ..errors import PermanentError, ReplicationError
+from .apply import key_id
+
+
+@dataclass
+class RedriveReport:
+    received: int = 0
+    delivered: int = 0  # written at the destination
+    suppressed: int = 0  # already there (a duplicate): removed from the queue all the same
+    poison: list[dict[str, Any]] = field(default_factory=list)  # kept, with their reason
+    malformed: list[dict[str, Any]] = field(default_factory=list)  # kept, reported
+    stopped: str | None = None  # the retriable error that stopped the redrive
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+class Redriver:
+    def __init__(self, dlq: DeadLetterQueue, src: str, tables: Mapping[str, Any],
+                 emit: Callable[..., Any]) -> None:
+        self.dlq = dlq
+        self.src = src
+        self.tables = tables  # table name -> TableLink (applier to dst, local applier to src)
+        self.emit = emit
+
+    async def _version(self, tl, message: dict[str, Any]) -> Version | None:
+        d = message["record"]["dynamodb"]
+        if message.get("truncated"):
+            # Only the keys survived: ship the source's current item (at least as new).
+            resp = await tl.local.client.get_item(TableName=tl.table.name, Key=d["Keys"],
+                                                  ConsistentRead=True)
+            attrs, meta = split(resp.get("Item"))
+            if not is_stamped(attrs, meta):
+                raise PermanentError("truncated record, and the source item is not stamped")
+            return Version(attrs, meta)
+        lw = local_write(
+            event=message["record"].get("eventName", "MODIFY"), keys=d["Keys"],
+            old_image=d.get("OldImage"), new_image=d.get("NewImage"), origin=self.src,
+            record_ms=record_ms(d["ApproximateCreationDateTime"]),
+            seq=int(d["SequenceNumber"]), key_names=tl.table.key_names)
+        return lw.version if lw is not None else None
+
+    async def redrive(self, visibility_s: int = 30) -> RedriveReport:
+        report = RedriveReport()
+        kept: list[Message] = []
+        try:
+            while True:
+                batch = await self.dlq.receive(visibility_s=visibility_s)
+                if not batch:
+                    return report
+                report.received += len(batch)
+                if await self._together(batch, report):
+                    continue
+                for i, m in enumerate(batch):  # one at a time: find the poison, keep the rest
+                    outcome = await self._one(m, report)
+                    if outcome == "keep":
+                        kept.append(m)
+                    elif outcome == "stop":
+                        kept.extend(batch[i:])
+                        return report
+        finally:
+            for m in kept:
+                await self.dlq.release(m)
+            self.emit("redrive", link=self.dlq.link, received=report.received,
+                      delivered=report.delivered, suppressed=report.suppressed,
+                      poison=len(report.poison), malformed=len(report.malformed),
+                      stopped=report.stopped)
+
+    async def _together(self, batch: list[Message], report: RedriveReport) -> bool:
+        """Apply a whole batch of well-formed messages in one go; False to go one by one."""
+        per_table: dict[str, dict[str, tuple[Version, int]]] = {}
+        try:
+            for m in batch:
+                message = m.decoded()
+                if message["link"] != self.dlq.link or message["table"] not in self.tables:
+                    return False
+                tl = self.tables[message["table"]]
+                version = await self._version(tl, message)
+                if version is None:
+                    continue
+                seq = int(message["record"]["dynamodb"]["SequenceNumber"])
+                kid = key_id(key_of(version.attrs, tl.table.key_names))
+                keep = per_table.setdefault(message["table"], {})
+                if kid not in keep or keep[kid][1] < seq:  # the later record has seen the earlier
+                    keep[kid] = (version, seq)
+            results = [await self.tables[t].applier.apply([v for v, _ in keep.values()],
+                                                          allow_unstamped=True)
+                       for t, keep in per_table.items()]
+        except Exception:
+            return False
+        applied = sum(r.applied for r in results)
+        report.delivered += applied
+        report.suppressed += len(batch) - applied
+        for m in batch:
+            await self.dlq.delete(m)
+        return True
+
+    async def _one(self, m: Message, report: RedriveReport) -> str:
+        try:
+            message = m.decoded()
+            if message["link"] != self.dlq.link or message["table"] not in self.tables:
+                raise MalformedMessage(f"belongs to {message['link']}/{message['table']}")
+        except MalformedMessage as exc:
+            report.malformed.append({"id": m.id, "error": str(exc)})
+            self.emit("dlq-malformed", link=self.dlq.link, id=m.id, error=str(exc))
+            return "keep"
+        tl = self.tables[message["table"]]
+        try:
+            version = await self._version(tl, message)
+            if version is None:  # nothing to ship (a replicated write): done
+                await self.dlq.delete(m)
+                return "done"
+            result = await tl.applier.apply([version], allow_unstamped=True)
+        except Exception as exc:  # classified: poison stays, a failing link stops the redrive
+            err = exc if isinstance(exc, ReplicationError) else classify(exc)
+            if err.retriable:
+                report.stopped = str(err)
+                return "stop"
+            report.poison.append({"id": m.id, "error": str(err)})
+            if message.get("retriable", True):
+                # Stored as retriable (sent while the link was down): record the real reason.
+                await self.dlq.send([{**message, "reason": "non-retriable", "error": str(err),
+                                      "retriable": False, "last_failure": time.time()}])
+                await self.dlq.delete(m)
+                return "done"
+            return "keep"
+        if result.applied:
+            report.delivered += 1
+        else:
+            report.suppressed += 1
+        await self.dlq.delete(m)
+        return "done"
