@@ -49,7 +49,8 @@ def fail(message: str, code: int = 2) -> None:
 @app.command()
 def demo(
     regions: RegionsOpt = Path("regions"),
-    policy: Annotated[str, typer.Option(help="Conflict policy of the users table: lww.")] = "lww",
+    policy: Annotated[str, typer.Option(
+        help="Conflict policy of the users table: lww or vclock.")] = "lww",
     run_dir: Annotated[Path, typer.Option(help="Where runs/<id>/ is written.")] = Path("runs"),
     as_json: JsonOpt = False,
 ) -> None:
@@ -66,8 +67,8 @@ def demo(
     from .stories import global_tables
 
     config = load(regions)
-    if policy not in ("lww",):
-        fail(f"unknown policy {policy!r} (available: lww)")
+    if policy not in ("lww", "vclock"):
+        fail(f"unknown policy {policy!r} (available: lww, vclock)")
     tables = tuple(replace(t, policy=policy) if t.name == "users" else t for t in config.tables)
     config = replace(config, tables=tables)
     config.table("users")
@@ -87,11 +88,11 @@ def demo(
     if as_json:
         print(json.dumps(report.as_dict(), default=str))
     else:
-        _render_demo(report)
+        _render_demo(report, run_dir)
     raise typer.Exit(0 if report.converged else 1)
 
 
-def _render_demo(report) -> None:
+def _render_demo(report, run_dir: Path) -> None:
     out.rule(f"[bold]global tables under a partition — policy {report.policy}")
     for step in report.timeline:
         out.print(f"[dim]{step['t_ms']:>6} ms[/dim]  {step['text']}", highlight=False)
@@ -101,7 +102,14 @@ def _render_demo(report) -> None:
     for region, item in report.regions.items():
         table.add_row(region, json.dumps(item, sort_keys=True))
     out.print(table)
-    if report.converged:
+    if report.converged and report.siblings:
+        values = next(iter(report.siblings.values()))
+        out.print(f"[green]converged[/green]: every region holds the same {len(values)} "
+                  "siblings; nothing was lost, and a reader must choose "
+                  "(`georep resolve … --pick N`):", highlight=False)
+        for n, v in enumerate(values, 1):
+            out.print(f"  {n}. {json.dumps(v, sort_keys=True)}", highlight=False)
+    elif report.converged:
         out.print(f"[green]converged[/green]: every region holds the same item; "
                   f"the write from [bold]{report.winner}[/bold] won.")
     else:
@@ -114,11 +122,11 @@ def _render_demo(report) -> None:
             "does not hold for concurrent updates to one item.",
             highlight=False,
         )
-    out.print(f"[dim]events: runs/{report.run_id}/events.jsonl[/dim]")
+    out.print(f"[dim]events: {run_dir / report.run_id / 'events.jsonl'}[/dim]", highlight=False)
 
 
 def main() -> None:
-    from . import cli_dlq, cli_lab  # noqa: F401  (register the live-lab commands)
+    from . import cli_data, cli_dlq, cli_lab  # noqa: F401  (register the live-lab commands)
 
     try:
         app()

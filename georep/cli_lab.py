@@ -5,7 +5,6 @@ lab in its home folder and talks to the control API or straight to the regions.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import subprocess
@@ -17,7 +16,6 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from .assignments import parse_assignments, parse_key
 from .cli import JsonOpt, RegionsOpt, app, err, fail, out
 from .config import load
 from .errors import LabError
@@ -152,7 +150,8 @@ def status(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
         def show(v: Any) -> str:
             return "-" if v is None else (f"{v:.0f}" if isinstance(v, float) else str(v))
         alive = "yes" if r["alive"] else f"[red]dead[/red] (exit {show(r['exit_code'])})"
-        t.add_row(name.replace(">", " → "), alive, show(r["lag_ms"]), show(r["pending"]),
+        pending = show(r["pending"]) + ("+" if r.get("pending_capped") else "")
+        t.add_row(name.replace(">", " → "), alive, show(r["lag_ms"]), pending,
                   show(r["applied"]), show(r["suppressed"]), show(r["retries"]),
                   show(r["conflicts"]), show(r["breaker"]), show(r["dlq_depth"]))
     out.print(t)
@@ -201,96 +200,3 @@ def replicator_start(src: str, dst: str, home: HomeOpt = None) -> None:
     """Start the SRC→DST replicator process; it resumes from its checkpoint."""
     pid = ControlClient(_home(home)).call("POST", "/replicator/start", {"src": src, "dst": dst})
     out.print(f"started replicator {src} → {dst} (pid {pid['started']})")
-
-
-# -- data commands: straight to the region, through georep's write path ------------------------
-
-def _region(home: Path | None, region: str, table: str):
-    h = _home(home)
-    state = h.state()
-    config = load(state["regions_dir"])
-    return config.region(region), config.table(table), state["regions"][region]
-
-
-async def _with_writer(url: str, region, fn):
-    from aiobotocore.session import AioSession
-
-    from .aws.clients import Endpoint, async_client
-    from .core.hlc import HybridClock
-    from .engine.writes import RegionWriter
-
-    async with async_client(AioSession(), "dynamodb", Endpoint(region.aws_region, url)) as c:
-        writer = RegionWriter(c, region.name, HybridClock(), lambda: int(time.time() * 1000))
-        return await fn(writer)
-
-
-VALUES_HELP = ("attr=value sets a string; attr:=json sets raw JSON: a number (n:=5), a boolean "
-               "(ok:=true), null, a list (tags:='[\"a\",\"b\"]') or a map (m:='{\"k\": 1}').")
-
-
-@app.command(help=f"Write an item through georep's write path (metadata stamped). {VALUES_HELP}")
-def put(region: str, table: str, key: str,
-        values: Annotated[list[str] | None, typer.Argument(help=VALUES_HELP)] = None,
-        home: HomeOpt = None) -> None:
-    r, t, url = _region(home, region, table)
-    attrs = parse_assignments(values or [], t)
-    k = parse_key(key, t)
-    v = asyncio.run(_with_writer(url, r, lambda w: w.put(t, k, attrs)))
-    out.print(f"put {region}/{table} {key} (HLC {v.meta.timestamp})", highlight=False)
-
-
-@app.command()
-def get(region: str, table: str, key: str, home: HomeOpt = None, as_json: JsonOpt = False):
-    """Read one item (consistent read) without georep's metadata. Exit 1 if absent."""
-    r, t, url = _region(home, region, table)
-    k = parse_key(key, t)
-    item = asyncio.run(_with_writer(url, r, lambda w: w.get(t, k)))
-    if item is None:
-        if as_json:
-            print("null")
-        fail(f"{key}: not found in {region}/{table}", 1)
-    print(json.dumps(item, sort_keys=True, default=str, indent=None if as_json else 2))
-
-
-@app.command()
-def delete(region: str, table: str, key: str, home: HomeOpt = None) -> None:
-    """Delete an item through georep's write path (a tombstone that replicates)."""
-    r, t, url = _region(home, region, table)
-    k = parse_key(key, t)
-    v = asyncio.run(_with_writer(url, r, lambda w: w.delete(t, k)))
-    out.print(f"deleted {region}/{table} {key} (tombstone, HLC {v.meta.timestamp})",
-              highlight=False)
-
-
-@app.command()
-def scan(region: str, table: str, home: HomeOpt = None, as_json: JsonOpt = False) -> None:
-    """Every live item of a table in one region (tombstones and metadata hidden)."""
-    r, t, url = _region(home, region, table)
-
-    async def go(writer):
-        from .aws.values import to_python
-        from .core.meta import split
-
-        items, kw = [], {"TableName": t.name, "ConsistentRead": True}
-        while True:
-            resp = await writer.client.scan(**kw)
-            for raw in resp.get("Items", []):
-                attrs, meta = split(raw)
-                if not (meta is not None and meta.tombstone):
-                    items.append(to_python(attrs))
-            if "LastEvaluatedKey" not in resp:
-                return items
-            kw["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
-
-    items = asyncio.run(_with_writer(url, r, go))
-    items.sort(key=lambda i: str(i.get(t.hash_key.name)))
-    if as_json:
-        print(json.dumps(items, default=str))
-        return
-    table_view = Table(title=f"{region}/{table}: {len(items)} items")
-    columns = sorted({c for i in items for c in i}, key=lambda c: (c != t.hash_key.name, c))
-    for c in columns:
-        table_view.add_column(c)
-    for i in items:
-        table_view.add_row(*(json.dumps(i[c], default=str) if c in i else "" for c in columns))
-    out.print(table_view)

@@ -45,6 +45,15 @@ class Table:
     hash_key: KeyAttr
     range_key: KeyAttr | None = None
     policy: str = "lww"
+    max_siblings: int = 25  # vclock: concurrent values kept before the oldest are dropped
+    crdt: dict[str, str] = field(default_factory=dict)  # crdt: attribute -> CRDT type
+
+    def policy_options(self) -> dict[str, Any]:
+        if self.policy == "vclock":
+            return {"max_siblings": self.max_siblings}
+        if self.policy == "crdt":
+            return {"types": dict(self.crdt)}
+        return {}
 
     @property
     def key_names(self) -> tuple[str, ...]:
@@ -171,7 +180,20 @@ def load_lab(path: Path):
             known = ", ".join(sorted(POLICIES))
             raise ConfigError(f"{where}: field 'policy' must be one of {known}, not {policy!r}")
         hash_key = _key(tdoc, "hash_key", where, True)
-        tables.append(Table(tname, hash_key, _key(tdoc, "range_key", where, False), policy))
+        max_siblings = _field(tdoc, "max_siblings", int, where, required=False) or 25
+        if max_siblings < 1:
+            raise ConfigError(f"{where}: field 'max_siblings' must be at least 1")
+        crdt = _field(tdoc, "crdt", dict, where, required=False) or {}
+        for attr, kind in crdt.items():
+            if not isinstance(kind, str):
+                raise ConfigError(f"{where}: field 'crdt.{attr}' must be a CRDT type name")
+        if crdt and policy != "crdt":
+            raise ConfigError(f"{where}: field 'crdt' needs policy = \"crdt\"")
+        unknown = set(tdoc) - {"hash_key", "range_key", "policy", "max_siblings", "crdt"}
+        if unknown:
+            raise ConfigError(f"{where}: unknown field {sorted(unknown)[0]!r}")
+        tables.append(Table(tname, hash_key, _key(tdoc, "range_key", where, False), policy,
+                            max_siblings, dict(crdt)))
     rdoc = _field(doc, "replicator", dict, str(path), required=False) or {}
     settings = _settings(rdoc, f"{path}: replicator")
     links_doc = _field(doc, "links", dict, str(path), required=False) or {}

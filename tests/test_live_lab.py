@@ -74,6 +74,8 @@ def test_the_readme_session(lab):
     raw = plain_client(home, "us-east", "us-east-1").get_item(
         TableName="users", Key={"id": {"S": "user_123"}})["Item"]
     assert raw["status"] == {"S": "inactive"} and raw["visits"] == {"N": "3"}
+    # eu-west's write had seen us-east's: a causal successor, not a conflict.
+    assert json.loads(ok(home, "conflicts", "--json")) == []
     s = status(home)
     assert s["regions"]["us-east"]["items"] == {"users": 1}
     assert all(link["state"] == "open" for link in s["links"].values())
@@ -175,7 +177,7 @@ def test_control_api_refuses_requests_without_the_token(lab):
 
 
 class Writer(threading.Thread):
-    """Plain boto3 puts to one region, as fast as it goes, until stopped."""
+    """Plain boto3 puts to one region, about 100 a second, until stopped."""
 
     def __init__(self, client, prefix: str) -> None:
         super().__init__(daemon=True)
@@ -189,6 +191,7 @@ class Writer(threading.Thread):
             self.client.put_item(TableName="users", Item={"id": {"S": key}, "n": {"N": str(i)}})
             self.written.append(key)
             i += 1
+            self.done.wait(0.01)  # a steady stream (~100 writes/s), not a flood
 
     def stop(self) -> list[str]:
         self.done.set()
@@ -276,3 +279,24 @@ def test_breaker_and_dlq_in_status_during_a_partition_and_after_heal(lab):
     assert "purged 0" in ok(lab, "dlq", "purge", "us-east:eu-west", "--yes")
     bad = georep(lab, "dlq", "list", "us-east-eu-west")
     assert bad.returncode != 0 and "SRC:DST" in bad.stderr
+
+
+def test_conflicting_writes_show_in_the_conflict_feed(lab):
+    ok(lab, "put", "us-east", "users", "k", "v=base")
+    wait_until(lambda: item(lab, "eu-west", "k"), what="replication")
+    ok(lab, "partition", "us-east", "eu-west")
+    ok(lab, "put", "us-east", "users", "k", "v=east")
+    ok(lab, "put", "eu-west", "users", "k", "v=west")  # later in HLC order: it wins
+    ok(lab, "heal")
+    wait_until(lambda: item(lab, "us-east", "k") == {"id": "k", "v": "west"}, what="LWW")
+    feed = wait_until(lambda: len(f := json.loads(ok(lab, "conflicts", "--table", "users",
+                                                      "--key", "k", "--json"))) == 2 and f,
+                      what="an entry in each region's feed")
+    assert sorted(e["region"] for e in feed) == ["eu-west", "us-east"]
+    for e in feed:
+        assert e["policy"] == "lww" and e["winner"]["value"]["v"] == "west"
+        assert [lo["value"]["v"] for lo in e["losers"]] == ["east"]
+    shown = ok(lab, "conflicts")
+    assert "east" in shown and "west" in shown
+    bad = georep(lab, "conflicts", "--key", "k")
+    assert bad.returncode != 0 and "--table" in bad.stderr

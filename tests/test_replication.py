@@ -83,6 +83,13 @@ async def test_partition_then_heal_converges_and_records_conflicts(georep_lab):
     for c in conflicts:
         assert [lost["value"]["v"] for lost in c["losers"]] == ["east"]
         assert c["winner"]["value"]["v"] == "west"
+    # The same entries are in each region's conflict feed, one per key and region.
+    feed = await lab.conflicts("users")
+    assert sorted((e["region"], e["key"]["id"]) for e in feed) == sorted(
+        (c["region"], c["key"]["id"]) for c in conflicts)
+    assert all(e["policy"] == "lww" and e["regions"] == ["eu-west", "us-east"] for e in feed)
+    assert await lab.conflicts("users", "shared0", region="us-east") == [
+        e for e in feed if e["key"] == {"id": "shared0"} and e["region"] == "us-east"]
 
 
 async def test_restart_resumes_from_checkpoint_without_reapplying(georep_lab):

@@ -42,6 +42,25 @@ class MetadataError(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
+class Sibling:
+    """One of several concurrent values kept by the vclock policy (attrs as attribute values)."""
+
+    attrs: Mapping[str, Any]
+    hlc: int
+    tie: int
+    origin: str
+    tombstone: bool = False
+
+    @property
+    def dot(self) -> Dot:
+        return (self.hlc, self.tie)
+
+    @property
+    def rank(self) -> tuple[int, int, str]:
+        return (self.hlc, self.tie, self.origin)
+
+
+@dataclass(frozen=True, slots=True)
 class Meta:
     hlc: int
     tie: int
@@ -50,6 +69,8 @@ class Meta:
     tombstone: bool
     vv: Mapping[str, Dot]
     digest: str
+    siblings: tuple[Sibling, ...] = ()  # vclock: every concurrent value, this one included
+    crdt: Mapping[str, Any] | None = None  # crdt policy: the item's CRDT map, encoded
 
     @property
     def dot(self) -> Dot:
@@ -72,6 +93,13 @@ class Version:
     attrs: Mapping[str, Any]
     meta: Meta
 
+    def siblings(self) -> tuple[Sibling, ...]:
+        """The concurrent values this version holds: its siblings, or just itself."""
+        if self.meta.siblings:
+            return self.meta.siblings
+        m = self.meta
+        return (Sibling(dict(self.attrs), m.hlc, m.tie, m.origin, m.tombstone),)
+
     def item(self) -> Item:
         out = dict(self.attrs)
         out[META] = encode(self.meta)
@@ -83,18 +111,23 @@ class Version:
 
 def encode(meta: Meta) -> dict[str, Any]:
     vv = {r: {"L": [{"N": str(h)}, {"N": str(q)}]} for r, (h, q) in sorted(meta.vv.items())}
-    return {
-        "M": {
-            "v": {"N": str(FORMAT)},
-            "h": {"N": str(meta.hlc)},
-            "q": {"N": str(meta.tie)},
-            "o": {"S": meta.origin},
-            "w": {"S": meta.writer},
-            "t": {"BOOL": meta.tombstone},
-            "d": {"S": meta.digest},
-            "vv": {"M": vv},
-        }
+    out = {
+        "v": {"N": str(FORMAT)},
+        "h": {"N": str(meta.hlc)},
+        "q": {"N": str(meta.tie)},
+        "o": {"S": meta.origin},
+        "w": {"S": meta.writer},
+        "t": {"BOOL": meta.tombstone},
+        "d": {"S": meta.digest},
+        "vv": {"M": vv},
     }
+    if meta.siblings:
+        out["s"] = {"L": [{"M": {"a": {"M": dict(s.attrs)}, "h": {"N": str(s.hlc)},
+                                 "q": {"N": str(s.tie)}, "o": {"S": s.origin},
+                                 "t": {"BOOL": s.tombstone}}} for s in meta.siblings]}
+    if meta.crdt is not None:
+        out["c"] = dict(meta.crdt)
+    return {"M": out}
 
 
 def decode(value: Mapping[str, Any]) -> Meta:
@@ -117,6 +150,11 @@ def decode(value: Mapping[str, Any]) -> Meta:
             tombstone=bool(m["t"]["BOOL"]),
             vv=vv,
             digest=m["d"]["S"],
+            siblings=tuple(
+                Sibling(x["M"]["a"]["M"], int(x["M"]["h"]["N"]), int(x["M"]["q"]["N"]),
+                        x["M"]["o"]["S"], bool(x["M"]["t"]["BOOL"]))
+                for x in m["s"]["L"]) if "s" in m else (),
+            crdt=m.get("c"),
         )
     except MetadataError:
         raise

@@ -13,17 +13,22 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Protocol
 
-from .causality import Order, compare, join
-from .meta import Version
+from .causality import ZERO_DOT, Order, compare, join
+from .meta import Meta, Sibling, Version, digest
 
 
 @dataclass(frozen=True, slots=True)
 class Conflict:
-    """Concurrent versions: neither had seen the other. ``losers`` lost without being seen."""
+    """Concurrent versions: neither had seen the other.
+
+    ``losers`` lost without being seen; ``siblings`` were kept side by side with the winner
+    (vclock) or merged into it (crdt), and are recorded so the feed shows every value.
+    """
 
     policy: str
     winner: Version
     losers: tuple[Version, ...]
+    siblings: tuple[Version, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,13 +77,71 @@ class LastWriterWins:
         return Merge(joined, Conflict(self.name, joined, (loser,)))
 
 
-POLICIES: dict[str, type] = {"lww": LastWriterWins}
+def _covered(s: Sibling, vv) -> bool:
+    """The vector has seen the write that made this sibling."""
+    return vv.get(s.origin, ZERO_DOT) >= s.dot
 
 
-def policy_named(name: str) -> ConflictPolicy:
+def _as_version(s: Sibling, vv) -> Version:
+    return Version(dict(s.attrs), Meta(s.hlc, s.tie, s.origin, "replicator", s.tombstone, vv,
+                                       digest(s.attrs)))
+
+
+class VectorClocks:
+    """Keep every concurrent value as a sibling until a write that has seen them all resolves
+    them (Riak, Dynamo). The item's visible attributes are the sibling with the greatest
+    (HLC, tie, origin), so a plain AWS client reads one of the values; georep reads them all.
+
+    Siblings merge as a dotted version vector set: a sibling survives unless the other side's
+    vector has seen its write and the other side no longer holds it (it was overwritten on
+    purpose). More than ``max_siblings`` keeps the newest ones and reports the rest as losers.
+    """
+
+    name = "vclock"
+
+    def __init__(self, max_siblings: int = 25) -> None:
+        if max_siblings < 1:
+            raise ValueError(f"max_siblings must be at least 1, not {max_siblings}")
+        self.max_siblings = max_siblings
+
+    def merge(self, current: Version | None, incoming: Version) -> Merge:
+        if current is None:
+            return Merge(incoming)
+        order = compare(incoming.meta.vv, current.meta.vv)
+        if order in (Order.EQUAL, Order.BEFORE):
+            return Merge(None)
+        if order is Order.AFTER:
+            return Merge(incoming)
+        mine, theirs = current.siblings(), incoming.siblings()
+        keep: dict[tuple, Sibling] = {}
+        for s in mine:
+            if not _covered(s, incoming.meta.vv) or s in theirs:
+                keep[(s.dot, s.origin)] = s
+        for s in theirs:
+            if not _covered(s, current.meta.vv) or s in mine:
+                keep[(s.dot, s.origin)] = s
+        ordered = sorted(keep.values(), key=lambda s: s.rank, reverse=True)
+        kept, dropped = ordered[:self.max_siblings], ordered[self.max_siblings:]
+        vv = join(current.meta.vv, incoming.meta.vv)
+        top = kept[0]
+        winner = Version(dict(top.attrs), Meta(
+            top.hlc, top.tie, top.origin, "replicator", top.tombstone, vv, digest(top.attrs),
+            siblings=tuple(kept) if len(kept) > 1 else ()))
+        if len(kept) == 1 and not dropped:
+            return Merge(winner)
+        return Merge(winner, Conflict(self.name, winner,
+                                      tuple(_as_version(s, vv) for s in dropped),
+                                      tuple(_as_version(s, vv) for s in kept[1:])))
+
+
+POLICIES: dict[str, type] = {"lww": LastWriterWins, "vclock": VectorClocks}
+
+
+def policy_named(name: str, **options) -> ConflictPolicy:
     try:
-        return POLICIES[name]()
+        cls = POLICIES[name]
     except KeyError:
         raise ValueError(
             f"unknown conflict policy {name!r} (known: {', '.join(sorted(POLICIES))})"
         ) from None
+    return cls(**options)

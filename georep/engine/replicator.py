@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..aws.checkpoints import Checkpoint, CheckpointStore
+from ..aws.conflicts import ConflictFeed
+from ..aws.conflicts import entry as conflict_entry
 from ..aws.dlq import DeadLetterQueue
 from ..aws.errors import classify
 from ..aws.streams import StreamReader
@@ -104,6 +106,7 @@ class Replicator:
         self.rng = rng or random.Random()
         self.stats = LinkStats()
         self.fenced = False  # a newer replicator took the lease; this one stopped
+        self._feed: list[tuple[Any, dict]] = []  # conflict entries not yet in a region's feed
         self.delivery = Delivery(self.name, settings, dlq, emit=emit, clock=clock, sleep=sleep,
                                  rng=self.rng, on_retry=self._on_retry)
         self.redriver = Redriver(dlq, src, {tl.table.name: tl for tl in tables}, emit)
@@ -307,6 +310,7 @@ class Replicator:
             self.stats.dead_lettered += len(done.dead)
         for lost in repairs:
             await self._retrying("repair", lambda v=lost: self._repair(tl, v))
+        await self._flush_feed()
         self.stats.batches += 1
         cp = Checkpoint(shard_id, records[-1]["dynamodb"]["SequenceNumber"])
         await self._retrying("checkpoint", lambda: tl.checkpoints.save(cp))
@@ -334,9 +338,21 @@ class Replicator:
     def _emit_conflict(self, tl: TableLink, key, c, region: str) -> None:
         self.stats.conflicts += 1
         self._observe("conflicts")
-        self.emit("conflict", link=self.name, table=tl.table.name, key=key, policy=c.policy,
-                  region=region, winner=_describe(c.winner),
-                  losers=[_describe(v) for v in c.losers])
+        e = conflict_entry(region=region, table=tl.table.name, key=key, policy=c.policy,
+                           time=self.clock(), winner=_describe(c.winner),
+                           losers=[_describe(v) for v in c.losers],
+                           siblings=[_describe(v) for v in c.siblings])
+        self.emit("conflict", link=self.name, **{k: v for k, v in e.items() if k != "time"})
+        client = tl.applier.client if region == self.dst else tl.local.client
+        self._feed.append((client, e))
+
+    async def _flush_feed(self) -> None:
+        """Record this batch's conflicts in the feed of the region where each was merged."""
+        while self._feed:
+            client, e = self._feed[0]
+            await self._retrying("conflict-feed",
+                                 lambda c=client, e=e: ConflictFeed(c).record([e]))
+            self._feed.pop(0)
 
     async def _repair(self, tl: TableLink, lost: Version, *, allow_unstamped=True) -> None:
         """Merge back into the source a version that an unconditional apply overwrote."""

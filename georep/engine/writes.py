@@ -62,12 +62,29 @@ class RegionWriter:
             return None
         return to_python(attrs)
 
+    async def siblings(self, table: Table, key: Any) -> list[dict[str, Any] | None]:
+        """Every concurrent value the item holds (vclock), newest first; None for a delete.
+
+        One element for an item without siblings; empty if the item does not exist.
+        """
+        item = await self.read(table, key)
+        if item is None:
+            return []
+        attrs, meta = split(item)
+        if meta is None:
+            return [to_python(attrs)]
+        return [None if s.tombstone else to_python(s.attrs)
+                for s in Version(attrs, meta).siblings()]
+
     async def put(self, table: Table, key: Any, values: Mapping[str, Any]) -> Version:
         """Replace the item with ``key`` + ``values``."""
         return await self._write(table, key, values, merge=False, tombstone=False)
 
     async def update(self, table: Table, key: Any, values: Mapping[str, Any]) -> Version:
-        """Set ``values`` on the item, keeping its other attributes (creating it if absent)."""
+        """Set ``values`` on the item, keeping its other attributes (creating it if absent).
+
+        Like every georep write it has seen the whole item, siblings included, so it resolves
+        them (on top of the visible value)."""
         return await self._write(table, key, values, merge=True, tombstone=False)
 
     async def delete(self, table: Table, key: Any) -> Version:

@@ -139,6 +139,7 @@ async def lab_status(sup) -> dict[str, Any]:
             "exit_code": sup.exit_codes.get(link),
             "lag_ms": stats.get("lag_ms") if fresh else None,
             "pending": stats.get("pending") if fresh else None,
+            "pending_capped": bool(stats.get("pending_capped")) if fresh else False,
             **{k: stats.get(k) for k in ("applied", "suppressed", "skipped", "retries",
                                         "conflicts", "repaired", "dead_lettered",
                                         "last_error")},

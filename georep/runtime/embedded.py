@@ -26,6 +26,7 @@ from typing import Any
 from aiobotocore.session import AioSession
 
 from ..aws.clients import Endpoint, async_client, sync_client
+from ..aws.conflicts import ConflictFeed, conflicts_request
 from ..aws.tables import checkpoint_request, ensure_table, table_request
 from ..aws.values import to_python
 from ..config import LabConfig, Region, load
@@ -129,6 +130,7 @@ class Lab:
     async def _create_tables(self, region: Region) -> None:
         client = self._clients[region.name]
         await ensure_table(client, checkpoint_request())
+        await ensure_table(client, conflicts_request())
         await asyncio.gather(*(ensure_table(client, table_request(t))
                                for t in self.config.tables))
 
@@ -321,6 +323,11 @@ class Lab:
         return await self.writers[self.config.region(region).name].get(
             self.config.table(table), key)
 
+    async def siblings(self, region: str, table: str, key: Any) -> list[dict[str, Any] | None]:
+        """The item's concurrent values (vclock), newest first; None stands for a delete."""
+        return await self.writers[self.config.region(region).name].siblings(
+            self.config.table(table), key)
+
     async def scan(self, region: str, table: str, *, raw: bool = False) -> list[dict[str, Any]]:
         """Every item (tombstones excluded unless ``raw``), as Python values without metadata."""
         client = self._clients[self.config.region(region).name]
@@ -353,6 +360,10 @@ class Lab:
                 key = repr(sorted(to_python({k: attrs[k] for k in t.key_names}).items()))
                 dead = meta is not None and meta.tombstone
                 items[key] = None if dead else to_python(attrs)
+                if meta is not None and meta.siblings:  # vclock: the siblings must agree too
+                    items[key] = {"value": items[key], "siblings": sorted(
+                        repr(None if s.tombstone else to_python(s.attrs))
+                        for s in meta.siblings)}
             per_region[r.name] = items
         keys = set().union(*(set(v) for v in per_region.values()))
         out = {}
@@ -361,6 +372,22 @@ class Lab:
             if len({repr(v) for v in values.values()}) > 1:
                 out[k] = values
         return out
+
+    async def conflicts(self, table: str | None = None, key: Any = None,
+                        region: str | None = None) -> list[dict[str, Any]]:
+        """The conflict feed of every region (or one), oldest first; ``key`` as for ``get``."""
+        if table is not None:
+            self.config.table(table)
+        if key is not None and not isinstance(key, Mapping):
+            if table is None:
+                raise LabError("give the table along with a key")
+            key = {self.config.table(table).hash_key.name: key}
+        names = [self.config.region(region).name] if region else [r.name for r in
+                                                                    self.config.regions]
+        out = []
+        for name in names:
+            out.extend(await ConflictFeed(self._clients[name]).read(table, key))
+        return sorted(out, key=lambda e: (e["time"], e["region"], e["id"]))
 
     def stats(self) -> dict[str, dict[str, Any]]:
         return {rep.name: rep.stats.as_dict() for rep in self.replicators.values()}

@@ -24,6 +24,7 @@ from pathlib import Path
 from aiobotocore.session import AioSession
 
 from ..aws.clients import Endpoint, async_client
+from ..aws.conflicts import conflicts_request
 from ..aws.tables import checkpoint_request, ensure_table, table_request
 from ..config import LabConfig, load
 from ..engine.proxy import LinkProxy
@@ -104,6 +105,7 @@ class Supervisor:
     async def _tables(self, region: str) -> None:
         client = self.clients[region]
         await ensure_table(client, checkpoint_request())
+        await ensure_table(client, conflicts_request())
         for t in self.config.tables:
             await ensure_table(client, table_request(t))
 

@@ -43,8 +43,8 @@ async def build_replicator(
             t,
             StreamReader(source_streams, await stream_arn(source, t.name)),
             CheckpointStore(source, link, t.name),
-            Applier(dest, t, policy_named(t.policy), dst),
-            Applier(source, t, policy_named(t.policy), src),
+            Applier(dest, t, policy_named(t.policy, **t.policy_options()), dst),
+            Applier(source, t, policy_named(t.policy, **t.policy_options()), src),
         ))
     return Replicator(src, dst, source_client=source, tables=tables,
                       settings=config.settings_for(src, dst), dlq=DeadLetterQueue(source_sqs, link),

@@ -28,6 +28,7 @@ class Report:
     winner: str | None = None
     overwritten: list[dict[str, Any]] = field(default_factory=list)
     conflicts: list[dict[str, Any]] = field(default_factory=list)
+    siblings: dict[str, list[Any]] = field(default_factory=dict)  # vclock: region -> values
     retries: int = 0
     run_id: str = ""
 
@@ -81,12 +82,16 @@ async def run(lab: Lab, a: str = "us-east", b: str = "eu-west") -> Report:
     report.converged = not diverged
     for r in lab.config.regions:
         report.regions[r.name] = await lab.get(r.name, TABLE, KEY)
+        siblings = await lab.siblings(r.name, TABLE, KEY)
+        if len(siblings) > 1:
+            report.siblings[r.name] = siblings
     raw = await lab.writers[a].read(lab.config.table(TABLE), KEY)
     _, meta = split(raw)
     report.winner = meta.origin if meta else None
     seen = set()
-    for e in lab.events.of_kind("conflict"):
-        report.conflicts.append({k: e[k] for k in ("region", "policy", "key", "winner", "losers")})
+    for e in await lab.conflicts(TABLE, KEY):
+        report.conflicts.append({k: e[k] for k in ("region", "policy", "key", "winner",
+                                                   "losers", "siblings")})
         for loser in e["losers"]:
             ident = (loser["region"], loser["hlc"])
             if ident not in seen:

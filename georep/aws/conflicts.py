@@ -1,0 +1,94 @@
+"""The conflict feed: every concurrent write a policy resolved, stored in each region.
+
+Place in the data flow: the replicator records an entry in a region's ``georep_conflicts`` table
+whenever a merge there found concurrent versions (at the destination of an apply, or at the
+source when a repair merged a lost version back). ``georep conflicts`` and ``Lab.conflicts``
+read it. Entry ids are derived from the versions involved, so a replayed merge rewrites the same
+entry instead of adding one. Values are stored as JSON strings, never evaluated.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+CONFLICTS_TABLE = "georep_conflicts"
+
+
+def conflicts_request() -> dict:
+    return {
+        "TableName": CONFLICTS_TABLE,
+        "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}],
+        "AttributeDefinitions": [{"AttributeName": "id", "AttributeType": "S"}],
+        "BillingMode": "PAY_PER_REQUEST",
+    }
+
+
+def entry(*, region: str, table: str, key: dict[str, Any], policy: str, time: float,
+          winner: dict[str, Any], losers: list[dict[str, Any]],
+          siblings: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """A feed entry as plain data. ``winner``, each loser (a value that was lost) and each
+    sibling (a value kept beside the winner, or merged into it): {region, hlc, tombstone,
+    value}."""
+    siblings = siblings or []
+    others = [*losers, *siblings]
+    ident = json.dumps([region, table, key, winner.get("hlc"), winner.get("region"),
+                        sorted((o.get("region"), o.get("hlc")) for o in others)],
+                       sort_keys=True, default=str)
+    regions = sorted({winner.get("region"), *(o.get("region") for o in others)} - {None})
+    return {"id": hashlib.blake2b(ident.encode(), digest_size=12).hexdigest(), "time": time,
+            "region": region, "table": table, "key": key, "policy": policy,
+            "regions": regions, "winner": winner, "losers": losers, "siblings": siblings}
+
+
+def to_item(e: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": {"S": e["id"]}, "time": {"N": repr(round(e["time"], 6))},
+        "region": {"S": e["region"]}, "table": {"S": e["table"]},
+        "key": {"S": json.dumps(e["key"], sort_keys=True, default=str)},
+        "policy": {"S": e["policy"]}, "regions": {"S": json.dumps(e["regions"])},
+        "winner": {"S": json.dumps(e["winner"], default=str)},
+        "losers": {"S": json.dumps(e["losers"], default=str)},
+        "siblings": {"S": json.dumps(e.get("siblings", []), default=str)},
+    }
+
+
+def from_item(item: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": item["id"]["S"], "time": float(item["time"]["N"]), "region": item["region"]["S"],
+        "table": item["table"]["S"], "key": json.loads(item["key"]["S"]),
+        "policy": item["policy"]["S"], "regions": json.loads(item["regions"]["S"]),
+        "winner": json.loads(item["winner"]["S"]), "losers": json.loads(item["losers"]["S"]),
+        "siblings": json.loads(item.get("siblings", {"S": "[]"})["S"]),
+    }
+
+
+class ConflictFeed:
+    """One region's feed."""
+
+    def __init__(self, client) -> None:
+        self.client = client
+
+    async def record(self, entries: list[dict[str, Any]]) -> None:
+        for start in range(0, len(entries), 25):
+            request = {CONFLICTS_TABLE: [{"PutRequest": {"Item": to_item(e)}}
+                                         for e in entries[start:start + 25]]}
+            while request:
+                resp = await self.client.batch_write_item(RequestItems=request)
+                request = resp.get("UnprocessedItems") or None
+
+    async def read(self, table: str | None = None,
+                   key: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        out = []
+        kw: dict[str, Any] = {"TableName": CONFLICTS_TABLE, "ConsistentRead": True}
+        while True:
+            resp = await self.client.scan(**kw)
+            for item in resp.get("Items", []):
+                e = from_item(item)
+                if (table is None or e["table"] == table) and (key is None or e["key"] == key):
+                    out.append(e)
+            if "LastEvaluatedKey" not in resp:
+                break
+            kw["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+        return sorted(out, key=lambda e: (e["time"], e["id"]))

@@ -1,0 +1,145 @@
+"""The bounded counter: decrements spend local rights, transfers move them, and no replica ever
+sees a negative value, whatever the interleaving of updates and merges."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+
+from georep.core.crdt import BoundedCounter, InsufficientRights
+
+ACTORS = ["us-east", "eu-west", "ap-south"]
+
+# A profile loaded elsewhere (conftest or --hypothesis-profile) sets the budget; without one the
+# suite stays bounded and fast.
+BOUNDED = (
+    settings(max_examples=100, deadline=None, stateful_step_count=40)
+    if settings.get_current_profile_name() == "default"
+    else settings(deadline=None)
+)
+
+
+def stocked(n: int = 5) -> BoundedCounter:
+    return BoundedCounter.new().increment("us-east", n)
+
+
+def test_a_decrement_beyond_local_rights_is_refused_and_changes_nothing() -> None:
+    counter = stocked(3)
+    before = counter.encode()
+    with pytest.raises(InsufficientRights) as refused:
+        counter.decrement("us-east", 4)
+    assert str(refused.value).startswith("us-east cannot decrement by 4: it holds only 3 right(s)")
+    assert (refused.value.actor, refused.value.wanted, refused.value.held) == ("us-east", 4, 3)
+    assert counter.encode() == before
+    assert counter.value() == 3 and counter.rights("us-east") == 3
+
+
+def test_rights_are_per_actor_even_when_the_value_is_positive() -> None:
+    counter = stocked(5)
+    with pytest.raises(InsufficientRights, match="eu-west cannot decrement by 1: it holds only 0"):
+        counter.decrement("eu-west", 1)
+    assert counter.decrement("us-east", 5).value() == 0
+
+
+def test_a_transfer_moves_rights_and_leaves_the_value_alone() -> None:
+    east = stocked(5).transfer("us-east", "eu-west", 3)
+    assert (east.rights("us-east"), east.rights("eu-west"), east.value()) == (2, 3, 5)
+    # eu-west can spend them once the transfer reaches its replica
+    west = BoundedCounter.new().merge(east)
+    west = west.decrement("eu-west", 3)
+    with pytest.raises(InsufficientRights):
+        west.decrement("eu-west", 1)
+    assert east.merge(west).value() == 2
+    assert east.merge(west).rights("eu-west") == 0
+
+
+def test_only_a_holder_can_transfer_and_never_to_itself() -> None:
+    with pytest.raises(InsufficientRights, match="eu-west cannot transfer to us-east 1"):
+        stocked().transfer("eu-west", "us-east", 1)
+    with pytest.raises(InsufficientRights, match="holds only 5"):
+        stocked().transfer("us-east", "eu-west", 6)
+    with pytest.raises(ValueError, match="itself"):
+        stocked().transfer("us-east", "us-east", 1)
+
+
+@pytest.mark.parametrize("bad", [0, -2, True])
+def test_amounts_must_be_positive(bad: int) -> None:
+    for spend in (
+        lambda: stocked().increment("us-east", bad),
+        lambda: stocked().decrement("us-east", bad),
+        lambda: stocked().transfer("us-east", "eu-west", bad),
+    ):
+        with pytest.raises(ValueError, match="amount"):
+            spend()
+
+
+def test_concurrent_decrements_cannot_overdraw() -> None:
+    # two regions each spend rights they hold; merged, the value is exactly what is left
+    east = stocked(4).transfer("us-east", "eu-west", 2)
+    west = BoundedCounter.new().merge(east).decrement("eu-west", 2)
+    east = east.decrement("us-east", 2)
+    assert east.merge(west).value() == 0 == west.merge(east).value()
+
+
+class Escrow(RuleBasedStateMachine):
+    """Three replicas, one per region, each updating as its own region and merging at random."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.replicas = [BoundedCounter.new() for _ in ACTORS]
+        self.accepted = 0  # accepted increments minus accepted decrements
+
+    replica = st.integers(0, len(ACTORS) - 1)
+    amount = st.integers(1, 4)
+
+    @rule(i=replica, n=amount)
+    def increment(self, i: int, n: int) -> None:
+        self.replicas[i] = self.replicas[i].increment(ACTORS[i], n)
+        self.accepted += n
+
+    @rule(i=replica, n=amount)
+    def decrement(self, i: int, n: int) -> None:
+        try:
+            self.replicas[i] = self.replicas[i].decrement(ACTORS[i], n)
+        except InsufficientRights:
+            return
+        self.accepted -= n
+
+    @rule(i=replica, hop=st.integers(1, len(ACTORS) - 1), n=amount)
+    def transfer(self, i: int, hop: int, n: int) -> None:
+        to = ACTORS[(i + hop) % len(ACTORS)]
+        try:
+            self.replicas[i] = self.replicas[i].transfer(ACTORS[i], to, n)
+        except InsufficientRights:
+            return
+
+    @rule(i=replica, j=replica)
+    def merge(self, i: int, j: int) -> None:
+        self.replicas[i] = self.replicas[i].merge(self.replicas[j])
+
+    @rule()
+    def exchange_everything(self) -> None:
+        self.check_converged()
+
+    @invariant()
+    def nothing_is_ever_negative(self) -> None:
+        for replica in self.replicas:
+            assert replica.value() >= 0
+            for actor in ACTORS:
+                assert replica.rights(actor) >= 0
+
+    def check_converged(self) -> None:
+        everything = self.replicas[0].merge(self.replicas[1]).merge(self.replicas[2])
+        self.replicas = [r.merge(everything) for r in self.replicas]
+        assert all(r == everything for r in self.replicas)
+        assert everything.value() == self.accepted
+        assert sum(everything.rights(a) for a in ACTORS) == self.accepted
+
+    def teardown(self) -> None:
+        self.check_converged()
+
+
+Escrow.TestCase.settings = BOUNDED
+TestEscrow = Escrow.TestCase
