@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 DEVSTAMP := $(VENV)/.installed-dev
 PIP := $(BIN)/python -m pip -q --disable-pip-version-check
 
-.PHONY: demo test bench lint clean
+.PHONY: demo test test-long bench lint clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -25,6 +25,11 @@ demo: $(STAMP)  ## create .venv, install, run the global-tables story on an embe
 test: $(DEVSTAMP)  ## install dev dependencies, lint, run the whole suite
 	$(BIN)/ruff check georep tests bench
 	$(BIN)/pytest
+
+test-long: $(DEVSTAMP)  ## the property tests with 20x the examples (HYPOTHESIS_PROFILE=long)
+	HYPOTHESIS_PROFILE=long $(BIN)/pytest tests/test_crdt_laws.py tests/test_bcounter.py \
+		tests/test_policy.py tests/test_vclock.py tests/test_stateful.py tests/test_hlc.py \
+		tests/test_causality.py tests/test_meta.py tests/test_breaker.py tests/test_retry.py
 
 bench: $(STAMP)  ## benchmarks: ratios measured in one run (not tests)
 	$(BIN)/python bench/replication.py

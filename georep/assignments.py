@@ -96,3 +96,50 @@ def parse_key(text: str, table: Table) -> Any:
     except ValueError:
         raise BadArgument(f"key {text!r}: table {table.name} has a binary key; give it in hex") \
             from None
+
+
+COUNTER_TYPES = ("gcounter", "pncounter", "bcounter")
+
+
+def parse_ops(args: list[str], table: Table) -> list[tuple[str, str, Any]]:
+    """CRDT operations for ``georep update``: ``balance-=500``, ``tags+=vip``, ``name=Ann``,
+    ``score:=3`` (a register assigned raw JSON)."""
+    ops = []
+    for arg in args:
+        eq = arg.find("=")
+        if eq <= 0:
+            raise BadArgument(f"{arg!r}: expected attr+=n, attr-=n, attr=value or attr:=json")
+        mark = arg[eq - 1]
+        op = {"+": "+=", "-": "-=", ":": ":="}.get(mark, "=")
+        name = arg[:eq - 1] if op != "=" else arg[:eq]
+        text = arg[eq + 1:]
+        if not name:
+            raise BadArgument(f"{arg!r}: the attribute name is empty")
+        if name == META or name in table.key_names:
+            raise BadArgument(f"{arg!r}: {name} cannot be updated")
+        kind = table.crdt.get(name, "lwwregister")
+        if op in ("+=", "-=") and kind in COUNTER_TYPES:
+            try:
+                value: Any = int(text)
+            except ValueError:
+                raise BadArgument(f"{arg!r}: {name} is a counter; {op} takes a whole "
+                                  "number") from None
+        elif op == ":=":
+            value = _json(text, arg)
+            _check_numbers(value, arg)
+            value = _plain(value)
+            op = "="
+        else:
+            value = text
+        ops.append((name, op, value))
+    return ops
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else str(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value

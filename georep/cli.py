@@ -50,7 +50,7 @@ def fail(message: str, code: int = 2) -> None:
 def demo(
     regions: RegionsOpt = Path("regions"),
     policy: Annotated[str, typer.Option(
-        help="Conflict policy of the users table: lww or vclock.")] = "lww",
+        help="Conflict policy of the users table: lww, vclock or crdt.")] = "lww",
     run_dir: Annotated[Path, typer.Option(help="Where runs/<id>/ is written.")] = Path("runs"),
     as_json: JsonOpt = False,
 ) -> None:
@@ -67,9 +67,13 @@ def demo(
     from .stories import global_tables
 
     config = load(regions)
-    if policy not in ("lww", "vclock"):
-        fail(f"unknown policy {policy!r} (available: lww, vclock)")
-    tables = tuple(replace(t, policy=policy) if t.name == "users" else t for t in config.tables)
+    if policy not in ("lww", "vclock", "crdt"):
+        fail(f"unknown policy {policy!r} (available: lww, vclock, crdt)")
+    # Under crdt the story's status is a multi-value register, balance a bounded counter
+    # (never below zero) and logins a PN-counter.
+    types = {"status": "mvregister", "balance": "bcounter", "logins": "pncounter"}
+    tables = tuple(replace(t, policy=policy, crdt=types if policy == "crdt" else {})
+                   if t.name == "users" else t for t in config.tables)
     config = replace(config, tables=tables)
     config.table("users")
     names = [r.name for r in config.regions]
@@ -109,6 +113,14 @@ def _render_demo(report, run_dir: Path) -> None:
                   "(`georep resolve … --pick N`):", highlight=False)
         for n, v in enumerate(values, 1):
             out.print(f"  {n}. {json.dumps(v, sort_keys=True)}", highlight=False)
+    elif report.converged and report.counters:
+        want = report.counters["expected"]
+        first = next(iter(report.regions))
+        got = report.counters[first]
+        out.print(f"[green]converged[/green] by merging: status keeps both values "
+                  f"{report.regions[first]['status']}; balance {got['balance']} (expected "
+                  f"{want['balance']}), logins {got['logins']} (expected {want['logins']}): "
+                  "no increment or decrement lost.", highlight=False)
     elif report.converged:
         out.print(f"[green]converged[/green]: every region holds the same item; "
                   f"the write from [bold]{report.winner}[/bold] won.")

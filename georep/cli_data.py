@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from .assignments import parse_assignments, parse_key
+from .assignments import parse_assignments, parse_key, parse_ops
 from .cli import JsonOpt, app, fail, out
 from .cli_lab import HomeOpt, _home
 from .config import load
@@ -206,3 +206,41 @@ def conflicts(home: HomeOpt = None, as_json: JsonOpt = False,
                   json.dumps(e["key"], default=str), e["policy"], show(e["winner"]),
                   "\n".join(show(lo) for lo in e["losers"]))
     out.print(t)
+
+
+OPS_HELP = ("balance+=100 / balance-=30 increments or decrements a counter; tags+=vip / "
+            "tags-=vip adds to or removes from a set; name=Ann assigns a register a string, "
+            "score:=3 assigns it raw JSON.")
+
+
+@app.command(help=f"Update CRDT attributes of an item in a crdt table. {OPS_HELP} "
+                  "A bounded counter refuses a decrement beyond the region's rights.")
+def update(region: str, table: str, key: str,
+           ops: Annotated[list[str], typer.Argument(help=OPS_HELP)],
+           home: HomeOpt = None) -> None:
+    r, t, url = _region(home, region, table)
+    parsed = parse_ops(ops, t)
+    k = parse_key(key, t)
+    v = asyncio.run(_with_writer(url, r, lambda w: w.crdt(t, k, parsed)))
+    out.print(f"updated {region}/{table} {key} (HLC {v.meta.timestamp})", highlight=False)
+
+
+rights_app = typer.Typer(help="Rights of a bounded counter (bcounter).", no_args_is_help=True)
+app.add_typer(rights_app, name="rights")
+
+
+@rights_app.command("transfer")
+def rights_transfer(region: str, table: str, key: str, attr: str,
+                    to: Annotated[str, typer.Option("--to", help="The region that receives.")],
+                    amount: Annotated[int, typer.Argument(help="How many rights.")],
+                    home: HomeOpt = None) -> None:
+    """Give AMOUNT of REGION's rights on bounded counter ATTR to region --to, so that it can
+    decrement that much more on its own (during a partition, say)."""
+    r, t, url = _region(home, region, table)
+    config = load(_home(home).state()["regions_dir"])
+    config.region(to)
+    if amount < 1:
+        fail("the amount must be a positive whole number")
+    k = parse_key(key, t)
+    asyncio.run(_with_writer(url, r, lambda w: w.crdt(t, k, [(attr, "rights", (to, amount))])))
+    out.print(f"{region} gave {amount} rights on {table}/{key}.{attr} to {to}")

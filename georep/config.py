@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .core.crdt_policy import check_types
 from .core.policy import POLICIES
 from .errors import ConfigError
 
@@ -52,7 +53,7 @@ class Table:
         if self.policy == "vclock":
             return {"max_siblings": self.max_siblings}
         if self.policy == "crdt":
-            return {"types": dict(self.crdt)}
+            return {"types": dict(self.crdt), "key_names": self.key_names}
         return {}
 
     @property
@@ -187,6 +188,10 @@ def load_lab(path: Path):
         for attr, kind in crdt.items():
             if not isinstance(kind, str):
                 raise ConfigError(f"{where}: field 'crdt.{attr}' must be a CRDT type name")
+        try:
+            check_types(crdt)
+        except ValueError as exc:
+            raise ConfigError(f"{where}: field 'crdt': {exc}") from None
         if crdt and policy != "crdt":
             raise ConfigError(f"{where}: field 'crdt' needs policy = \"crdt\"")
         unknown = set(tdoc) - {"hash_key", "range_key", "policy", "max_siblings", "crdt"}

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from georep.config import load
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# Property tests take their budget from a profile: "bounded" keeps the default run fast,
+# `HYPOTHESIS_PROFILE=long` (make test-long) runs twenty times as many examples.
+settings.register_profile("bounded", max_examples=100, deadline=None)
+settings.register_profile("long", max_examples=2000, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "bounded"))
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from georep.core.backoff import full_jitter
 
 
-@settings(max_examples=200, deadline=None)
+@settings(deadline=None)
 @given(
     st.integers(0, 100),
     st.floats(0.001, 1_000),

@@ -203,7 +203,7 @@ OPS = st.lists(
 )
 
 
-@settings(max_examples=200, deadline=None)
+@settings(deadline=None)
 @given(OPS, st.integers(1, 5), st.floats(0.1, 5.0))
 def test_any_call_sequence_respects_the_state_machine(
     ops: list[tuple[str, float]], threshold: int, cooldown: float

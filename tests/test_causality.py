@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from georep.core.causality import ZERO_DOT, Order, advance, compare, join
 
-BOUNDED = settings(max_examples=200, deadline=None)
+BOUNDED = settings(deadline=None)
 
 regions = st.sampled_from(["us-east", "eu-west", "ap-south", "sa-east"])
 dots = st.tuples(st.integers(0, 50), st.integers(0, 3))

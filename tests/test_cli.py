@@ -65,3 +65,27 @@ def test_help_explains_the_demo():
     proc = georep("demo", "--help")
     assert proc.returncode == 0
     assert "--json" in proc.stdout and "partition" in proc.stdout
+
+
+def test_demo_under_vclock_keeps_both_values_as_siblings(tmp_path):
+    proc = georep("demo", "--policy", "vclock", "--json", "--run-dir", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["policy"] == "vclock" and report["converged"] is True
+    assert report["overwritten"] == []  # nothing lost
+    for values in report["siblings"].values():
+        assert sorted(v["status"] for v in values) == ["active-premium", "inactive"]
+    assert report["conflicts"] and all(c["policy"] == "vclock" for c in report["conflicts"])
+
+
+def test_demo_under_crdt_loses_no_increment(tmp_path):
+    proc = georep("demo", "--policy", "crdt", "--json", "--run-dir", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["policy"] == "crdt" and report["converged"] is True
+    expected = report["counters"]["expected"]
+    assert expected == {"balance": 500, "logins": 2}
+    assert report["counters"]["us-east"] == report["counters"]["eu-west"] == expected
+    for item in report["regions"].values():
+        assert item["status"] == ["active-premium", "inactive"]  # both kept
+    assert report["overwritten"] == []

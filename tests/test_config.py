@@ -161,12 +161,12 @@ def test_duplicate_names_mention_both_files(lab_dir: Path) -> None:
 
 
 def test_unknown_policy_names_file_table_and_field(lab_dir: Path) -> None:
-    (lab_dir / "lab.toml").write_text(LAB.replace('"lww"', '"crdt"'))
+    (lab_dir / "lab.toml").write_text(LAB.replace('"lww"', '"paxos"'))
     with pytest.raises(ConfigError) as info:
         load(lab_dir)
     message = str(info.value)
     assert message.startswith(f"{lab_dir / 'lab.toml'}: tables.users: field 'policy'")
-    assert "'crdt'" in message and "lww" in message
+    assert "'paxos'" in message and "lww" in message
 
 
 def test_bad_key_type_names_file_and_field(lab_dir: Path) -> None:

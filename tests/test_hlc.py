@@ -18,7 +18,7 @@ from georep.core.hlc import (
 )
 from georep.core.meta import Meta
 
-BOUNDED = settings(max_examples=200, deadline=None)
+BOUNDED = settings(deadline=None)
 
 physicals = st.integers(min_value=0, max_value=2**44)
 logicals = st.integers(min_value=0, max_value=LOGICAL_MASK)

@@ -24,7 +24,7 @@ from georep.core.meta import (
     stamp_plain,
 )
 
-BOUNDED = settings(max_examples=200, deadline=None)
+BOUNDED = settings(deadline=None)
 
 names = st.text(min_size=1, max_size=12)
 dots = st.tuples(st.integers(0, 2**62), st.integers(0, 2**70))

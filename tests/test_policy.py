@@ -159,7 +159,7 @@ def deliver(state: Version | None, versions: list[Version]) -> Version | None:
     return state
 
 
-@settings(max_examples=200, deadline=None)
+@settings(deadline=None)
 @given(st.data())
 def test_lww_converges_regardless_of_delivery_order(data) -> None:
     versions = data.draw(histories())
@@ -176,7 +176,7 @@ def test_lww_converges_regardless_of_delivery_order(data) -> None:
         assert compare(final_a.meta.vv, v.meta.vv) in (Order.AFTER, Order.EQUAL)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(deadline=None)
 @given(st.data())
 def test_lww_redelivering_everything_changes_nothing(data) -> None:
     versions = data.draw(histories())

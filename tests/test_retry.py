@@ -39,7 +39,7 @@ def test_policy_defaults() -> None:
     assert RetryPolicy() == RetryPolicy(max_attempts=8, base_ms=50, cap_ms=2000, budget_s=30.0)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(deadline=None)
 @given(
     st.integers(1, 20),
     st.floats(0.001, 1_000),
@@ -148,7 +148,7 @@ def test_recording_after_giving_up_is_an_error() -> None:
     assert a.last_failure == 1.0
 
 
-@settings(max_examples=200, deadline=None)
+@settings(deadline=None)
 @given(st.integers(0, 2**32), st.lists(st.booleans(), min_size=1, max_size=12))
 def test_the_same_seed_gives_the_same_decisions(seed: int, retriable: list[bool]) -> None:
     policy = RetryPolicy(max_attempts=10, base_ms=50, cap_ms=2000, budget_s=3.0)

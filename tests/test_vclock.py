@@ -104,7 +104,7 @@ def deliver(versions):
     return state
 
 
-@settings(max_examples=200, deadline=None)
+@settings(deadline=None)
 @given(st.data())
 def test_vclock_converges_to_the_causally_maximal_writes(data):
     versions = data.draw(histories())

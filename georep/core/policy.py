@@ -49,6 +49,19 @@ class ConflictPolicy(Protocol):
     def merge(self, current: Version | None, incoming: Version) -> Merge: ...
 
 
+def causal(current: Version | None, incoming: Version) -> Merge | None:
+    """The merge when causality alone decides it (nothing yet, already seen, or a successor
+    that has seen the destination's version); None when the two are concurrent."""
+    if current is None:
+        return Merge(incoming)
+    order = compare(incoming.meta.vv, current.meta.vv)
+    if order in (Order.EQUAL, Order.BEFORE):
+        return Merge(None)
+    if order is Order.AFTER:
+        return Merge(incoming)
+    return None
+
+
 class LastWriterWins:
     """Keep the version with the greatest (HLC, tie, origin).
 
@@ -62,13 +75,9 @@ class LastWriterWins:
     name = "lww"
 
     def merge(self, current: Version | None, incoming: Version) -> Merge:
-        if current is None:
-            return Merge(incoming)
-        order = compare(incoming.meta.vv, current.meta.vv)
-        if order in (Order.EQUAL, Order.BEFORE):
-            return Merge(None)
-        if order is Order.AFTER:
-            return Merge(incoming)
+        settled = causal(current, incoming)
+        if settled is not None:
+            return settled
         if incoming.meta.rank > current.meta.rank:
             winner, loser = incoming, current
         else:
@@ -105,13 +114,9 @@ class VectorClocks:
         self.max_siblings = max_siblings
 
     def merge(self, current: Version | None, incoming: Version) -> Merge:
-        if current is None:
-            return Merge(incoming)
-        order = compare(incoming.meta.vv, current.meta.vv)
-        if order in (Order.EQUAL, Order.BEFORE):
-            return Merge(None)
-        if order is Order.AFTER:
-            return Merge(incoming)
+        settled = causal(current, incoming)
+        if settled is not None:
+            return settled
         mine, theirs = current.siblings(), incoming.siblings()
         keep: dict[tuple, Sibling] = {}
         for s in mine:
@@ -134,14 +139,16 @@ class VectorClocks:
                                       tuple(_as_version(s, vv) for s in kept[1:])))
 
 
-POLICIES: dict[str, type] = {"lww": LastWriterWins, "vclock": VectorClocks}
+POLICIES = ("crdt", "lww", "vclock")
 
 
 def policy_named(name: str, **options) -> ConflictPolicy:
-    try:
-        cls = POLICIES[name]
-    except KeyError:
-        raise ValueError(
-            f"unknown conflict policy {name!r} (known: {', '.join(sorted(POLICIES))})"
-        ) from None
-    return cls(**options)
+    if name == "lww":
+        return LastWriterWins(**options)
+    if name == "vclock":
+        return VectorClocks(**options)
+    if name == "crdt":
+        from .crdt_policy import CRDTs  # builds on Merge and Conflict above
+
+        return CRDTs(**options)
+    raise ValueError(f"unknown conflict policy {name!r} (known: {', '.join(POLICIES)})")

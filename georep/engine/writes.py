@@ -9,18 +9,34 @@ follows, causally and in HLC order, the version it overwrote. Deletes write tomb
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from ..aws.values import to_dynamo, to_python
 from ..config import Table
+from ..core.crdt import CRDTMap
+from ..core.crdt_policy import CRDTs, apply_ops, values_of
 from ..core.hlc import ZERO, HybridClock
 from ..core.meta import META, Version, is_stamped, split, stamp
 from ..errors import LabError
 from .apply import unchanged_since
 
 MAX_ATTEMPTS = 50
+
+
+def _plain(value: Any) -> Any:
+    """JSON-like values for CRDT registers (numbers from the CLI arrive as Decimal)."""
+    from decimal import Decimal
+
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else str(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
 
 
 class RegionWriter:
@@ -77,15 +93,53 @@ class RegionWriter:
                 for s in Version(attrs, meta).siblings()]
 
     async def put(self, table: Table, key: Any, values: Mapping[str, Any]) -> Version:
-        """Replace the item with ``key`` + ``values``."""
+        """Replace the item with ``key`` + ``values`` (on a ``crdt`` table: as ``update``)."""
+        if table.policy == "crdt":
+            return await self.update(table, key, values)
         return await self._write(table, key, values, merge=False, tombstone=False)
 
     async def update(self, table: Table, key: Any, values: Mapping[str, Any]) -> Version:
         """Set ``values`` on the item, keeping its other attributes (creating it if absent).
 
         Like every georep write it has seen the whole item, siblings included, so it resolves
-        them (on top of the visible value)."""
+        them (on top of the visible value). On a ``crdt`` table each value is a register
+        assignment."""
+        if table.policy == "crdt":
+            return await self.crdt(table, key, [(a, "=", _plain(v)) for a, v in values.items()])
         return await self._write(table, key, values, merge=True, tombstone=False)
+
+    async def crdt(self, table: Table, key: Any, ops: list[tuple[str, str, Any]]) -> Version:
+        """Apply CRDT operations (see :func:`georep.core.crdt_policy.apply_ops`) to an item of
+        a ``crdt`` table, with this region as the actor."""
+        if table.policy != "crdt":
+            raise LabError(f"table {table.name} has policy {table.policy}, not crdt: "
+                           "use put/update")
+        policy = CRDTs(**table.policy_options())
+        key_av = self._key(table, key)
+        for _ in range(MAX_ATTEMPTS):
+            current = await self.read(table, key)
+            attrs, meta = split(current)
+            state = CRDTMap.new()
+            if meta is not None and not meta.tombstone:
+                state, _ = policy.state(Version(attrs, meta))
+            seen = meta.timestamp if meta is not None else ZERO
+            ts = self.clock.observe(seen, self.physical_ms())
+            try:
+                state = apply_ops(state, ops, actor=self.region, ts=ts.pack(),
+                                  types=policy.types)
+            except ValueError as exc:
+                raise LabError(f"{self.region}/{table.name}: {exc}") from None
+            body = values_of(state, key_av)
+            version = stamp(body, meta, origin=self.region, ts=ts)
+            version = Version(body, replace(version.meta, crdt=state.encode()))
+            try:
+                await self.client.put_item(TableName=table.name, Item=version.item(),
+                                           **unchanged_since(current, table))
+                return version
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                    raise
+        raise LabError(f"{self.region}/{table.name}: write kept racing other writers")
 
     async def delete(self, table: Table, key: Any) -> Version:
         """Write a tombstone."""

@@ -309,6 +309,21 @@ class Lab:
         self._emit_write("update", region, table, key, values, v)
         return v
 
+    async def crdt(self, region: str, table: str, key: Any, ops: list[tuple[str, str, Any]]):
+        """CRDT operations on an item of a ``crdt`` table, e.g.
+        ``[("balance", "-=", 500), ("tags", "+=", "vip"), ("name", "=", "Alice")]``."""
+        v = await self.writers[self.config.region(region).name].crdt(
+            self.config.table(table), key, ops)
+        self.events.emit("write", op="crdt", region=region, table=table, key=key,
+                         values=[list(op) for op in ops], hlc=v.meta.hlc)
+        return v
+
+    async def transfer_rights(self, region: str, table: str, key: Any, attr: str, to: str,
+                              n: int):
+        """Give ``n`` of ``region``'s rights on a bounded counter to region ``to``."""
+        self.config.region(to)
+        return await self.crdt(region, table, key, [(attr, "rights", (to, n))])
+
     async def delete(self, region: str, table: str, key: Any):
         v = await self.writers[self.config.region(region).name].delete(
             self.config.table(table), key)

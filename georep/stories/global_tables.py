@@ -29,6 +29,7 @@ class Report:
     overwritten: list[dict[str, Any]] = field(default_factory=list)
     conflicts: list[dict[str, Any]] = field(default_factory=list)
     siblings: dict[str, list[Any]] = field(default_factory=dict)  # vclock: region -> values
+    counters: dict[str, Any] = field(default_factory=dict)  # crdt: expected and final values
     retries: int = 0
     run_id: str = ""
 
@@ -54,8 +55,14 @@ async def run(lab: Lab, a: str = "us-east", b: str = "eu-west") -> Report:
                                 **data})
 
     first = {"name": "Alice", "status": "active"}
+    crdt = policy == "crdt"
     await lab.put(a, TABLE, KEY, first)
     say(f"{a} writes {KEY} = {first}", region=a)
+    if crdt:
+        await lab.crdt(a, TABLE, KEY, [("balance", "+=", 1000)])
+        await lab.transfer_rights(a, TABLE, KEY, "balance", b, 500)
+        say(f"{a} credits balance += 1000 (a bounded counter) and gives {b} 500 of its rights",
+            region=a)
     await lab.settle()
     say(f"replicated: {b} reads {await lab.get(b, TABLE, KEY)}", region=b)
 
@@ -67,6 +74,12 @@ async def run(lab: Lab, a: str = "us-east", b: str = "eu-west") -> Report:
     await _wait(lambda: lab.physical_ms(b) > v_a.meta.timestamp.physical, 2, "the clock to move")
     v_b = await lab.update(b, TABLE, KEY, {"status": "inactive"})
     say(f"later, {b} sets status=inactive (HLC {v_b.meta.timestamp})", region=b)
+    if crdt:
+        await lab.crdt(a, TABLE, KEY, [("balance", "-=", 300), ("logins", "+=", 1)])
+        await lab.crdt(b, TABLE, KEY, [("balance", "-=", 200), ("logins", "+=", 1)])
+        say(f"{a} debits 300 and counts a login; {b} debits 200 and counts a login, "
+            "each within its own rights")
+        report.counters["expected"] = {"balance": 1000 - 300 - 200, "logins": 2}
 
     def retried(link: str) -> bool:
         return any(e["kind"] == "retry" and e["link"] == link for e in lab.events.events[mark:])
@@ -82,6 +95,9 @@ async def run(lab: Lab, a: str = "us-east", b: str = "eu-west") -> Report:
     report.converged = not diverged
     for r in lab.config.regions:
         report.regions[r.name] = await lab.get(r.name, TABLE, KEY)
+        if crdt:
+            report.counters[r.name] = {c: report.regions[r.name].get(c)
+                                       for c in ("balance", "logins")}
         siblings = await lab.siblings(r.name, TABLE, KEY)
         if len(siblings) > 1:
             report.siblings[r.name] = siblings
