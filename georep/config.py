@@ -67,6 +67,7 @@ class ReplicatorSettings:
     read_timeout_s: float = 2.0
     idle_poll_max_ms: int = 100
     batch_size: int = 1000
+    checkpoint_interval_ms: int = 100
     retry_base_ms: int = 50
     retry_cap_ms: int = 2000
     retry_max_attempts: int = 8

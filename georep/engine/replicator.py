@@ -17,9 +17,8 @@ import asyncio
 import contextlib
 import random
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ..aws.checkpoints import Checkpoint, CheckpointStore
@@ -38,34 +37,11 @@ from ..core.records import LocalWrite, clobbered, local_write, record_ms
 from ..errors import Fenced, ReplicationError, UnstampedDestination
 from .apply import Applier, key_id
 from .delivery import Delivery, Item
+from .linkstats import LinkStats
 from .redrive import Redriver
 from .stamping import write_back
 
 REDISCOVER_S = 10.0
-
-
-@dataclass
-class LinkStats:
-    applied: int = 0
-    suppressed: int = 0
-    skipped: int = 0  # replicated writes seen in the source stream: not shipped (no ping-pong)
-    conflicts: int = 0
-    retries: int = 0
-    races: int = 0
-    stamped: int = 0  # plain-client writes stamped and written back to the source
-    repaired: int = 0  # versions an unconditional apply overwrote, merged back from the stream
-    batches: int = 0
-    unreadable: int = 0
-    dead_lettered: int = 0  # records sent to the link's DLQ
-    lag_ms: deque = field(default_factory=lambda: deque(maxlen=10000))
-    last_error: str | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        lags = sorted(self.lag_ms)
-        out = {k: v for k, v in self.__dict__.items() if k != "lag_ms"}
-        out["lag_ms_last"] = self.lag_ms[-1] if self.lag_ms else None
-        out["lag_ms_p50"] = lags[len(lags) // 2] if lags else None
-        return out
 
 
 @dataclass
@@ -213,6 +189,8 @@ class Replicator:
             if cp.finished:
                 lineage.finish(cp.shard_id)
         iterators: dict[str, str | None] = {}
+        unsaved: dict[str, Checkpoint] = {}
+        saved_at = self.clock()
         idle_ms = 0.0
         last_discovery = -REDISCOVER_S
         while True:
@@ -238,15 +216,23 @@ class Replicator:
                     continue
                 if page.records:
                     got += len(page.records)
-                    cps[sid] = await self._process(tl, sid, page.records)
+                    cps[sid] = unsaved[sid] = await self._process(tl, sid, page.records)
                 iterators[sid] = page.next_iterator
                 if page.next_iterator is None:
-                    cps[sid] = Checkpoint(sid, cps[sid].seq if sid in cps else None, True)
-                    await self._retrying("checkpoint", lambda c=cps[sid]: tl.checkpoints.save(c))
+                    cps[sid] = unsaved[sid] = Checkpoint(
+                        sid, cps[sid].seq if sid in cps else None, True)
+                    await self._save(tl, unsaved)
                     lineage.finish(sid)
                     last_discovery = -REDISCOVER_S  # children may be listed now
             if self.delivery.redrive_due:
                 await self.redrive()
+            # Checkpoints are saved at most every checkpoint_interval_ms while records flow,
+            # and at once when the stream goes quiet: a crash replays at most that much, which
+            # the idempotent apply suppresses, and a busy link saves a round trip per batch.
+            if unsaved and (not got or self.clock() - saved_at
+                            >= self.settings.checkpoint_interval_ms / 1000):
+                await self._save(tl, unsaved)
+                saved_at = self.clock()
             if got:
                 idle_ms = 0.0
                 continue
@@ -312,10 +298,14 @@ class Replicator:
             await self._retrying("repair", lambda v=lost: self._repair(tl, v))
         await self._flush_feed()
         self.stats.batches += 1
-        cp = Checkpoint(shard_id, records[-1]["dynamodb"]["SequenceNumber"])
-        await self._retrying("checkpoint", lambda: tl.checkpoints.save(cp))
-        self.positions[(tl.table.name, shard_id)] = cp.seq
-        return cp
+        return Checkpoint(shard_id, records[-1]["dynamodb"]["SequenceNumber"])
+
+    async def _save(self, tl: TableLink, unsaved: dict[str, Checkpoint]) -> None:
+        """Store the checkpoints of batches already applied (at-least-once: after the apply)."""
+        for sid, cp in list(unsaved.items()):
+            await self._retrying("checkpoint", lambda c=cp: tl.checkpoints.save(c))
+            self.positions[(tl.table.name, sid)] = cp.seq
+            del unsaved[sid]
 
     def _record_outcome(self, tl: TableLink, o, lag_ms: float) -> None:
         key = to_python(key_of(o.version.attrs, tl.table.key_names))

@@ -1,0 +1,33 @@
+"""The counters a link's replicator keeps: what ``georep status``, the stats files and the
+tests read. Plain data; Prometheus gets the same numbers through ``Replicator.metrics``.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class LinkStats:
+    applied: int = 0
+    suppressed: int = 0
+    skipped: int = 0  # replicated writes seen in the source stream: not shipped (no ping-pong)
+    conflicts: int = 0
+    retries: int = 0
+    races: int = 0
+    stamped: int = 0  # plain-client writes stamped and written back to the source
+    repaired: int = 0  # versions an unconditional apply overwrote, merged back from the stream
+    batches: int = 0
+    unreadable: int = 0
+    dead_lettered: int = 0  # records sent to the link's DLQ
+    lag_ms: deque = field(default_factory=lambda: deque(maxlen=10000))
+    last_error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        lags = sorted(self.lag_ms)
+        out = {k: v for k, v in self.__dict__.items() if k != "lag_ms"}
+        out["lag_ms_last"] = self.lag_ms[-1] if self.lag_ms else None
+        out["lag_ms_p50"] = lags[len(lags) // 2] if lags else None
+        return out
