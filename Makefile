@@ -33,6 +33,7 @@ test-long: $(DEVSTAMP)  ## the property tests with 20x the examples (HYPOTHESIS_
 
 bench: $(STAMP)  ## benchmarks: ratios measured in one run (not tests)
 	$(BIN)/python bench/replication.py
+	$(BIN)/python bench/reconcile.py
 
 lint: $(DEVSTAMP)
 	$(BIN)/ruff check georep tests bench

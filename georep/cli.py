@@ -138,7 +138,7 @@ def _render_demo(report, run_dir: Path) -> None:
 
 
 def main() -> None:
-    from . import cli_data, cli_dlq, cli_lab  # noqa: F401  (register the live-lab commands)
+    from . import cli_data, cli_dlq, cli_lab, cli_reconcile  # noqa: F401  (live-lab commands)
 
     try:
         app()

@@ -32,3 +32,14 @@ def georep_config(georep_regions):
     fast = replace(cfg.replicator, connect_timeout_s=0.5, read_timeout_s=0.5, retry_cap_ms=200,
                    unstamped_wait_s=2.0, breaker_cooldown_s=1.0)
     return replace(cfg, replicator=fast)
+
+
+@pytest.fixture
+def lab(tmp_path):
+    """A live lab (`georep up`) on free ports in a temporary home, always torn down."""
+    from .live import force_down, make_regions, ok
+
+    home = tmp_path / "home"
+    ok(home, "up", "--regions", str(make_regions(tmp_path)))
+    yield home
+    force_down(home)

@@ -73,3 +73,9 @@ def force_down(home: Path) -> None:
         return
     with contextlib.suppress(FileNotFoundError, ValueError, ProcessLookupError):
         os.kill(int((home / "supervisor.pid").read_text()), signal.SIGKILL)
+
+
+def item(home: Path, region: str, key: str, table: str = "users"):
+    """The item as `georep get --json` prints it, or None if absent."""
+    proc = georep(home, "get", region, table, key, "--json")
+    return json.loads(proc.stdout) if proc.returncode == 0 else None

@@ -89,7 +89,8 @@ class ApplyResult:
 
 class Applier:
     def __init__(self, client, table: Table, policy: ConflictPolicy, region: str, *,
-                 in_flight: int = 4) -> None:
+                 in_flight: int = 4, writer: str = "replicator") -> None:
+        self.writer = writer  # the writer kind its writes carry: replicator or reconcile
         self.client = client
         self.table = table
         self.policy = policy
@@ -104,7 +105,7 @@ class Applier:
         merge = self.policy.merge(self._current(raw, allow_unstamped), incoming)
         if merge.write is None:
             return Outcome(incoming, None)
-        return Outcome(incoming, merge.write.written_by("replicator"), merge.conflict)
+        return Outcome(incoming, merge.write.written_by(self.writer), merge.conflict)
 
     async def apply(self, versions: Sequence[Version], *, allow_unstamped=False) -> ApplyResult:
         """Merge ``versions`` (distinct keys) into the region: batched, idempotent."""

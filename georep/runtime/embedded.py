@@ -19,29 +19,28 @@ import contextlib
 import random
 import secrets
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from aiobotocore.session import AioSession
 
-from ..aws.clients import Endpoint, async_client, sync_client
-from ..aws.conflicts import ConflictFeed, conflicts_request
+from ..aws.clients import Endpoint, async_client
+from ..aws.conflicts import conflicts_request
 from ..aws.tables import checkpoint_request, ensure_table, table_request
-from ..aws.values import to_python
 from ..config import LabConfig, Region, load
 from ..core.hlc import HybridClock
-from ..core.meta import split
 from ..engine.proxy import LinkProxy
 from ..engine.replicator import Replicator
 from ..engine.writes import RegionWriter
 from ..errors import LabError
 from .events import EventLog
+from .labdata import LabData
 from .moto import MotoProcess, MotoRegion
 from .wiring import build_replicator
 
 
-class Lab:
+class Lab(LabData):
     """A running lab. Use :meth:`embedded` as an async context manager."""
 
     def __init__(self, config: LabConfig, *, run_dir: str | Path | None = "runs",
@@ -285,124 +284,6 @@ class Lab:
         self.config.region(region)
         self.skew_ms[region] = offset_ms
         self.events.emit("skew", region=region, offset_ms=offset_ms)
-
-    # -- data ------------------------------------------------------------------------------
-
-    def endpoint(self, region: str) -> str:
-        self.config.region(region)
-        return self.endpoints[region].url
-
-    def client(self, region: str, service: str = "dynamodb"):
-        """A plain boto3 client for the region, straight to its endpoint (no georep in between)."""
-        self.config.region(region)
-        return sync_client(service, self.endpoints[region])
-
-    async def put(self, region: str, table: str, key: Any, values: Mapping[str, Any]):
-        v = await self.writers[self.config.region(region).name].put(
-            self.config.table(table), key, values)
-        self._emit_write("put", region, table, key, values, v)
-        return v
-
-    async def update(self, region: str, table: str, key: Any, values: Mapping[str, Any]):
-        v = await self.writers[self.config.region(region).name].update(
-            self.config.table(table), key, values)
-        self._emit_write("update", region, table, key, values, v)
-        return v
-
-    async def crdt(self, region: str, table: str, key: Any, ops: list[tuple[str, str, Any]]):
-        """CRDT operations on an item of a ``crdt`` table, e.g.
-        ``[("balance", "-=", 500), ("tags", "+=", "vip"), ("name", "=", "Alice")]``."""
-        v = await self.writers[self.config.region(region).name].crdt(
-            self.config.table(table), key, ops)
-        self.events.emit("write", op="crdt", region=region, table=table, key=key,
-                         values=[list(op) for op in ops], hlc=v.meta.hlc)
-        return v
-
-    async def transfer_rights(self, region: str, table: str, key: Any, attr: str, to: str,
-                              n: int):
-        """Give ``n`` of ``region``'s rights on a bounded counter to region ``to``."""
-        self.config.region(to)
-        return await self.crdt(region, table, key, [(attr, "rights", (to, n))])
-
-    async def delete(self, region: str, table: str, key: Any):
-        v = await self.writers[self.config.region(region).name].delete(
-            self.config.table(table), key)
-        self._emit_write("delete", region, table, key, {}, v)
-        return v
-
-    def _emit_write(self, op, region, table, key, values, v) -> None:
-        self.events.emit("write", op=op, region=region, table=table, key=key,
-                         values=dict(values), hlc=v.meta.hlc)
-
-    async def get(self, region: str, table: str, key: Any) -> dict[str, Any] | None:
-        return await self.writers[self.config.region(region).name].get(
-            self.config.table(table), key)
-
-    async def siblings(self, region: str, table: str, key: Any) -> list[dict[str, Any] | None]:
-        """The item's concurrent values (vclock), newest first; None stands for a delete."""
-        return await self.writers[self.config.region(region).name].siblings(
-            self.config.table(table), key)
-
-    async def scan(self, region: str, table: str, *, raw: bool = False) -> list[dict[str, Any]]:
-        """Every item (tombstones excluded unless ``raw``), as Python values without metadata."""
-        client = self._clients[self.config.region(region).name]
-        tname = self.config.table(table).name
-        out = []
-        kw: dict[str, Any] = {"TableName": tname, "ConsistentRead": True}
-        while True:
-            resp = await client.scan(**kw)
-            for item in resp.get("Items", []):
-                attrs, meta = split(item)
-                if raw:
-                    out.append(item)
-                elif not (meta is not None and meta.tombstone):
-                    out.append(to_python(attrs))
-            if "LastEvaluatedKey" not in resp:
-                return out
-            kw["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
-
-    async def diverged(self, table: str) -> dict[str, dict[str, Any]]:
-        """Keys whose item differs between regions: key -> {region: item or None}.
-
-        Compares user attributes and tombstones; empty when the regions agree.
-        """
-        t = self.config.table(table)
-        per_region: dict[str, dict[str, Any]] = {}
-        for r in self.config.regions:
-            items = {}
-            for item in await self.scan(r.name, table, raw=True):
-                attrs, meta = split(item)
-                key = repr(sorted(to_python({k: attrs[k] for k in t.key_names}).items()))
-                dead = meta is not None and meta.tombstone
-                items[key] = None if dead else to_python(attrs)
-                if meta is not None and meta.siblings:  # vclock: the siblings must agree too
-                    items[key] = {"value": items[key], "siblings": sorted(
-                        repr(None if s.tombstone else to_python(s.attrs))
-                        for s in meta.siblings)}
-            per_region[r.name] = items
-        keys = set().union(*(set(v) for v in per_region.values()))
-        out = {}
-        for k in sorted(keys):
-            values = {r: per_region[r].get(k) for r in per_region}
-            if len({repr(v) for v in values.values()}) > 1:
-                out[k] = values
-        return out
-
-    async def conflicts(self, table: str | None = None, key: Any = None,
-                        region: str | None = None) -> list[dict[str, Any]]:
-        """The conflict feed of every region (or one), oldest first; ``key`` as for ``get``."""
-        if table is not None:
-            self.config.table(table)
-        if key is not None and not isinstance(key, Mapping):
-            if table is None:
-                raise LabError("give the table along with a key")
-            key = {self.config.table(table).hash_key.name: key}
-        names = [self.config.region(region).name] if region else [r.name for r in
-                                                                    self.config.regions]
-        out = []
-        for name in names:
-            out.extend(await ConflictFeed(self._clients[name]).read(table, key))
-        return sorted(out, key=lambda e: (e["time"], e["region"], e["id"]))
 
     def stats(self) -> dict[str, dict[str, Any]]:
         return {rep.name: rep.stats.as_dict() for rep in self.replicators.values()}

@@ -1,0 +1,172 @@
+"""What a lab does with data: writes through georep's write path, reads, scans, the conflict
+feed, divergence checks and reconcile. A mixin of :class:`georep.runtime.embedded.Lab`, which
+provides the clients, writers, replicators and ``settle``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from ..aws.clients import sync_client
+from ..aws.conflicts import ConflictFeed
+from ..aws.values import to_python
+from ..core.meta import split
+from ..engine.reconcile import reconcile_table
+from ..errors import LabError
+
+
+class LabData:
+    # -- data ------------------------------------------------------------------------------
+
+    def endpoint(self, region: str) -> str:
+        self.config.region(region)
+        return self.endpoints[region].url
+
+    def client(self, region: str, service: str = "dynamodb"):
+        """A plain boto3 client for the region, straight to its endpoint (no georep in between)."""
+        self.config.region(region)
+        return sync_client(service, self.endpoints[region])
+
+    async def put(self, region: str, table: str, key: Any, values: Mapping[str, Any]):
+        v = await self.writers[self.config.region(region).name].put(
+            self.config.table(table), key, values)
+        self._emit_write("put", region, table, key, values, v)
+        return v
+
+    async def update(self, region: str, table: str, key: Any, values: Mapping[str, Any]):
+        v = await self.writers[self.config.region(region).name].update(
+            self.config.table(table), key, values)
+        self._emit_write("update", region, table, key, values, v)
+        return v
+
+    async def crdt(self, region: str, table: str, key: Any, ops: list[tuple[str, str, Any]]):
+        """CRDT operations on an item of a ``crdt`` table, e.g.
+        ``[("balance", "-=", 500), ("tags", "+=", "vip"), ("name", "=", "Alice")]``."""
+        v = await self.writers[self.config.region(region).name].crdt(
+            self.config.table(table), key, ops)
+        self.events.emit("write", op="crdt", region=region, table=table, key=key,
+                         values=[list(op) for op in ops], hlc=v.meta.hlc)
+        return v
+
+    async def transfer_rights(self, region: str, table: str, key: Any, attr: str, to: str,
+                              n: int):
+        """Give ``n`` of ``region``'s rights on a bounded counter to region ``to``."""
+        self.config.region(to)
+        return await self.crdt(region, table, key, [(attr, "rights", (to, n))])
+
+    async def delete(self, region: str, table: str, key: Any):
+        v = await self.writers[self.config.region(region).name].delete(
+            self.config.table(table), key)
+        self._emit_write("delete", region, table, key, {}, v)
+        return v
+
+    def _emit_write(self, op, region, table, key, values, v) -> None:
+        self.events.emit("write", op=op, region=region, table=table, key=key,
+                         values=dict(values), hlc=v.meta.hlc)
+
+    async def get(self, region: str, table: str, key: Any) -> dict[str, Any] | None:
+        return await self.writers[self.config.region(region).name].get(
+            self.config.table(table), key)
+
+    async def siblings(self, region: str, table: str, key: Any) -> list[dict[str, Any] | None]:
+        """The item's concurrent values (vclock), newest first; None stands for a delete."""
+        return await self.writers[self.config.region(region).name].siblings(
+            self.config.table(table), key)
+
+    async def scan(self, region: str, table: str, *, raw: bool = False) -> list[dict[str, Any]]:
+        """Every item (tombstones excluded unless ``raw``), as Python values without metadata."""
+        client = self._clients[self.config.region(region).name]
+        tname = self.config.table(table).name
+        out = []
+        kw: dict[str, Any] = {"TableName": tname, "ConsistentRead": True}
+        while True:
+            resp = await client.scan(**kw)
+            for item in resp.get("Items", []):
+                attrs, meta = split(item)
+                if raw:
+                    out.append(item)
+                elif not (meta is not None and meta.tombstone):
+                    out.append(to_python(attrs))
+            if "LastEvaluatedKey" not in resp:
+                return out
+            kw["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+
+    async def diverged(self, table: str) -> dict[str, dict[str, Any]]:
+        """Keys whose item differs between regions: key -> {region: item or None}.
+
+        Compares user attributes and tombstones; empty when the regions agree.
+        """
+        t = self.config.table(table)
+        per_region: dict[str, dict[str, Any]] = {}
+        for r in self.config.regions:
+            items = {}
+            for item in await self.scan(r.name, table, raw=True):
+                attrs, meta = split(item)
+                key = repr(sorted(to_python({k: attrs[k] for k in t.key_names}).items()))
+                dead = meta is not None and meta.tombstone
+                items[key] = None if dead else to_python(attrs)
+                if meta is not None and meta.siblings:  # vclock: the siblings must agree too
+                    items[key] = {"value": items[key], "siblings": sorted(
+                        repr(None if s.tombstone else to_python(s.attrs))
+                        for s in meta.siblings)}
+            per_region[r.name] = items
+        keys = set().union(*(set(v) for v in per_region.values()))
+        out = {}
+        for k in sorted(keys):
+            values = {r: per_region[r].get(k) for r in per_region}
+            if len({repr(v) for v in values.values()}) > 1:
+                out[k] = values
+        return out
+
+    async def conflicts(self, table: str | None = None, key: Any = None,
+                        region: str | None = None) -> list[dict[str, Any]]:
+        """The conflict feed of every region (or one), oldest first; ``key`` as for ``get``."""
+        if table is not None:
+            self.config.table(table)
+        if key is not None and not isinstance(key, Mapping):
+            if table is None:
+                raise LabError("give the table along with a key")
+            key = {self.config.table(table).hash_key.name: key}
+        names = [self.config.region(region).name] if region else [r.name for r in
+                                                                    self.config.regions]
+        out = []
+        for name in names:
+            out.extend(await ConflictFeed(self._clients[name]).read(table, key))
+        return sorted(out, key=lambda e: (e["time"], e["region"], e["id"]))
+
+    async def reconcile(self, table: str | None = None, *, timeout: float = 60.0,
+                        progress=None) -> dict[str, Any]:
+        """Redrive every DLQ, wait for the replicators, then repair and verify with Merkle
+        trees (:mod:`georep.engine.reconcile`). ``verified`` says whether the regions are
+        proven equal."""
+        tables = [self.config.table(table)] if table else list(self.config.tables)
+        out: dict[str, Any] = {"redrive": {}, "seconds": {}}
+        t0 = time.perf_counter()
+        for key, rep in self.replicators.items():
+            if key in self._tasks:
+                report = await rep.redrive()
+                out["redrive"][rep.name] = {"delivered": report.delivered,
+                                            "suppressed": report.suppressed,
+                                            "poison": len(report.poison),
+                                            "stopped": report.stopped}
+        out["seconds"]["redrive"] = round(time.perf_counter() - t0, 3)
+        t0 = time.perf_counter()
+        try:
+            await self.settle(timeout)
+        except TimeoutError:
+            cut = [name for name, state in self.link_state().items() if state != "open"]
+            why = f"links not open: {', '.join(cut)}" if cut else "replicators still busy"
+            raise LabError(f"the replicators did not catch up within {timeout:.0f}s ({why}); "
+                           "heal the links and try again") from None
+        out["seconds"]["catch_up"] = round(time.perf_counter() - t0, 3)
+        clients = {r.name: self._clients[r.name] for r in self.config.regions}
+        reports = [await reconcile_table(clients, t, clock=self.clock, progress=progress)
+                   for t in tables]
+        out["tables"] = [r.__dict__ for r in reports]
+        out["verified"] = all(r.verified for r in reports)
+        self.events.emit("reconcile", verified=out["verified"],
+                         repaired={r.table: r.repaired for r in reports})
+        return out
+
