@@ -17,6 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 from .config import Table
+from .core.crdt_policy import register_value
 from .core.meta import META
 from .errors import GeorepError
 
@@ -127,7 +128,7 @@ def parse_ops(args: list[str], table: Table) -> list[tuple[str, str, Any]]:
         elif op == ":=":
             value = _json(text, arg)
             _check_numbers(value, arg)
-            value = _plain(value)
+            value = register_value(value)
             op = "="
         else:
             value = text
@@ -135,11 +136,3 @@ def parse_ops(args: list[str], table: Table) -> list[tuple[str, str, Any]]:
     return ops
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else str(value)
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value

@@ -53,10 +53,14 @@ def async_client(
     service: str,
     endpoint: Endpoint,
     *,
-    connect_s: float = 2.0,
-    read_s: float = 10.0,
+    connect_s: float = 10.0,
+    read_s: float = 60.0,
     pool: int = 16,
 ):
-    """An aiobotocore client context manager (``async with``)."""
+    """An aiobotocore client context manager (``async with``).
+
+    The default timeouts are generous: a region's own clients scan whole tables, and a moto
+    server busy with Scan pages of a large table takes seconds to answer, or even to accept a
+    connection. Links set their own short timeouts."""
     cfg = AioConfig(max_pool_connections=pool, **timeouts(connect_s, read_s))
     return session.create_client(service, config=cfg, **endpoint.kwargs())

@@ -126,6 +126,20 @@ class CRDTs:
 COUNTERS = ("gcounter", "pncounter", "bcounter")
 
 
+def register_value(value: Any) -> Any:
+    """A value a register can hold: Decimals (from DynamoDB or the CLI) become ints, or
+    strings when they are not whole (registers store JSON-like values, never floats)."""
+    from decimal import Decimal
+
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else str(value)
+    if isinstance(value, dict):
+        return {k: register_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [register_value(v) for v in value]
+    return value
+
+
 def apply_ops(state: CRDTMap, ops: list[tuple[str, str, Any]], *, actor: str, ts: int,
               types: Mapping[str, str]) -> CRDTMap:
     """Apply client operations to an item's CRDT map, with ``actor`` as the local region.

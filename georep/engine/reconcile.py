@@ -25,6 +25,7 @@ from typing import Any
 
 from ..aws.conflicts import ConflictFeed
 from ..aws.conflicts import entry as conflict_entry
+from ..aws.errors import classify
 from ..aws.values import to_python
 from ..config import Table
 from ..core.merkle import Tree, TreeBuilder, depth_for, differing_leaves, item_digest
@@ -69,7 +70,7 @@ async def scan_region(client, table: Table, depth: int, spill: Path,
             kw: dict[str, Any] = {"TableName": table.name, "ConsistentRead": True,
                                   "Segment": n, "TotalSegments": SEGMENTS}
             while True:
-                page = await client.scan(**kw)
+                page = await _retry(lambda: client.scan(**kw))
                 async with lock:
                     for item in page.get("Items", []):
                         kid = key_id(key_of(item, table.key_names))
@@ -85,6 +86,18 @@ async def scan_region(client, table: Table, depth: int, spill: Path,
     return builder
 
 
+async def _retry(call, attempts: int = 5):
+    """A region call retried on transient errors (a busy emulator), with a short backoff."""
+    for attempt in range(attempts):
+        try:
+            return await call()
+        except Exception as exc:  # classified: only retriable errors are tried again
+            if not classify(exc).retriable or attempt == attempts - 1:
+                raise
+            await asyncio.sleep(0.2 * 2 ** attempt)
+    raise AssertionError("unreachable")
+
+
 async def _fetch(client, table: Table, keys: list[str]) -> dict[str, dict]:
     import json
 
@@ -93,7 +106,7 @@ async def _fetch(client, table: Table, keys: list[str]) -> dict[str, dict]:
         request = {table.name: {"Keys": [json.loads(k) for k in keys[start:start + 100]],
                                 "ConsistentRead": True}}
         while request:
-            resp = await client.batch_get_item(RequestItems=request)
+            resp = await _retry(lambda r=request: client.batch_get_item(RequestItems=r))
             for item in resp.get("Responses", {}).get(table.name, []):
                 out[key_id(key_of(item, table.key_names))] = item
             request = resp.get("UnprocessedKeys") or None

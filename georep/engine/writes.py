@@ -17,26 +17,13 @@ from botocore.exceptions import ClientError
 from ..aws.values import to_dynamo, to_python
 from ..config import Table
 from ..core.crdt import CRDTMap
-from ..core.crdt_policy import CRDTs, apply_ops, values_of
+from ..core.crdt_policy import CRDTs, apply_ops, register_value, values_of
 from ..core.hlc import ZERO, HybridClock
 from ..core.meta import META, Version, is_stamped, split, stamp
 from ..errors import LabError
 from .apply import unchanged_since
 
 MAX_ATTEMPTS = 50
-
-
-def _plain(value: Any) -> Any:
-    """JSON-like values for CRDT registers (numbers from the CLI arrive as Decimal)."""
-    from decimal import Decimal
-
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else str(value)
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value
 
 
 class RegionWriter:
@@ -105,7 +92,8 @@ class RegionWriter:
         them (on top of the visible value). On a ``crdt`` table each value is a register
         assignment."""
         if table.policy == "crdt":
-            return await self.crdt(table, key, [(a, "=", _plain(v)) for a, v in values.items()])
+            ops = [(a, "=", register_value(v)) for a, v in values.items()]
+            return await self.crdt(table, key, ops)
         return await self._write(table, key, values, merge=True, tombstone=False)
 
     async def crdt(self, table: Table, key: Any, ops: list[tuple[str, str, Any]]) -> Version:
