@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from georep.runtime.home import pid_alive
+from georep.runtime.supervisor import port_free  # as a server binds: TIME_WAIT is fine
 
 from .live import (
     ROOT,
@@ -27,17 +28,6 @@ from .live import (
     status,
     wait_until,
 )
-
-
-def port_free(port: int) -> bool:
-    """A server could listen on it (as servers do, with SO_REUSEADDR: TIME_WAIT is fine)."""
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 def test_the_readme_session(lab):
