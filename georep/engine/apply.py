@@ -102,7 +102,7 @@ class Applier:
         return key_id(key_of(attrs, self.table.key_names))
 
     def _merge(self, raw: dict | None, incoming: Version, allow_unstamped: bool) -> Outcome:
-        merge = self.policy.merge(self._current(raw, allow_unstamped), incoming)
+        merge = self.policy.merge(self.current(raw, allow_unstamped), incoming)
         if merge.write is None:
             return Outcome(incoming, None)
         return Outcome(incoming, merge.write.written_by(self.writer), merge.conflict)
@@ -131,7 +131,9 @@ class Applier:
                 raise RetriableError(f"{self.region}/{self.table.name}: a key kept racing writes")
         return result
 
-    def _current(self, raw: dict | None, allow_unstamped: bool) -> Version | None:
+    def current(self, raw: dict | None, allow_unstamped: bool) -> Version | None:
+        """The region's version of a raw item for merging (a stand-in stamp for an unstamped
+        plain write when ``allow_unstamped``; otherwise UnstampedDestination)."""
         if raw is None:
             return None
         attrs, meta = split(raw)

@@ -183,7 +183,7 @@ async def reconcile_table(clients: dict[str, Any], table: Table, *, clock=time.t
         final, conflicts = None, []
         for r in regions:  # fold every region's version with the policy
             if kid in fetched[r]:
-                m = policy.merge(final, appliers[r]._current(fetched[r][kid],
+                m = policy.merge(final, appliers[r].current(fetched[r][kid],
                                                              allow_unstamped=True))
                 final = m.write if m.write is not None else final
                 if m.conflict is not None:
