@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 DEVSTAMP := $(VENV)/.installed-dev
 PIP := $(BIN)/python -m pip -q --disable-pip-version-check
 
-.PHONY: demo test test-long bench lint clean
+.PHONY: demo test test-long chaos bench lint clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -30,6 +30,11 @@ test-long: $(DEVSTAMP)  ## the property tests with 20x the examples (HYPOTHESIS_
 	HYPOTHESIS_PROFILE=long $(BIN)/pytest tests/test_crdt_laws.py tests/test_bcounter.py \
 		tests/test_policy.py tests/test_vclock.py tests/test_stateful.py tests/test_hlc.py \
 		tests/test_causality.py tests/test_meta.py tests/test_breaker.py tests/test_retry.py
+
+CHAOS_SECONDS ?= 600
+CHAOS_OFF ?=
+chaos: $(DEVSTAMP)  ## the chaos test for ten minutes, every op kind; its seed is printed (CHAOS_SEED=N replays its choices)
+	CHAOS_SECONDS=$(CHAOS_SECONDS) CHAOS_OFF=$(CHAOS_OFF) $(BIN)/pytest -s -m chaos tests/test_chaos.py
 
 bench: $(STAMP)  ## benchmarks: ratios measured in one run (not tests)
 	$(BIN)/python bench/replication.py

@@ -1,7 +1,9 @@
 """Replication benchmark on the embedded lab: ratios measured in one run, never absolute claims.
 
 (a) the emulator's limit: the source stream's raw read rate and the destination's raw
-    BatchWriteItem rate, each measured alone; the limit is the smaller;
+    BatchWriteItem rate, each measured alone; the limit is the smaller. Also measured alone:
+    the raw rate of conditional PutItems with 8 in flight, the primitive a correct apply must
+    use (BatchWriteItem takes no condition), reported as a second, stricter limit;
 (b) the replicator's steady-state items/s replicating N items (default 10,000);
 (c) replication lag p50/p99 under a steady offered load (default 100 writes/s).
 
@@ -59,6 +61,22 @@ async def batch_write(client, table: str, items: list[dict], in_flight: int = 4)
     return len(items) / (time.perf_counter() - t0)
 
 
+async def conditional_put_rate(client, table: str, items: list[dict], in_flight: int = 8) -> float:
+    """PutItem conditioned on absence, ``in_flight`` at once; items/s."""
+    queue: asyncio.Queue = asyncio.Queue()
+    for it in items:
+        queue.put_nowait(it)
+
+    async def worker():
+        while not queue.empty():
+            await client.put_item(TableName=table, Item=queue.get_nowait(),
+                                  ConditionExpression="attribute_not_exists(id)")
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(in_flight)))
+    return len(items) / (time.perf_counter() - t0)
+
+
 async def stream_read_rate(lab: Lab, expect: int) -> float:
     streams = lab._clients[SRC + "/streams"]
     arn = (await lab._clients[SRC].describe_table(TableName="users"))["Table"]["LatestStreamArn"]
@@ -104,6 +122,8 @@ async def run(n: int, rate: float, seconds: float) -> dict:
             write_rate = await batch_write(lab._clients[DST], "bench_scratch",
                                            items_for(lab, n, "s"))
             limit = min(read_rate, write_rate)
+            cond_rate = await conditional_put_rate(lab._clients[DST], "bench_scratch",
+                                                   items_for(lab, min(n, 3000), "c"))
 
             # (b) the replicator, catching up on n items
             t0 = time.perf_counter()
@@ -150,6 +170,8 @@ async def run(n: int, rate: float, seconds: float) -> dict:
         "stream_read_records_per_s": round(read_rate),
         "dest_batch_write_items_per_s": round(write_rate),
         "limit_items_per_s": round(limit),
+        "dest_conditional_put_items_per_s": round(cond_rate),
+        "ratio_to_conditional_limit": round(replicator_rate / min(limit, cond_rate), 3),
         "replicator_items_per_s": round(replicator_rate),
         "ratio": round(replicator_rate / limit, 3),
         "offered_writes_per_s": round(offered, 1),
@@ -179,9 +201,13 @@ def main() -> None:
     print(f"(a) stream read, raw         {r['stream_read_records_per_s']:>7} records/s")
     print(f"(a) BatchWriteItem, raw      {r['dest_batch_write_items_per_s']:>7} items/s")
     print(f"(a) emulator limit           {r['limit_items_per_s']:>7} items/s")
+    print(f"(a) conditional PutItem, raw {r['dest_conditional_put_items_per_s']:>7} items/s "
+          "(8 in flight)")
     print(f"(b) replicator               {r['replicator_items_per_s']:>7} items/s "
           f"({r['items']} items)")
     print(f"    ratio (b)/(a)            {r['ratio']:>7}   (target >= 0.5)")
+    print(f"    ratio to conditional     {r['ratio_to_conditional_limit']:>7}   (b) / min(limit, "
+          "conditional PutItem)")
     print(f"(c) lag at {r['offered_writes_per_s']} writes/s   p50 {r['lag_p50_ms']} ms, "
           f"p99 {r['lag_p99_ms']} ms   (target p99 <= 300 ms; {r['lag_samples']} samples)")
     print(f"    converged afterwards     {r['converged']}")

@@ -144,7 +144,7 @@ def status(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
     out.print(t)
     t = Table(title="replicators")
     for col in ("link", "alive", "lag ms", "pending", "applied", "suppressed", "retries",
-                "conflicts", "breaker", "dlq"):
+                "conflicts", "unreplicable", "breaker", "dlq"):
         t.add_column(col)
     for name, r in s["replicators"].items():
         def show(v: Any) -> str:
@@ -153,7 +153,8 @@ def status(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
         pending = show(r["pending"]) + ("+" if r.get("pending_capped") else "")
         t.add_row(name.replace(">", " → "), alive, show(r["lag_ms"]), pending,
                   show(r["applied"]), show(r["suppressed"]), show(r["retries"]),
-                  show(r["conflicts"]), show(r["breaker"]), show(r["dlq_depth"]))
+                  show(r["conflicts"]), show(r.get("unreplicable")), show(r["breaker"]),
+                  show(r["dlq_depth"]))
     out.print(t)
 
 

@@ -66,16 +66,29 @@ def reconcile(home: HomeOpt = None, as_json: JsonOpt = False,
     tables = [config.table(table)] if table else list(config.tables)
     phases: dict[str, float] = {}
     t = time.perf_counter()
-    redrives = {}
-    for src, dst in config.links:
-        report = asyncio.run(_with_link(home, f"{src}:{dst}",
-                                        lambda rep: rep.redriver.redrive()))
-        redrives[f"{src}>{dst}"] = {"delivered": report.delivered,
-                                    "suppressed": report.suppressed,
-                                    "poison": len(report.poison), "stopped": report.stopped}
+    redrives: dict[str, dict] = {}
+
+    def redrive_all() -> int:
+        blocked = 0
+        for src, dst in config.links:
+            report = asyncio.run(_with_link(home, f"{src}:{dst}",
+                                            lambda rep: rep.redriver.redrive()))
+            seen = redrives.get(f"{src}>{dst}", {})
+            redrives[f"{src}>{dst}"] = {
+                "delivered": seen.get("delivered", 0) + report.delivered,
+                "suppressed": seen.get("suppressed", 0) + report.suppressed,
+                "blocked": report.blocked, "poison": len(report.poison),
+                "stopped": report.stopped}
+            blocked += report.blocked
+        return blocked
+
+    blocked = redrive_all()
     phases["redrive"] = round(time.perf_counter() - t, 3)
     t = time.perf_counter()
     _wait_caught_up(h, timeout)
+    if blocked:  # dead letters that waited for a plain write's stamp: stamped by now
+        redrive_all()
+        _wait_caught_up(h, timeout)
     phases["catch_up"] = round(time.perf_counter() - t, 3)
 
     async def go(progress: Progress | None) -> list[Any]:

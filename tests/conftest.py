@@ -20,6 +20,11 @@ settings.register_profile("long", max_examples=2000, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "bounded"))
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "chaos: the chaos test (about a minute; `make chaos` runs it for ten)")
+
+
 @pytest.fixture
 def georep_regions():
     return ROOT / "regions"

@@ -83,13 +83,48 @@ def test_concurrent_decrements_cannot_overdraw() -> None:
     assert east.merge(west).value() == 0 == west.merge(east).value()
 
 
+def test_a_reset_counts_from_what_it_observed_and_a_re_create_starts_from_it() -> None:
+    east = stocked(10).reset()
+    assert (east.value(), east.rights("us-east"), east.present()) == (0, 0, False)
+    with pytest.raises(InsufficientRights):
+        east.decrement("us-east", 1)
+    east = east.increment("us-east", 3)
+    assert (east.value(), east.rights("us-east"), east.present()) == (3, 3, True)
+    assert east.now.inc == {"us-east": 13}  # the region's entry never shrank
+
+
+def test_an_increment_concurrent_with_a_reset_survives_it() -> None:
+    base = stocked(10)
+    reset = base.reset().increment("us-east", 3)
+    west = base.increment("eu-west", 5)
+    assert reset.merge(west).value() == 8 == west.merge(reset).value()  # 13 + 5 - 10
+
+
+def test_a_spend_concurrent_with_a_reset_never_reads_below_zero_nor_swallows_rights() -> None:
+    # us-east gives eu-west 5 rights; eu-west spends 3 of them while us-east resets (observing
+    # the 5): the reset discarded the 2 left and the 3 sold, which overlap by 3.
+    given = stocked(10).transfer("us-east", "eu-west", 5)
+    west = BoundedCounter.new().merge(given).decrement("eu-west", 3)
+    both = given.reset().merge(west)
+    assert (both.value(), both.rights("eu-west"), both.rights("us-east")) == (0, 0, 0)
+    with pytest.raises(InsufficientRights):
+        both.decrement("eu-west", 1)
+    restocked = both.increment("eu-west", 2)  # settles the overlap first: not swallowed by it
+    assert (restocked.value(), restocked.rights("eu-west")) == (2, 2)
+    assert restocked.now.settled == {"eu-west": 3}
+    assert restocked.decrement("eu-west", 2).value() == 0
+
+
 class Escrow(RuleBasedStateMachine):
-    """Three replicas, one per region, each updating as its own region and merging at random."""
+    """Three replicas, one per region, each updating as its own region and merging at random;
+    resets (an item's delete) now and then."""
 
     def __init__(self) -> None:
         super().__init__()
         self.replicas = [BoundedCounter.new() for _ in ACTORS]
         self.accepted = 0  # accepted increments minus accepted decrements
+        self.resets = 0
+        self.increments = self.decrements = 0
 
     replica = st.integers(0, len(ACTORS) - 1)
     amount = st.integers(1, 4)
@@ -98,6 +133,7 @@ class Escrow(RuleBasedStateMachine):
     def increment(self, i: int, n: int) -> None:
         self.replicas[i] = self.replicas[i].increment(ACTORS[i], n)
         self.accepted += n
+        self.increments += n
 
     @rule(i=replica, n=amount)
     def decrement(self, i: int, n: int) -> None:
@@ -106,6 +142,12 @@ class Escrow(RuleBasedStateMachine):
         except InsufficientRights:
             return
         self.accepted -= n
+        self.decrements += n
+
+    @rule(i=replica)
+    def reset(self, i: int) -> None:
+        self.replicas[i] = self.replicas[i].reset()
+        self.resets += 1
 
     @rule(i=replica, hop=st.integers(1, len(ACTORS) - 1), n=amount)
     def transfer(self, i: int, hop: int, n: int) -> None:
@@ -124,18 +166,26 @@ class Escrow(RuleBasedStateMachine):
         self.check_converged()
 
     @invariant()
-    def nothing_is_ever_negative(self) -> None:
+    def nothing_is_ever_negative_nor_oversold(self) -> None:
         for replica in self.replicas:
             assert replica.value() >= 0
             for actor in ACTORS:
                 assert replica.rights(actor) >= 0
+                # what the actor was ever given (increments, transfers in) minus what it spent
+                # (decrements, transfers out): settling a reset's overlap never adds to it
+                now = replica.now
+                assert now.rights(actor) - now.settled.get(actor, 0) >= 0
+        assert self.decrements <= self.increments
 
     def check_converged(self) -> None:
         everything = self.replicas[0].merge(self.replicas[1]).merge(self.replicas[2])
         self.replicas = [r.merge(everything) for r in self.replicas]
         assert all(r == everything for r in self.replicas)
-        assert everything.value() == self.accepted
-        assert sum(everything.rights(a) for a in ACTORS) == self.accepted
+        assert sum(everything.rights(a) for a in ACTORS) == everything.value()
+        if not self.resets:
+            assert everything.value() == self.accepted
+        else:
+            assert everything.value() <= self.accepted + sum(everything.now.settled.values())
 
     def teardown(self) -> None:
         self.check_converged()

@@ -40,11 +40,13 @@ async def test_a_zombie_replicator_is_fenced_and_stops(georep_lab):
 
 
 async def test_crashes_at_random_moments_lose_and_duplicate_nothing(georep_lab):
-    """Cancel the replicator at >= 10 random await points during 2,000 writes, restart it each
-    time: every write arrives exactly as written, and the replays are all suppressed."""
+    """Cancel the replicator at >= 10 random await points during 800 writes, restart it each
+    time: every write arrives exactly as written, and the replays are all suppressed.
+    (800, not more: every apply is a conditional write, moto's slowest kind of request, and a
+    replicator killed every 20 to 300 ms redoes its unsaved batch each time.)"""
     lab = georep_lab
     rng = random.Random(20261126)
-    total = 2000
+    total = 800
     done = asyncio.Event()
     written = {f"k{i:04d}": i for i in range(total)}
 

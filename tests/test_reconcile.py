@@ -61,8 +61,12 @@ async def test_a_range_that_differs_only_in_a_tombstone_is_repaired(georep_lab):
     assert await lab.get("us-east", "users", "gone") == {"id": "gone", "v": "alive"}
     report = await lab.reconcile()
     assert report["verified"]
-    assert report["tables"][0]["repaired"] == {"us-east": 1}
+    # The two versions are concurrent: both regions take the merge (the joined vector), and
+    # the overwritten value is named in the feed.
+    assert report["tables"][0]["repaired"] == {"us-east": 1, "eu-west": 1}
     assert await lab.get("us-east", "users", "gone") is None  # the later delete won (LWW)
+    feed = await lab.conflicts("users", "gone")
+    assert {lost["value"]["v"] for e in feed for lost in e["losers"]} == {"alive"}
 
 
 async def test_reconcile_while_clients_write_loses_none_of_their_writes(georep_lab):

@@ -1,4 +1,5 @@
-"""The conflict feed: every concurrent write a policy resolved, stored in each region.
+"""The conflict feed: every concurrent write a policy resolved, and every version that cannot
+be replicated, stored in each region.
 
 Place in the data flow: the replicator records an entry in a region's ``georep_conflicts`` table
 whenever a merge there found concurrent versions (at the destination of an apply, or at the
@@ -27,11 +28,15 @@ def conflicts_request() -> dict:
 
 def entry(*, region: str, table: str, key: dict[str, Any], policy: str, time: float,
           winner: dict[str, Any], losers: list[dict[str, Any]],
-          siblings: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+          siblings: list[dict[str, Any]] | None = None,
+          reason: str = "concurrent") -> dict[str, Any]:
     """A feed entry as plain data. ``winner``, each loser (a value that was lost) and each
     sibling (a value kept beside the winner, or merged into it): {region, hlc, tombstone,
-    value}."""
-    siblings = siblings or []
+    value}. ``reason``: ``concurrent`` (a merge of concurrent versions), or ``unreplicable:
+    <why>`` (``winner`` is a version that exists in ``region`` only and cannot be replicated,
+    for instance too large to carry georep's metadata)."""
+    winner, losers = _bounded(winner), [_bounded(v) for v in losers]
+    siblings = [_bounded(v) for v in siblings or []]
     others = [*losers, *siblings]
     ident = json.dumps([region, table, key, winner.get("hlc"), winner.get("region"),
                         sorted((o.get("region"), o.get("hlc")) for o in others)],
@@ -39,7 +44,21 @@ def entry(*, region: str, table: str, key: dict[str, Any], policy: str, time: fl
     regions = sorted({winner.get("region"), *(o.get("region") for o in others)} - {None})
     return {"id": hashlib.blake2b(ident.encode(), digest_size=12).hexdigest(), "time": time,
             "region": region, "table": table, "key": key, "policy": policy,
-            "regions": regions, "winner": winner, "losers": losers, "siblings": siblings}
+            "regions": regions, "winner": winner, "losers": losers, "siblings": siblings,
+            "reason": reason}
+
+
+MAX_VALUE = 16 * 1024  # bytes of JSON per described value; an entry must fit in one item
+
+
+def _bounded(described: dict[str, Any]) -> dict[str, Any]:
+    """A described version whose value is too large to quote is summarised, not quoted: the
+    entry must fit in the feed (an item of at most 400 KB), whatever the user's item holds."""
+    text = json.dumps(described.get("value"), sort_keys=True, default=str)
+    if len(text) <= MAX_VALUE:
+        return described
+    digest = hashlib.blake2b(text.encode(), digest_size=10).hexdigest()
+    return {**described, "value": {"$truncated": {"bytes": len(text), "digest": digest}}}
 
 
 def to_item(e: dict[str, Any]) -> dict[str, Any]:
@@ -51,6 +70,7 @@ def to_item(e: dict[str, Any]) -> dict[str, Any]:
         "winner": {"S": json.dumps(e["winner"], default=str)},
         "losers": {"S": json.dumps(e["losers"], default=str)},
         "siblings": {"S": json.dumps(e.get("siblings", []), default=str)},
+        "reason": {"S": e.get("reason", "concurrent")},
     }
 
 
@@ -61,6 +81,7 @@ def from_item(item: dict[str, Any]) -> dict[str, Any]:
         "policy": item["policy"]["S"], "regions": json.loads(item["regions"]["S"]),
         "winner": json.loads(item["winner"]["S"]), "losers": json.loads(item["losers"]["S"]),
         "siblings": json.loads(item.get("siblings", {"S": "[]"})["S"]),
+        "reason": item.get("reason", {"S": "concurrent"})["S"],
     }
 
 
@@ -74,6 +95,15 @@ class ConflictFeed:
         for start in range(0, len(entries), 25):
             request = {CONFLICTS_TABLE: [{"PutRequest": {"Item": to_item(e)}}
                                          for e in entries[start:start + 25]]}
+            while request:
+                resp = await self.client.batch_write_item(RequestItems=request)
+                request = resp.get("UnprocessedItems") or None
+
+    async def remove(self, ids: list[str]) -> None:
+        """Take entries back (a merge recorded ahead of its write, whose write lost a race)."""
+        for start in range(0, len(ids), 25):
+            request = {CONFLICTS_TABLE: [{"DeleteRequest": {"Key": {"id": {"S": i}}}}
+                                         for i in ids[start:start + 25]]}
             while request:
                 resp = await self.client.batch_write_item(RequestItems=request)
                 request = resp.get("UnprocessedItems") or None

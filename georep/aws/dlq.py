@@ -8,12 +8,16 @@ A message body is JSON (never pickled, never evaluated)::
 
     {"v": 1, "link": "us-east>eu-west", "table": "users", "reason": "...", "error": "...",
      "retriable": true, "attempts": 5, "first_failure": 1.0, "last_failure": 2.0,
-     "record": {the original stream record}}
+     "record": {the original stream record},
+     "version": {the version as stamped and shipped: the item, metadata included}}
 
 Binary attribute values travel as ``{"$b64": "..."}`` and the record's creation time as epoch
-seconds. A record too large for one SQS message (256 KiB) loses its OldImage, and if still too
-large keeps only its keys (``"truncated": true``): the redrive then ships the source's current
-item, which is at least as new.
+seconds. The redrive ships ``version`` as it was first shipped: a plain write's stamp depends on
+what the replicator knew when it read the record (the key's previous plain write), which a
+re-interpretation of the record alone could not repeat. A message too large for SQS (256 KiB)
+loses the record's OldImage, then ``version``, and if still too large keeps only the record's
+keys (``"truncated": true``): the redrive then ships the source's current item, which is at
+least as new.
 """
 
 from __future__ import annotations
@@ -52,6 +56,10 @@ def encode(message: dict[str, Any]) -> str:
         return body
     record = dict(message["record"])
     record["dynamodb"] = {k: v for k, v in record["dynamodb"].items() if k != "OldImage"}
+    body = json.dumps({**message, "record": record}, default=_default, separators=(",", ":"))
+    if len(body.encode()) <= MAX_BODY:
+        return body
+    message = {k: v for k, v in message.items() if k != "version"}
     body = json.dumps({**message, "record": record}, default=_default, separators=(",", ":"))
     if len(body.encode()) <= MAX_BODY:
         return body

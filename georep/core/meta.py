@@ -7,10 +7,12 @@ is deserialized on the replication hot path.
 
 The attribute ``_georep`` is a map::
 
-    v   format version (1)            w   writer: client | replicator | reconcile
+    v   format version (1)            w   writer: client | replicator | reconcile | stamp
     h   packed HLC of this version    t   tombstone flag
     q   tie (see causality.Dot)       d   digest of the user attributes it stamps
     o   origin region                 vv  version vector: region -> [hlc, tie]
+    s   vclock: siblings              c   crdt: the item's CRDT state
+    b   crdt, a plain write: base state  p   crdt, a plain write: its changes since that state
 
 The digest lets a reader notice that a plain AWS client changed the attributes after georep
 stamped them (the metadata is then stale: the item is *unstamped*).
@@ -31,8 +33,10 @@ from .hlc import Timestamp, tick
 
 META = "_georep"
 FORMAT = 1
-WRITERS = ("client", "replicator", "reconcile")
-NON_LOCAL_WRITERS = frozenset({"replicator", "reconcile"})
+WRITERS = ("client", "replicator", "reconcile", "stamp")
+# Writers whose versions never replicate: applies, reconcile's repairs, and the write-back of a
+# plain write's stamp (which changes only the metadata of the item it lands on).
+NON_LOCAL_WRITERS = frozenset({"replicator", "reconcile", "stamp"})
 
 Item = dict[str, Any]  # DynamoDB low-level JSON: attribute name -> AttributeValue
 
@@ -70,7 +74,12 @@ class Meta:
     vv: Mapping[str, Dot]
     digest: str
     siblings: tuple[Sibling, ...] = ()  # vclock: every concurrent value, this one included
-    crdt: Mapping[str, Any] | None = None  # crdt policy: the item's CRDT map, encoded
+    crdt: Mapping[str, Any] | None = None  # crdt policy: the item's CRDT state, encoded
+    # crdt policy, a plain client's write (georep.core.crdt_policy.plain_crdt): the state of
+    # the last version georep wrote that it descends from, and the attribute changes that plain
+    # writes made since, its own included (attribute -> stamp and value, encoded)
+    crdt_base: Mapping[str, Any] | None = None
+    crdt_changes: Mapping[str, Any] | None = None
 
     @property
     def dot(self) -> Dot:
@@ -127,6 +136,10 @@ def encode(meta: Meta) -> dict[str, Any]:
                                  "t": {"BOOL": s.tombstone}}} for s in meta.siblings]}
     if meta.crdt is not None:
         out["c"] = dict(meta.crdt)
+    if meta.crdt_base is not None:
+        out["b"] = dict(meta.crdt_base)
+    if meta.crdt_changes is not None:
+        out["p"] = dict(meta.crdt_changes)
     return {"M": out}
 
 
@@ -155,6 +168,8 @@ def decode(value: Mapping[str, Any]) -> Meta:
                         x["M"]["o"]["S"], bool(x["M"]["t"]["BOOL"]))
                 for x in m["s"]["L"]) if "s" in m else (),
             crdt=m.get("c"),
+            crdt_base=m.get("b"),
+            crdt_changes=m.get("p"),
         )
     except MetadataError:
         raise
@@ -242,6 +257,15 @@ def stamp(
     return Version(dict(attrs), meta)
 
 
+def horizon(meta: Meta | None) -> Timestamp:
+    """The latest HLC a version has seen: its own, or a greater one in its vector (a merge can
+    keep a winner older than a write it joined). A write that follows it ticks past this, so its
+    own dot is above every dot of its region the version had seen."""
+    if meta is None:
+        return Timestamp(0, 0)
+    return Timestamp.unpack(max([meta.hlc, *(h for h, _ in meta.vv.values())]))
+
+
 def stamp_plain(
     attrs: Mapping[str, Any],
     base: Meta | None,
@@ -250,14 +274,23 @@ def stamp_plain(
     record_ms: int,
     seq: int,
     tombstone: bool = False,
+    crdt: bool = False,
 ) -> Version:
     """Stamp a write made by a plain AWS client, seen in ``origin``'s stream.
 
     The stamp depends only on the stream record (its creation time, sequence number and the
     metadata it carried), so a replayed record gets the same stamp and applies as a duplicate.
     It follows ``base`` causally even when ``base`` came from a region whose clock runs ahead.
+
+    On a ``crdt`` table it also carries what the crdt policy needs to read the write's CRDT
+    state, again from the record alone (:func:`georep.core.crdt.plain.plain_crdt`): whenever
+    ``base`` carries CRDT state, and for any write when ``crdt`` says the table is a crdt table
+    (a write that creates an item has no base to tell).
     """
-    base_ts = base.timestamp if base is not None else Timestamp(0, 0)
-    return stamp(
-        attrs, base, origin=origin, ts=tick(base_ts, record_ms), tie=seq, tombstone=tombstone
+    v = stamp(
+        attrs, base, origin=origin, ts=tick(horizon(base), record_ms), tie=seq,
+        tombstone=tombstone,
     )
+    from .crdt.plain import plain_crdt  # it builds on this module: imported when first needed
+
+    return plain_crdt(v, base, crdt=crdt)

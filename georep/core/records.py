@@ -5,13 +5,15 @@ Place in the data flow: the replicator feeds every record of its source region's
 
 Rules (see ARCHITECTURE.md, "Local writes and replicated writes"):
 
-* a record whose metadata changed and names a replicator or reconcile as the writer is a
-  replicated write and is skipped, which is what stops ping-pong;
+* a record whose metadata changed, describes the new attributes and names a replicator,
+  reconcile or a stamp write-back as the writer is a replicated write and is skipped, which is
+  what stops ping-pong;
 * a record whose metadata changed, names a client, and stamps exactly the new attributes is a
   write through georep's own write path and ships as it is;
 * anything else (a write by a plain AWS client, with no metadata or with metadata it did not
-  change) is stamped from the record itself (:func:`georep.core.meta.stamp_plain`). Such a
-  version must also be written back to the source item, so that both regions order it the same way.
+  change) is stamped from the record itself (:func:`georep.core.meta.stamp_plain`), as a write
+  that has seen the version it replaced (:func:`replaced`). Such a version must also be written
+  back to the source item, so that both regions order it the same way.
 """
 
 from __future__ import annotations
@@ -21,8 +23,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from .causality import Order, compare
-from .meta import META, NON_LOCAL_WRITERS, Version, is_stamped, key_of, split, stamp_plain
+from .meta import (
+    META,
+    NON_LOCAL_WRITERS,
+    Version,
+    digest,
+    is_stamped,
+    key_of,
+    split,
+    stamp_plain,
+)
 
 
 def record_ms(value: Any) -> int:
@@ -40,6 +50,26 @@ class LocalWrite:
     seen: Mapping[str, Any] | None = None  # the raw metadata the new image carried, if any
 
 
+def replaced(
+    old_image: Mapping[str, Any] | None, prior: Version | None, seq: int
+) -> Version | None:
+    """The version a plain write replaced, as stamped: the old image when it carries its own
+    stamp; else ``prior``, the stamp this replicator gave the key's previous plain write (its
+    write-back may not have landed before the next write), when it describes the old image
+    (or, for a write to an absent item, when it was a delete) and came earlier in the stream
+    than this record (``seq``); else None."""
+    old_attrs, old_meta = split(old_image)
+    if old_image is not None and is_stamped(old_attrs, old_meta):
+        return Version(old_attrs, old_meta)
+    if prior is None or prior.meta.tie >= seq:
+        return None
+    if old_image is None:
+        return prior if prior.meta.tombstone else None
+    if not prior.meta.tombstone and prior.meta.digest == digest(old_attrs):
+        return prior
+    return None
+
+
 def local_write(
     *,
     event: str,
@@ -50,46 +80,40 @@ def local_write(
     record_ms: int,
     seq: int,
     key_names: Iterable[str],
+    prior: Version | None = None,
+    crdt: bool = False,
 ) -> LocalWrite | None:
-    """The version a record contributes to replication, or None for a replicated write."""
+    """The version a record contributes to replication, or None for a replicated write.
+
+    A plain write has seen exactly the version it replaced (:func:`replaced`); when that cannot
+    be told (the key's earlier plain write was stamped before a restart of this replicator and
+    never written back), the stale metadata the images carry stands in.
+    """
     old_attrs, old_meta = split(old_image)
     if event == "REMOVE" or new_image is None:
         # georep deletes are tombstone writes, so a real delete came from a plain client.
-        base = old_meta
+        before = replaced(old_image, prior, seq)
+        base = before.meta if before is not None else old_meta
         attrs = dict(keys) if not old_attrs else key_of(old_attrs, key_names)
-        v = stamp_plain(attrs, base, origin=origin, record_ms=record_ms, seq=seq, tombstone=True)
+        v = stamp_plain(attrs, base, origin=origin, record_ms=record_ms, seq=seq, tombstone=True,
+                        crdt=crdt)
         return LocalWrite(v, seq, plain=True)
     new_attrs, new_meta = split(new_image)
     if new_meta is not None and new_meta != old_meta:
-        if new_meta.writer in NON_LOCAL_WRITERS:
-            return None
+        if new_meta.writer == "stamp":
+            return None  # a write-back: the attributes are the old image's
         if is_stamped(new_attrs, new_meta):
+            if new_meta.writer in NON_LOCAL_WRITERS:
+                return None
             return LocalWrite(Version(new_attrs, new_meta), seq, plain=False)
-    base = new_meta if new_meta is not None else old_meta
-    v = stamp_plain(new_attrs, base, origin=origin, record_ms=record_ms, seq=seq)
+        if new_meta.writer in NON_LOCAL_WRITERS:
+            # A replicated write (an UpdateItem) that kept an attribute a plain client added
+            # while it was in flight: the item is that plain write, made after this one.
+            v = stamp_plain(new_attrs, new_meta, origin=origin, record_ms=record_ms, seq=seq,
+                            crdt=crdt)
+            return LocalWrite(v, seq, plain=True, seen=new_image.get(META))
+    before = replaced(old_image, prior, seq)
+    stale = new_meta if new_meta is not None else old_meta
+    base = before.meta if before is not None else stale
+    v = stamp_plain(new_attrs, base, origin=origin, record_ms=record_ms, seq=seq, crdt=crdt)
     return LocalWrite(v, seq, plain=True, seen=new_image.get(META))
-
-
-def clobbered(
-    old_image: Mapping[str, Any] | None, new_image: Mapping[str, Any] | None
-) -> Version | None:
-    """The version a replicated write overwrote without merging it, or None.
-
-    The apply step writes without conditions (BatchWriteItem), so a write that lands between
-    its read and its write is overwritten. The stream witnesses it: the replicated write's
-    OldImage is the lost version, and its vector is not covered by the NewImage's. The caller
-    merges that version back into its region. Plain-client writes lost this way carry no
-    stamp to compare; their own stream record restores them (the write-back falls back to a
-    merge when the item changed under it).
-    """
-    if old_image is None or new_image is None:
-        return None
-    _, new_meta = split(new_image)
-    if new_meta is None or new_meta.writer not in NON_LOCAL_WRITERS:
-        return None
-    old_attrs, old_meta = split(old_image)
-    if old_meta is None or not is_stamped(old_attrs, old_meta):
-        return None
-    if compare(old_meta.vv, new_meta.vv) in (Order.EQUAL, Order.BEFORE):
-        return None
-    return Version(old_attrs, old_meta)

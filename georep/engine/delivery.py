@@ -72,26 +72,33 @@ class Delivery:
             await self._dead(tl, items, "breaker open", None, 0, None, out)
             return out
         attempts = Attempts(self.policy, self.rng, started=self.clock())
-        unstamped_since: float | None = None
-        allow_unstamped = False
+        blocked_since: float | None = None
         while True:
             try:
-                result = await tl.applier.apply([i.version for i in items],
-                                                allow_unstamped=allow_unstamped)
+                result = await tl.applier.apply([i.version for i in items])
                 self.breaker.record_success(self.clock())
-                out.applied.outcomes.extend(result.outcomes)
-                return out
-            except asyncio.CancelledError:
-                raise
-            except UnstampedDestination as exc:
-                # Not a link failure: the destination waits for its own replicator's stamp.
+                out.applied.extend(result)
+                out.applied.blocked.clear()
+                if not result.blocked:
+                    return out
+                # Not a link failure: the destination holds a plain write that its own
+                # region's replicator has not stamped yet. Wait for the stamp, then give up
+                # on those keys only: to the DLQ, redriven once the stamp is there.
+                held = {id(b) for b in result.blocked}
+                items = [i for i in items if id(i.version) in held]
                 now = self.clock()
-                unstamped_since = now if unstamped_since is None else unstamped_since
-                allow_unstamped = now - unstamped_since >= self.settings.unstamped_wait_s
-                self.breaker.record_success(now)
-                self.on_retry("apply", 0, exc, 0.05)
+                blocked_since = now if blocked_since is None else blocked_since
+                if now - blocked_since >= self.settings.unstamped_wait_s:
+                    await self._dead(tl, items, "unstamped destination",
+                                     UnstampedDestination(_blocked_reason(tl, items)), 0,
+                                     blocked_since, out)
+                    return out
+                self.on_retry("apply", 0, UnstampedDestination(_blocked_reason(tl, items)),
+                              0.05)
                 await self.sleep(0.05)
                 continue
+            except asyncio.CancelledError:
+                raise
             except Exception as exc:  # classified: nothing is swallowed
                 err = classify(exc)
             now = self.clock()
@@ -125,7 +132,7 @@ class Delivery:
             "error": str(err) if err else "the circuit breaker is open",
             "retriable": err.retriable if err else True, "attempts": attempts,
             "first_failure": first if first is not None else now, "last_failure": now,
-            "record": item.record,
+            "record": item.record, "version": item.version.item(),
         } for item in items]
         delay = 0.05
         while True:  # the DLQ is in the source region, local: keep trying until it takes them
@@ -159,3 +166,10 @@ class Delivery:
             self.breaker.record_failure(self.clock(), str(classify(exc)))
             return
         self.breaker.record_success(self.clock())
+
+
+def _blocked_reason(tl, items: list[Item]) -> str:
+    key = to_python(key_of(items[0].version.attrs, tl.table.key_names))
+    more = f" and {len(items) - 1} more" if len(items) > 1 else ""
+    return (f"{tl.table.name} {key}{more}: the destination holds a plain client's write that "
+            "its region's replicator has not stamped yet")

@@ -16,9 +16,10 @@ class LinkStats:
     skipped: int = 0  # replicated writes seen in the source stream: not shipped (no ping-pong)
     conflicts: int = 0
     retries: int = 0
-    races: int = 0
+    races: int = 0  # conditional writes that lost to a concurrent write, re-read and redone
     stamped: int = 0  # plain-client writes stamped and written back to the source
-    repaired: int = 0  # versions an unconditional apply overwrote, merged back from the stream
+    repaired: int = 0  # stamped plain writes merged into a source item that had moved on
+    unreplicable: int = 0  # plain writes that cannot carry a stamp (too large): in the feed
     batches: int = 0
     unreadable: int = 0
     dead_lettered: int = 0  # records sent to the link's DLQ

@@ -8,14 +8,17 @@ runtime has redriven the DLQs and waited for the replicators to catch up. For ea
    table is ever held in memory;
 2. compare the trees and fetch (BatchGetItem) only the keys of the ranges that differ;
 3. merge each divergent key's versions with the table's policy (conflicts go to the feed) and
-   write the result to every region that differs, conditionally (``Applier.merge_in``, writer
-   ``reconcile``), so a client write racing the repair is merged, never lost;
+   write the result to every region that differs, conditionally (``Applier.apply``, writer
+   ``reconcile``), so a client write racing the repair is merged, never lost; a key holding a
+   plain client's write that no replicator stamped is left alone and reported (``unstamped``),
+   and the report is then not verified;
 4. verify: re-read every repaired key in every region, update the trees and compare again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import tempfile
 import time
 from collections.abc import Callable
@@ -31,6 +34,7 @@ from ..config import Table
 from ..core.merkle import Tree, TreeBuilder, depth_for, differing_leaves, item_digest
 from ..core.meta import Version, key_of
 from ..core.policy import policy_named
+from ..errors import UnstampedDestination
 from .apply import Applier, key_id
 
 SEGMENTS = 4
@@ -49,8 +53,27 @@ class TableReport:
     conflicts: int = 0
     verified: bool = False
     still_differing: list[int] = field(default_factory=list)
+    unstamped: list[Any] = field(default_factory=list)  # keys left alone: unstamped plain writes
     why: str | None = None
     seconds: dict[str, float] = field(default_factory=dict)  # phase -> seconds
+
+
+def _fold(policy, appliers: dict[str, Applier], fetched: dict[str, dict[str, dict]],
+          kid: str) -> tuple[Version, list] | None:
+    """Every region's version of a key merged with the policy, and the conflicts found; None
+    when a region holds an unstamped plain write."""
+    final, conflicts = None, []
+    for r, applier in appliers.items():
+        if kid in fetched[r]:
+            try:
+                current = applier.current(fetched[r][kid])
+            except UnstampedDestination:
+                return None
+            m = policy.merge(final, current)
+            final = m.write if m.write is not None else final
+            if m.conflict is not None:
+                conflicts.append(m.conflict)
+    return final, conflicts
 
 
 def _describe(v: Version) -> dict[str, Any]:
@@ -99,8 +122,6 @@ async def _retry(call, attempts: int = 5):
 
 
 async def _fetch(client, table: Table, keys: list[str]) -> dict[str, dict]:
-    import json
-
     out: dict[str, dict] = {}
     for start in range(0, len(keys), 100):
         request = {table.name: {"Keys": [json.loads(k) for k in keys[start:start + 100]],
@@ -154,24 +175,36 @@ async def reconcile_table(clients: dict[str, Any], table: Table, *, clock=time.t
     appliers = {r: Applier(clients[r], table, policy, r, writer="reconcile") for r in regions}
     gate = asyncio.Semaphore(REPAIRS_IN_FLIGHT)
 
+    def entries_for(r: str, conflicts: list) -> list[dict]:
+        return [conflict_entry(region=r, table=table.name,
+                               key=to_python(key_of(c.winner.attrs, table.key_names)),
+                               policy=c.policy, time=clock(), winner=_describe(c.winner),
+                               losers=[_describe(v) for v in c.losers],
+                               siblings=[_describe(v) for v in c.siblings])
+                for c in conflicts]
+
+    for r, applier in appliers.items():  # a repair's own merge conflicts: write-ahead too
+        async def journal(incoming, c, r=r):
+            await ConflictFeed(clients[r]).record(entries_for(r, [c]))
+            report.conflicts += 1
+        applier.journal = journal
+
     async def repair(kid: str, final: Version, conflicts: list, r: str) -> None:
         have = fetched[r].get(kid)
         if have is not None and item_digest(kid, have) == item_digest(kid, final.item()):
             return  # this region already holds the merged version
+        # The fold's conflicts reach the feed before the write (a crash after it cannot lose
+        # them; at worst an interrupted reconcile names a conflict it did not yet resolve).
+        if conflicts:
+            await ConflictFeed(clients[r]).record(entries_for(r, conflicts))
+            report.conflicts += len(conflicts)
         async with gate:
-            result = await appliers[r].merge_in([final], allow_unstamped=True)
-        if not any(o.written is not None for o in result.outcomes):
+            result = await appliers[r].apply([final])
+        if result.blocked:  # a plain client wrote it meanwhile: its stamp comes first
+            report.unstamped.append(to_python(key_of(final.attrs, table.key_names)))
             return
-        report.repaired[r] = report.repaired.get(r, 0) + 1
-        key = to_python(key_of(final.attrs, table.key_names))
-        entries = [conflict_entry(region=r, table=table.name, key=key, policy=c.policy,
-                                  time=clock(), winner=_describe(c.winner),
-                                  losers=[_describe(v) for v in c.losers],
-                                  siblings=[_describe(v) for v in c.siblings])
-                   for c in conflicts + [o.conflict for o in result.outcomes if o.conflict]]
-        if entries:
-            await ConflictFeed(clients[r]).record(entries)
-            report.conflicts += len(entries)
+        if any(o.written is not None for o in result.outcomes):
+            report.repaired[r] = report.repaired.get(r, 0) + 1
 
     jobs = []
     for kid in ordered:
@@ -180,14 +213,13 @@ async def reconcile_table(clients: dict[str, Any], table: Table, *, clock=time.t
         if len(digests) == 1:
             continue  # equal after all (changed while we scanned): nothing to repair
         report.keys_diverged += 1
-        final, conflicts = None, []
-        for r in regions:  # fold every region's version with the policy
-            if kid in fetched[r]:
-                m = policy.merge(final, appliers[r].current(fetched[r][kid],
-                                                             allow_unstamped=True))
-                final = m.write if m.write is not None else final
-                if m.conflict is not None:
-                    conflicts.append(m.conflict)
+        folded = _fold(policy, appliers, fetched, kid)
+        if folded is None:
+            # A plain client's write no replicator has stamped (or could: too large for the
+            # metadata). Nothing honest to merge it with, and it must not be replaced.
+            report.unstamped.append(to_python(json.loads(kid)))
+            continue
+        final, conflicts = folded
         jobs.extend(repair(kid, final, conflicts, r) for r in regions)
     await asyncio.gather(*jobs)
     report.seconds["repair"] = round(time.perf_counter() - t, 3)
@@ -201,8 +233,12 @@ async def reconcile_table(clients: dict[str, Any], table: Table, *, clock=time.t
             new = after[r].get(kid)
             trees[r].replace(kid, scanned[r].get(kid), item_digest(kid, new) if new else None)
     report.still_differing = differing_leaves(trees.values())
-    report.verified = not report.still_differing
-    if not report.verified:
+    report.verified = not report.still_differing and not report.unstamped
+    if report.unstamped:
+        report.why = (f"{len(report.unstamped)} key(s) hold a plain client's write that no "
+                      "replicator has stamped (is every replicator running? is the item too "
+                      "large for georep's metadata?); they were not replaced")
+    elif not report.verified:
         report.why = ("items changed while reconcile ran (client writes or replication in "
                       "flight); run it again once the regions are quiet")
     report.seconds["verify"] = round(time.perf_counter() - t, 3)

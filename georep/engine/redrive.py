@@ -13,7 +13,7 @@ still down) stops the redrive and leaves the messages for later.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,7 +22,7 @@ from ..aws.errors import classify
 from ..core.meta import Version, is_stamped, key_of, split
 from ..core.records import local_write, record_ms
 from ..errors import PermanentError, ReplicationError
-from .apply import key_id
+from .apply import ApplyResult, key_id
 
 
 @dataclass
@@ -30,6 +30,7 @@ class RedriveReport:
     received: int = 0
     delivered: int = 0  # written at the destination
     suppressed: int = 0  # already there (a duplicate): removed from the queue all the same
+    blocked: int = 0  # the destination holds a plain write not stamped yet: kept for later
     poison: list[dict[str, Any]] = field(default_factory=list)  # kept, with their reason
     malformed: list[dict[str, Any]] = field(default_factory=list)  # kept, reported
     stopped: str | None = None  # the retriable error that stopped the redrive
@@ -40,7 +41,9 @@ class RedriveReport:
 
 class Redriver:
     def __init__(self, dlq: DeadLetterQueue, src: str, tables: Mapping[str, Any],
-                 emit: Callable[..., Any]) -> None:
+                 emit: Callable[..., Any],
+                 on_result: Callable[[Any, ApplyResult], Awaitable[None]]) -> None:
+        self.on_result = on_result  # records applies and conflicts (the feed) like any batch
         self.dlq = dlq
         self.src = src
         self.tables = tables  # table name -> TableLink (applier to dst, local applier to src)
@@ -56,11 +59,17 @@ class Redriver:
             if not is_stamped(attrs, meta):
                 raise PermanentError("truncated record, and the source item is not stamped")
             return Version(attrs, meta)
+        if isinstance(message.get("version"), dict):
+            attrs, meta = split(message["version"])
+            if not is_stamped(attrs, meta):
+                raise PermanentError("the message's version does not match its metadata")
+            return Version(attrs, meta)
         lw = local_write(
             event=message["record"].get("eventName", "MODIFY"), keys=d["Keys"],
             old_image=d.get("OldImage"), new_image=d.get("NewImage"), origin=self.src,
             record_ms=record_ms(d["ApproximateCreationDateTime"]),
-            seq=int(d["SequenceNumber"]), key_names=tl.table.key_names)
+            seq=int(d["SequenceNumber"]), key_names=tl.table.key_names,
+            crdt=tl.table.policy == "crdt")
         return lw.version if lw is not None else None
 
     async def redrive(self, visibility_s: int = 30) -> RedriveReport:
@@ -72,7 +81,7 @@ class Redriver:
                 if not batch:
                     return report
                 report.received += len(batch)
-                if await self._together(batch, report):
+                if await self._together(batch, report, kept):
                     continue
                 for i, m in enumerate(batch):  # one at a time: find the poison, keep the rest
                     outcome = await self._one(m, report)
@@ -89,9 +98,11 @@ class Redriver:
                       poison=len(report.poison), malformed=len(report.malformed),
                       stopped=report.stopped)
 
-    async def _together(self, batch: list[Message], report: RedriveReport) -> bool:
+    async def _together(self, batch: list[Message], report: RedriveReport,
+                        kept: list[Message]) -> bool:
         """Apply a whole batch of well-formed messages in one go; False to go one by one."""
         per_table: dict[str, dict[str, tuple[Version, int]]] = {}
+        where: list[tuple[str, str | None]] = []  # per message: (table, key id or None)
         try:
             for m in batch:
                 message = m.decoded()
@@ -100,22 +111,33 @@ class Redriver:
                 tl = self.tables[message["table"]]
                 version = await self._version(tl, message)
                 if version is None:
+                    where.append((message["table"], None))
                     continue
                 seq = int(message["record"]["dynamodb"]["SequenceNumber"])
                 kid = key_id(key_of(version.attrs, tl.table.key_names))
+                where.append((message["table"], kid))
                 keep = per_table.setdefault(message["table"], {})
                 if kid not in keep or keep[kid][1] < seq:  # the later record has seen the earlier
                     keep[kid] = (version, seq)
-            results = [await self.tables[t].applier.apply([v for v, _ in keep.values()],
-                                                          allow_unstamped=True)
-                       for t, keep in per_table.items()]
+            results = {t: await self.tables[t].applier.apply([v for v, _ in keep.values()])
+                       for t, keep in per_table.items()}
         except Exception:
             return False
-        applied = sum(r.applied for r in results)
+        blocked = {(t, key_id(key_of(v.attrs, self.tables[t].table.key_names)))
+                   for t, r in results.items() for v in r.blocked}
+        applied = held = 0
+        for t, r in results.items():
+            applied += r.applied
+            await self.on_result(self.tables[t], r)
+        for m, spot in zip(batch, where, strict=True):
+            if spot in blocked:
+                held += 1
+                kept.append(m)
+            else:
+                await self.dlq.delete(m)
         report.delivered += applied
-        report.suppressed += len(batch) - applied
-        for m in batch:
-            await self.dlq.delete(m)
+        report.blocked += held
+        report.suppressed += len(batch) - held - applied
         return True
 
     async def _one(self, m: Message, report: RedriveReport) -> str:
@@ -133,7 +155,7 @@ class Redriver:
             if version is None:  # nothing to ship (a replicated write): done
                 await self.dlq.delete(m)
                 return "done"
-            result = await tl.applier.apply([version], allow_unstamped=True)
+            result = await tl.applier.apply([version])
         except Exception as exc:  # classified: poison stays, a failing link stops the redrive
             err = exc if isinstance(exc, ReplicationError) else classify(exc)
             if err.retriable:
@@ -146,6 +168,10 @@ class Redriver:
                                       "retriable": False, "last_failure": time.time()}])
                 await self.dlq.delete(m)
                 return "done"
+            return "keep"
+        await self.on_result(tl, result)
+        if result.blocked:  # the destination's plain write is not stamped yet: later
+            report.blocked += 1
             return "keep"
         if result.applied:
             report.delivered += 1

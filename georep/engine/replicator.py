@@ -14,7 +14,6 @@ circuit breaker come with the failure machinery). Clock, sleep and random source
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -26,6 +25,7 @@ from ..aws.conflicts import ConflictFeed
 from ..aws.conflicts import entry as conflict_entry
 from ..aws.dlq import DeadLetterQueue
 from ..aws.errors import classify
+from ..aws.stamps import StampStore
 from ..aws.streams import StreamReader
 from ..aws.values import to_python
 from ..config import ReplicatorSettings, Table
@@ -33,15 +33,17 @@ from ..core.backoff import full_jitter
 from ..core.breaker import BreakerState
 from ..core.lineage import ShardLineage
 from ..core.meta import MetadataError, Version, key_of
-from ..core.records import LocalWrite, clobbered, local_write, record_ms
-from ..errors import Fenced, ReplicationError, UnstampedDestination
-from .apply import Applier, key_id
+from ..core.records import LocalWrite, record_ms
+from ..errors import Fenced, ReplicationError
+from .apply import Applier, ApplyResult, key_id
 from .delivery import Delivery, Item
 from .linkstats import LinkStats
+from .plainstamps import PlainStamps
 from .redrive import Redriver
 from .stamping import write_back
 
 REDISCOVER_S = 10.0
+WRITE_BACKS_IN_FLIGHT = 8
 
 
 @dataclass
@@ -52,7 +54,8 @@ class TableLink:
     reader: StreamReader
     checkpoints: CheckpointStore
     applier: Applier  # writes to the destination, through the link proxy
-    local: Applier  # writes to the source region itself: stamps and repairs
+    local: Applier  # writes to the source region itself: merges a stamped plain write back
+    stamps: StampStore  # plain-write stamps that did not reach their item, in the source
 
 
 class Replicator:
@@ -85,7 +88,13 @@ class Replicator:
         self._feed: list[tuple[Any, dict]] = []  # conflict entries not yet in a region's feed
         self.delivery = Delivery(self.name, settings, dlq, emit=emit, clock=clock, sleep=sleep,
                                  rng=self.rng, on_retry=self._on_retry)
-        self.redriver = Redriver(dlq, src, {tl.table.name: tl for tl in tables}, emit)
+        self.redriver = Redriver(dlq, src, {tl.table.name: tl for tl in tables}, emit,
+                                 self._redriven)
+        self.stamps = PlainStamps()  # the stamps of this link's plain writes, by key
+        for tl in tables:  # conflicts reach the feed before the write that resolves them
+            tl.applier.journal = self._journal(tl, self.dst)
+            tl.local.journal = self._journal(tl, src)
+            tl.applier.unjournal = tl.local.unjournal = self._unjournal
         self.metrics = metrics  # optional: observe(kind, link, value) for Prometheus
         self.positions: dict[tuple[str, str], str | None] = {}  # (table, shard) -> last seq
         self._tick = 0
@@ -246,33 +255,21 @@ class Replicator:
 
     async def _process(self, tl: TableLink, shard_id: str, records: list[dict]) -> Checkpoint:
         latest: dict[str, tuple[LocalWrite, dict]] = {}
-        repairs: list[Version] = []
+        missing = self.stamps.unknown(tl.table, records)
+        if missing:
+            found = await self._retrying("recall-stamps", lambda: tl.stamps.recall(missing))
+            self.stamps.recalled(tl.table, missing, found)
         for rec in records:
-            d = rec["dynamodb"]
             try:
-                lost = None
-                lw = local_write(
-                    event=rec["eventName"],
-                    keys=d["Keys"],
-                    old_image=d.get("OldImage"),
-                    new_image=d.get("NewImage"),
-                    origin=self.src,
-                    record_ms=record_ms(d["ApproximateCreationDateTime"]),
-                    seq=int(d["SequenceNumber"]),
-                    key_names=tl.table.key_names,
-                )
-                if lw is None:
-                    lost = clobbered(d.get("OldImage"), d.get("NewImage"))
+                lw = self.stamps.interpret(tl.table, self.src, rec)
             except MetadataError as exc:
                 self.stats.unreadable += 1
                 self.emit("unreadable", link=self.name, table=tl.table.name,
-                          seq=d["SequenceNumber"], error=str(exc))
+                          seq=rec["dynamodb"]["SequenceNumber"], error=str(exc))
                 continue
             if lw is None:
                 self.stats.skipped += 1
                 self._observe("skipped")
-                if lost is not None:
-                    repairs.append(lost)
                 continue
             kid = key_id(key_of(lw.version.attrs, tl.table.key_names))
             if kid in latest:
@@ -281,9 +278,13 @@ class Replicator:
                 self._observe("suppressed")
             latest[kid] = (lw, rec)
         if latest:
-            for lw, _ in latest.values():
-                if lw.plain:
-                    await self._retrying("stamp", lambda lw=lw: self._write_back(tl, lw))
+            gate = asyncio.Semaphore(WRITE_BACKS_IN_FLIGHT)  # distinct keys: any order
+
+            async def stamp(lw: LocalWrite) -> None:
+                async with gate:
+                    await self._retrying("stamp", lambda: self._write_back(tl, lw))
+
+            await asyncio.gather(*(stamp(lw) for lw, _ in latest.values() if lw.plain))
             started = time.perf_counter()
             done = await self.delivery.deliver(
                 tl, [Item(lw.version, rec) for lw, rec in latest.values()])
@@ -293,9 +294,8 @@ class Replicator:
                 _, rec = latest[key_id(key_of(o.version.attrs, tl.table.key_names))]
                 created = record_ms(rec["dynamodb"]["ApproximateCreationDateTime"])
                 self._record_outcome(tl, o, done_ms - created)
+            self.stats.races += done.applied.races
             self.stats.dead_lettered += len(done.dead)
-        for lost in repairs:
-            await self._retrying("repair", lambda v=lost: self._repair(tl, v))
         await self._flush_feed()
         self.stats.batches += 1
         return Checkpoint(shard_id, records[-1]["dynamodb"]["SequenceNumber"])
@@ -322,41 +322,49 @@ class Replicator:
         self.emit("apply", link=self.name, table=tl.table.name, key=key,
                   hlc=o.version.meta.hlc, origin=o.version.meta.origin,
                   tombstone=o.version.meta.tombstone, lag_ms=round(lag_ms, 1))
-        if o.conflict is not None:
-            self._emit_conflict(tl, key, o.conflict, self.dst)
 
-    def _emit_conflict(self, tl: TableLink, key, c, region: str) -> None:
-        self.stats.conflicts += 1
-        self._observe("conflicts")
-        e = conflict_entry(region=region, table=tl.table.name, key=key, policy=c.policy,
-                           time=self.clock(), winner=_describe(c.winner),
-                           losers=[_describe(v) for v in c.losers],
-                           siblings=[_describe(v) for v in c.siblings])
-        self.emit("conflict", link=self.name, **{k: v for k, v in e.items() if k != "time"})
+    def _journal(self, tl: TableLink, region: str):
+        """The applier's write-ahead: record a conflict in ``region``'s feed, at once."""
         client = tl.applier.client if region == self.dst else tl.local.client
-        self._feed.append((client, e))
+
+        async def journal(incoming: Version, c) -> tuple[Any, dict]:
+            key = to_python(key_of(incoming.attrs, tl.table.key_names))
+            e = conflict_entry(region=region, table=tl.table.name, key=key, policy=c.policy,
+                               time=self.clock(), winner=_describe(c.winner),
+                               losers=[_describe(v) for v in c.losers],
+                               siblings=[_describe(v) for v in c.siblings])
+            await self._retrying("conflict-feed", lambda: ConflictFeed(client).record([e]))
+            self.stats.conflicts += 1
+            self._observe("conflicts")
+            self.emit("conflict", link=self.name, **{k: v for k, v in e.items() if k != "time"})
+            return client, e
+
+        return journal
+
+    async def _unjournal(self, token: tuple[Any, dict]) -> None:
+        client, e = token
+        await self._retrying("conflict-feed", lambda: ConflictFeed(client).remove([e["id"]]))
+        self.stats.conflicts -= 1
+        self.emit("conflict-withdrawn", link=self.name, id=e["id"], region=e["region"])
 
     async def _flush_feed(self) -> None:
-        """Record this batch's conflicts in the feed of the region where each was merged."""
-        while self._feed:
-            client, e = self._feed[0]
-            await self._retrying("conflict-feed",
-                                 lambda c=client, e=e: ConflictFeed(c).record([e]))
-            self._feed.pop(0)
+        """Record this batch's conflicts in the feed of the region where each was merged.
 
-    async def _repair(self, tl: TableLink, lost: Version, *, allow_unstamped=True) -> None:
-        """Merge back into the source a version that an unconditional apply overwrote."""
-        result = await tl.local.merge_in([lost], allow_unstamped=allow_unstamped)
-        self.stats.races += result.races
-        for o in result.outcomes:
-            if o.written is None:
-                continue  # already merged back (by another link's replicator, say)
-            self.stats.repaired += 1
-            key = to_python(key_of(lost.attrs, tl.table.key_names))
-            self.emit("repair", link=self.name, table=tl.table.name, region=self.src, key=key,
-                      restored=_describe(lost))
-            if o.conflict is not None:
-                self._emit_conflict(tl, key, o.conflict, self.src)
+        The table loops run concurrently and share the list: each flush takes the entries
+        there are at once, and puts back what it could not record if it is cancelled."""
+        pending, self._feed = self._feed, []
+        for i, (client, e) in enumerate(pending):
+            try:
+                await self._retrying("conflict-feed",
+                                     lambda c=client, e=e: ConflictFeed(c).record([e]))
+            except BaseException:
+                self._feed[:0] = pending[i:]
+                raise
+
+    async def _redriven(self, tl: TableLink, result: ApplyResult) -> None:
+        """Count what a DLQ redrive applied (its conflicts went to the feed like any batch's:
+        through the applier's journal)."""
+        self.stats.races += result.races  # its conflicts are in the feed (the journal)
 
     async def _write_back(self, tl: TableLink, lw: LocalWrite) -> None:
         try:
@@ -365,19 +373,38 @@ class Replicator:
             err = classify(exc)
             if err.retriable:
                 raise
-            # Cannot be stamped (say the metadata would push it past 400 KB): ship it anyway;
-            # the destination will refuse it too, and it goes to the DLQ with its reason.
+            # Cannot be stamped (say the metadata would push it past 400 KB): ship it anyway
+            # (the destination refuses it too, and it goes to the DLQ with its reason), and
+            # name it in the source's feed: it exists there only, and reconcile leaves it alone.
+            key = to_python(key_of(lw.version.attrs, tl.table.key_names))
+            self.stats.unreplicable += 1
             self.emit("stamp-failed", link=self.name, table=tl.table.name, error=str(err)[:300],
-                      key=to_python(key_of(lw.version.attrs, tl.table.key_names)))
+                      key=key)
+            self._feed.append((tl.local.client, conflict_entry(
+                region=self.src, table=tl.table.name, key=key, policy=tl.table.policy,
+                time=self.clock(), winner=_describe(lw.version), losers=[],
+                reason=f"unreplicable: {str(err)[:200]}")))
             return
         if stamped:
             self.stats.stamped += 1
             return
-        # The item changed since the record: a later plain write (whose own record will be
-        # stamped; nothing to do), or a georep write or apply that may have overwritten this
-        # one. Merge the stamped version in; the policy decides, nothing is lost.
-        with contextlib.suppress(UnstampedDestination):
-            await self._repair(tl, lw.version, allow_unstamped=False)
+        # The stamp is not on its own item: the key's next write's record names this version
+        # as the one it replaced, also after a restart.
+        kid = key_id(key_of(lw.version.attrs, tl.table.key_names))
+        await tl.stamps.save(kid, lw.seq, lw.version)
+        # The item changed since the record: a later plain write (whose own record follows and
+        # is stamped as having seen this one), another link's write-back of the same stamp,
+        # or a georep write that read this one. Merge this version into what is there, never
+        # into an absent item (a later delete's record carries it) or an unstamped one.
+        result = await tl.local.apply([lw.version], create=False)
+        self.stats.races += result.races
+        for o in result.outcomes:
+            if o.written is None:
+                continue
+            self.stats.repaired += 1
+            key = to_python(key_of(lw.version.attrs, tl.table.key_names))
+            self.emit("repair", link=self.name, table=tl.table.name, region=self.src, key=key,
+                      restored=_describe(lw.version))
 
 
 def _describe(v: Version) -> dict[str, Any]:

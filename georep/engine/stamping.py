@@ -10,17 +10,21 @@ from __future__ import annotations
 from botocore.exceptions import ClientError
 
 from ..config import Table
-from ..core.meta import META, encode, key_of
+from ..core.meta import META, encode, is_stamped, key_of, split
 from ..core.records import LocalWrite
 
 
 async def write_back(source, table: Table, lw: LocalWrite, region: str) -> bool:
-    """Store ``lw``'s stamp on the source item. False if the item changed since the record.
+    """Store ``lw``'s stamp on the source item. True if it now stamps the item's attributes;
+    False if it could not be stored, or landed on a later plain write's attributes.
 
-    Conditional: only if the item still carries the metadata the record saw (or an older
-    write-back of this region), so a newer write is never overwritten.
+    Conditional: only if the item still carries the metadata the record saw, or none, or an
+    older write-back of this region (writer ``stamp``, a smaller sequence number): a later
+    plain write keeps the metadata it found, so the stamp may land on its attributes, and it
+    then names exactly the version that write replaced. It sets the metadata only, so it never
+    overwrites a value; and a version georep wrote (an apply, a repair) never matches.
     """
-    v = lw.version.written_by("replicator")
+    v = lw.version.written_by("stamp")
     try:
         if v.meta.tombstone:
             await source.put_item(
@@ -28,21 +32,23 @@ async def write_back(source, table: Table, lw: LocalWrite, region: str) -> bool:
                 ConditionExpression="attribute_not_exists(#k)",
                 ExpressionAttributeNames={"#k": table.hash_key.name})
             return True
-        names = {"#m": META, "#k": table.hash_key.name, "#o": "o", "#q": "q"}
+        names = {"#m": META, "#k": table.hash_key.name, "#o": "o", "#q": "q", "#w": "w"}
         values = {":meta": encode(v.meta), ":origin": {"S": region},
-                  ":seq": {"N": str(lw.seq)}, ":zero": {"N": "0"}}
+                  ":seq": {"N": str(lw.seq)}, ":stamp": {"S": "stamp"}}
         seen = ""
         if lw.seen is not None:
             values[":seen"] = lw.seen
             seen = "#m = :seen OR "
-        await source.update_item(
+        resp = await source.update_item(
             TableName=table.name, Key=key_of(v.attrs, table.key_names),
             UpdateExpression="SET #m = :meta",
             ConditionExpression=(
                 f"attribute_exists(#k) AND ({seen}attribute_not_exists(#m) OR "
-                "(#m.#o = :origin AND #m.#q > :zero AND #m.#q < :seq))"),
-            ExpressionAttributeNames=names, ExpressionAttributeValues=values)
-        return True
+                "(#m.#w = :stamp AND #m.#o = :origin AND #m.#q < :seq))"),
+            ExpressionAttributeNames=names, ExpressionAttributeValues=values,
+            ReturnValues="ALL_NEW")
+        attrs, meta = split(resp.get("Attributes"))
+        return is_stamped(attrs, meta)
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
             return False

@@ -8,22 +8,22 @@ follows, causally and in HLC order, the version it overwrote. Deletes write tomb
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from ..aws.values import to_dynamo, to_python
 from ..config import Table
-from ..core.crdt import CRDTMap
+from ..core.crdt import ItemState
 from ..core.crdt_policy import CRDTs, apply_ops, register_value, values_of
-from ..core.hlc import ZERO, HybridClock
-from ..core.meta import META, Version, is_stamped, split, stamp
+from ..core.hlc import HybridClock
+from ..core.meta import META, Version, horizon, is_stamped, split, stamp
 from ..errors import LabError
-from .apply import unchanged_since
+from .condwrite import write_if_unchanged
 
 MAX_ATTEMPTS = 50
+STAMP_WAIT_S = 5.0  # how long a write waits for a plain write's stamp before failing
 
 
 class RegionWriter:
@@ -33,6 +33,8 @@ class RegionWriter:
         self.region = region
         self.clock = clock
         self.physical_ms = physical_ms
+        self.stamp_wait_s = STAMP_WAIT_S
+        self.sleep = asyncio.sleep
 
     def _key(self, table: Table, key: Any) -> dict[str, Any]:
         if not isinstance(key, Mapping):
@@ -54,6 +56,25 @@ class RegionWriter:
         resp = await self.client.get_item(TableName=table.name, Key=self._key(table, key),
                                           ConsistentRead=True)
         return resp.get("Item")
+
+    async def _read_stamped(self, table: Table, key: Any) -> dict[str, Any] | None:
+        """The raw item once it carries a stamp: a write built on a plain client's write that
+        its region's replicator has not stamped yet could not say which version it has seen.
+        The stamp usually lands within a poll interval; if it does not come within
+        ``stamp_wait_s`` the write fails (nothing is acknowledged)."""
+        waited = 0.0
+        while True:
+            item = await self.read(table, key)
+            attrs, meta = split(item)
+            if item is None or is_stamped(attrs, meta):
+                return item
+            if waited >= self.stamp_wait_s:
+                raise LabError(
+                    f"{self.region}/{table.name}: the item holds a plain client's write that no "
+                    f"replicator has stamped within {self.stamp_wait_s:g} s (are the "
+                    f"{self.region} replicators running?); nothing was written")
+            await self.sleep(0.02)
+            waited += 0.02
 
     async def get(self, table: Table, key: Any) -> dict[str, Any] | None:
         """The item as Python values without metadata; None if absent or deleted."""
@@ -79,22 +100,32 @@ class RegionWriter:
         return [None if s.tombstone else to_python(s.attrs)
                 for s in Version(attrs, meta).siblings()]
 
-    async def put(self, table: Table, key: Any, values: Mapping[str, Any]) -> Version:
-        """Replace the item with ``key`` + ``values`` (on a ``crdt`` table: as ``update``)."""
-        if table.policy == "crdt":
-            return await self.update(table, key, values)
-        return await self._write(table, key, values, merge=False, tombstone=False)
+    async def put(self, table: Table, key: Any, values: Mapping[str, Any], *,
+                  replaced: list | None = None) -> Version:
+        """Replace the item with ``key`` + ``values`` (on a ``crdt`` table: as ``update``).
 
-    async def update(self, table: Table, key: Any, values: Mapping[str, Any]) -> Version:
+        ``replaced``, if given, receives the raw item (None: absent) the write replaced, which
+        may be newer than any read the caller made before (a test's ledger needs it)."""
+        if table.policy == "crdt":
+            return await self.update(table, key, values, replaced=replaced)
+        return await self._write(table, key, values, merge=False, tombstone=False,
+                                 replaced=replaced)
+
+    async def update(self, table: Table, key: Any, values: Mapping[str, Any], *,
+                     replaced: list | None = None) -> Version:
         """Set ``values`` on the item, keeping its other attributes (creating it if absent).
 
         Like every georep write it has seen the whole item, siblings included, so it resolves
         them (on top of the visible value). On a ``crdt`` table each value is a register
-        assignment."""
+        assignment. ``replaced``: as for :meth:`put` (not on a ``crdt`` table)."""
         if table.policy == "crdt":
+            if replaced is not None:
+                raise LabError(f"table {table.name} is a crdt table: its writes merge, they "
+                               "replace nothing")
             ops = [(a, "=", register_value(v)) for a, v in values.items()]
             return await self.crdt(table, key, ops)
-        return await self._write(table, key, values, merge=True, tombstone=False)
+        return await self._write(table, key, values, merge=True, tombstone=False,
+                                 replaced=replaced)
 
     async def crdt(self, table: Table, key: Any, ops: list[tuple[str, str, Any]]) -> Version:
         """Apply CRDT operations (see :func:`georep.core.crdt_policy.apply_ops`) to an item of
@@ -102,39 +133,50 @@ class RegionWriter:
         if table.policy != "crdt":
             raise LabError(f"table {table.name} has policy {table.policy}, not crdt: "
                            "use put/update")
+        types = table.policy_options()["types"]
+        return await self._crdt_write(table, key, lambda state, ts: apply_ops(
+            state, ops, actor=self.region, ts=ts, types=types))
+
+    async def _crdt_write(self, table: Table, key: Any,
+                          change: Callable[[ItemState, int], ItemState],
+                          replaced: list | None = None) -> Version:
+        """Read the item's state (a deleted item's too: a re-create starts from its reset),
+        ``change`` it at a fresh HLC, and write it if the item is still what was read."""
         policy = CRDTs(**table.policy_options())
         key_av = self._key(table, key)
         for _ in range(MAX_ATTEMPTS):
-            current = await self.read(table, key)
+            current = await self._read_stamped(table, key)
             attrs, meta = split(current)
-            state = CRDTMap.new()
-            if meta is not None and not meta.tombstone:
+            state = ItemState.new()
+            if meta is not None:
                 state, _ = policy.state(Version(attrs, meta))
-            seen = meta.timestamp if meta is not None else ZERO
+            seen = horizon(meta)
             ts = self.clock.observe(seen, self.physical_ms())
             try:
-                state = apply_ops(state, ops, actor=self.region, ts=ts.pack(),
-                                  types=policy.types)
+                state = change(state, ts.pack())
             except ValueError as exc:
                 raise LabError(f"{self.region}/{table.name}: {exc}") from None
             body = values_of(state, key_av)
-            version = stamp(body, meta, origin=self.region, ts=ts)
+            version = stamp(body, meta, origin=self.region, ts=ts, tombstone=not state.exists())
             version = Version(body, replace(version.meta, crdt=state.encode()))
-            try:
-                await self.client.put_item(TableName=table.name, Item=version.item(),
-                                           **unchanged_since(current, table))
+            if await write_if_unchanged(self.client, table, version, current):
+                if replaced is not None:
+                    replaced.append(current)
                 return version
-            except ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
-                    raise
         raise LabError(f"{self.region}/{table.name}: write kept racing other writers")
 
-    async def delete(self, table: Table, key: Any) -> Version:
-        """Write a tombstone."""
-        return await self._write(table, key, {}, merge=False, tombstone=True)
+    async def delete(self, table: Table, key: Any, *, replaced: list | None = None) -> Version:
+        """Write a tombstone. ``replaced``: as for :meth:`put`.
+
+        On a ``crdt`` table the tombstone keeps the item's CRDT state, reset: an observed reset
+        that a concurrent update survives (see :mod:`georep.core.crdt_policy`)."""
+        if table.policy == "crdt":
+            return await self._crdt_write(
+                table, key, lambda state, ts: state.delete(self.region, ts), replaced=replaced)
+        return await self._write(table, key, {}, merge=False, tombstone=True, replaced=replaced)
 
     async def _write(self, table: Table, key: Any, values: Mapping[str, Any], *, merge: bool,
-                     tombstone: bool) -> Version:
+                     tombstone: bool, replaced: list | None = None) -> Version:
         key_av = self._key(table, key)
         clash = [k for k in values if k in table.key_names or k == META]
         if clash:
@@ -142,21 +184,18 @@ class RegionWriter:
                            "it cannot be set as a value")
         new_values = to_dynamo(values)
         for _ in range(MAX_ATTEMPTS):
-            current = await self.read(table, key)
+            current = await self._read_stamped(table, key)
             attrs, meta = split(current)
             if merge and not (meta is not None and meta.tombstone):
                 body = {**attrs, **new_values, **key_av}
             else:
                 body = {**new_values, **key_av}
-            seen = meta.timestamp if meta is not None else ZERO
+            seen = horizon(meta)
             ts = self.clock.observe(seen, self.physical_ms())
             version = stamp(body, meta, origin=self.region, ts=ts, tombstone=tombstone)
-            try:
-                await self.client.put_item(TableName=table.name, Item=version.item(),
-                                           **unchanged_since(current, table))
+            if await write_if_unchanged(self.client, table, version, current):
+                if replaced is not None:
+                    replaced.append(current)
                 return version
-            except ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
-                    raise
         raise LabError(f"{self.region}/{table.name}: write kept racing other writers")
 

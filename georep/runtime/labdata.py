@@ -5,6 +5,7 @@ provides the clients, writers, replicators and ``settle``.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -29,15 +30,18 @@ class LabData:
         self.config.region(region)
         return sync_client(service, self.endpoints[region])
 
-    async def put(self, region: str, table: str, key: Any, values: Mapping[str, Any]):
+    async def put(self, region: str, table: str, key: Any, values: Mapping[str, Any], *,
+                  replaced: list | None = None):
+        """``replaced``, if given, receives the raw item the write replaced (None: absent)."""
         v = await self.writers[self.config.region(region).name].put(
-            self.config.table(table), key, values)
+            self.config.table(table), key, values, replaced=replaced)
         self._emit_write("put", region, table, key, values, v)
         return v
 
-    async def update(self, region: str, table: str, key: Any, values: Mapping[str, Any]):
+    async def update(self, region: str, table: str, key: Any, values: Mapping[str, Any], *,
+                     replaced: list | None = None):
         v = await self.writers[self.config.region(region).name].update(
-            self.config.table(table), key, values)
+            self.config.table(table), key, values, replaced=replaced)
         self._emit_write("update", region, table, key, values, v)
         return v
 
@@ -56,9 +60,10 @@ class LabData:
         self.config.region(to)
         return await self.crdt(region, table, key, [(attr, "rights", (to, n))])
 
-    async def delete(self, region: str, table: str, key: Any):
+    async def delete(self, region: str, table: str, key: Any, *,
+                     replaced: list | None = None):
         v = await self.writers[self.config.region(region).name].delete(
-            self.config.table(table), key)
+            self.config.table(table), key, replaced=replaced)
         self._emit_write("delete", region, table, key, {}, v)
         return v
 
@@ -116,7 +121,7 @@ class LabData:
         out = {}
         for k in sorted(keys):
             values = {r: per_region[r].get(k) for r in per_region}
-            if len({repr(v) for v in values.values()}) > 1:
+            if len({json.dumps(v, sort_keys=True, default=str) for v in values.values()}) > 1:
                 out[k] = values
         return out
 
@@ -136,6 +141,29 @@ class LabData:
             out.extend(await ConflictFeed(self._clients[name]).read(table, key))
         return sorted(out, key=lambda e: (e["time"], e["region"], e["id"]))
 
+    async def _redrive_all(self, out: dict[str, Any]) -> int:
+        """Redrive every running link's DLQ; the number of dead letters still blocked."""
+        blocked = 0
+        for key, rep in self.replicators.items():
+            if key in self._tasks:
+                report = await rep.redrive()
+                seen = out.get(rep.name, {})
+                out[rep.name] = {"delivered": seen.get("delivered", 0) + report.delivered,
+                                 "suppressed": seen.get("suppressed", 0) + report.suppressed,
+                                 "blocked": report.blocked, "poison": len(report.poison),
+                                 "stopped": report.stopped}
+                blocked += report.blocked
+        return blocked
+
+    async def _caught_up(self, timeout: float) -> None:
+        try:
+            await self.settle(timeout)
+        except TimeoutError:
+            cut = [name for name, state in self.link_state().items() if state != "open"]
+            why = f"links not open: {', '.join(cut)}" if cut else "replicators still busy"
+            raise LabError(f"the replicators did not catch up within {timeout:.0f}s ({why}); "
+                           "heal the links and try again") from None
+
     async def reconcile(self, table: str | None = None, *, timeout: float = 60.0,
                         progress=None) -> dict[str, Any]:
         """Redrive every DLQ, wait for the replicators, then repair and verify with Merkle
@@ -144,22 +172,13 @@ class LabData:
         tables = [self.config.table(table)] if table else list(self.config.tables)
         out: dict[str, Any] = {"redrive": {}, "seconds": {}}
         t0 = time.perf_counter()
-        for key, rep in self.replicators.items():
-            if key in self._tasks:
-                report = await rep.redrive()
-                out["redrive"][rep.name] = {"delivered": report.delivered,
-                                            "suppressed": report.suppressed,
-                                            "poison": len(report.poison),
-                                            "stopped": report.stopped}
+        blocked = await self._redrive_all(out["redrive"])
         out["seconds"]["redrive"] = round(time.perf_counter() - t0, 3)
         t0 = time.perf_counter()
-        try:
-            await self.settle(timeout)
-        except TimeoutError:
-            cut = [name for name, state in self.link_state().items() if state != "open"]
-            why = f"links not open: {', '.join(cut)}" if cut else "replicators still busy"
-            raise LabError(f"the replicators did not catch up within {timeout:.0f}s ({why}); "
-                           "heal the links and try again") from None
+        await self._caught_up(timeout)
+        if blocked:  # dead letters that waited for a plain write's stamp: stamped by now
+            await self._redrive_all(out["redrive"])
+            await self._caught_up(timeout)
         out["seconds"]["catch_up"] = round(time.perf_counter() - t0, 3)
         clients = {r.name: self._clients[r.name] for r in self.config.regions}
         reports = [await reconcile_table(clients, t, clock=self.clock, progress=progress)

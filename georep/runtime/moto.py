@@ -22,6 +22,7 @@ import urllib.request
 from pathlib import Path
 
 from ..errors import LabError
+from .motoserve import serialize_threaded
 
 _lock = threading.Lock()
 _active: set[str] = set()
@@ -64,6 +65,7 @@ class MotoRegion:
             self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self._port,
                                               verbose=False)
             self._server.start()
+            serialize_threaded(self._server)  # see georep.runtime.motoserve
             if first:  # a lab that died without stopping may have left state behind
                 reset(self.url)
         except BaseException:
@@ -140,7 +142,11 @@ class MotoProcess:
         out = self._log.open("ab") if self._log else subprocess.DEVNULL
         try:
             self._proc = subprocess.Popen(
-                [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                # not ``-m moto.server``: it runs requests concurrently, and moto's conditional
+                # writes and stream sequence numbers are not atomic (see motoserve.py; run as a
+                # script, so the child does not import georep)
+                [sys.executable, str(Path(__file__).with_name("motoserve.py")), "-H",
+                 "127.0.0.1", "-p", str(port)],
                 stdin=subprocess.DEVNULL, stdout=out, stderr=out, preexec_fn=die_with_parent)
         finally:
             if self._log:

@@ -12,6 +12,7 @@ from typing import Any
 
 from ..aws.checkpoints import CheckpointStore
 from ..aws.dlq import DeadLetterQueue
+from ..aws.stamps import StampStore
 from ..aws.streams import StreamReader
 from ..aws.tables import stream_arn
 from ..config import LabConfig
@@ -45,6 +46,7 @@ async def build_replicator(
             CheckpointStore(source, link, t.name),
             Applier(dest, t, policy_named(t.policy, **t.policy_options()), dst),
             Applier(source, t, policy_named(t.policy, **t.policy_options()), src),
+            StampStore(source, t.name),
         ))
     return Replicator(src, dst, source_client=source, tables=tables,
                       settings=config.settings_for(src, dst), dlq=DeadLetterQueue(source_sqs, link),

@@ -12,7 +12,8 @@ Encoded states are DynamoDB AttributeValues tagged with their type and format ve
     {"M": {"t": {"S": "pncounter"}, "v": {"N": "1"}, ...type-specific fields}}
 
 :data:`REGISTRY` maps each tag to its class; :func:`decode_any` decodes a state of any type and
-:func:`new_of` creates an empty one by name.
+:func:`new_of` creates an empty one by name. Every attribute type (and the map) is also
+:class:`Resettable`, which an item's delete needs; :class:`ItemState` is a whole item's state.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from ._base import CRDTDecodeError
 from ._registry import REGISTRY, decode_any, new_of
 from .bcounter import BoundedCounter, InsufficientRights
 from .gcounter import GCounter
+from .item import ItemState, item_state
 from .lwwregister import LWWRegister
 from .mvregister import MVRegister
 from .ormap import CRDTMap, CRDTTypeClash
@@ -61,6 +63,23 @@ class CRDT(Protocol):
     def __eq__(self, other: object) -> bool: ...
 
 
+@runtime_checkable
+class Resettable(Protocol):
+    """The optional ability to be reset by an item's delete, and to be absent afterwards.
+
+    A reset is *observed*: the state keeps everything (no region's entry shrinks) and records
+    what it has seen, so that an update merged in later that the reset had not seen survives.
+    """
+
+    def reset(self) -> Self:
+        """The state after a reset of everything it holds."""
+        ...
+
+    def present(self) -> bool:
+        """True when the state holds something no reset has observed (the attribute shows)."""
+        ...
+
+
 __all__ = [
     "CRDT",
     "REGISTRY",
@@ -70,10 +89,13 @@ __all__ = [
     "CRDTTypeClash",
     "GCounter",
     "InsufficientRights",
+    "ItemState",
     "LWWRegister",
     "MVRegister",
     "ORSet",
     "PNCounter",
+    "Resettable",
     "decode_any",
+    "item_state",
     "new_of",
 ]

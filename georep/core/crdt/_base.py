@@ -125,8 +125,13 @@ def type_tag(av: Any) -> str:
     return tag["S"]
 
 
-def open_envelope(av: Any, type_name: str, fields: Iterable[str]) -> dict[str, Any]:
-    """The fields of an encoded ``type_name`` state, after checking its tag, version and keys."""
+def open_envelope(
+    av: Any, type_name: str, fields: Iterable[str], optional: Iterable[str] = ()
+) -> dict[str, Any]:
+    """The fields of an encoded ``type_name`` state, after checking its tag, version and keys.
+
+    ``optional`` fields are written only when they hold something (a reset baseline, say), so
+    a state that never used them encodes exactly as it did before they existed."""
     found = type_tag(av)
     if found != type_name:
         raise CRDTDecodeError(f"expected a {type_name!r} state, found type tag {found!r}")
@@ -137,9 +142,41 @@ def open_envelope(av: Any, type_name: str, fields: Iterable[str]) -> dict[str, A
     expected = {"t", "v", *fields}
     if missing := expected - m.keys():
         raise CRDTDecodeError(f"{type_name} state lacks field(s) {sorted(missing)}")
-    if extra := m.keys() - expected:
+    if extra := m.keys() - expected - set(optional):
         raise CRDTDecodeError(f"{type_name} state has unknown field(s) {sorted(extra)}")
     return m
+
+
+# -- stamps (packed HLC, actor) --------------------------------------------------------------
+
+
+def encode_stamp(stamp: tuple[int, str] | None) -> dict[str, Any]:
+    if stamp is None:
+        return {"NULL": True}
+    ts, actor = stamp
+    return {"L": [{"N": str(ts)}, {"S": actor}]}
+
+
+def decode_stamp(av: Any, what: str) -> tuple[int, str] | None:
+    if av == {"NULL": True}:
+        return None
+    ts_av, actor_av = kind_of(av, "L", what)
+    return (integer(ts_av, f"{what}.ts", minimum=0), check_actor(kind_of(actor_av, "S", what)))
+
+
+def check_ts(ts: object) -> int:
+    if not isinstance(ts, int) or isinstance(ts, bool) or ts < 0:
+        raise ValueError(f"ts is a packed HLC (an int >= 0), not {ts!r}")
+    return ts
+
+
+def later(left: tuple[int, str] | None, right: tuple[int, str] | None) -> tuple[int, str] | None:
+    """The greater of two optional stamps (None is below every stamp)."""
+    if left is None:
+        return right
+    if right is None:
+        return left
+    return max(left, right)
 
 
 @contextmanager

@@ -2,7 +2,8 @@
 
 Place in the data flow: the per-attribute state of a ``crdt``-policy item whose concurrent
 writes must all be kept for the application to reconcile (Dynamo/Riak siblings); the replicator
-merges it into the destination's when a version arrives.
+merges it into the destination's when a version arrives. A reset (an item's delete) drops every
+value it has seen; a register without a value is absent from the item (:meth:`present`).
 """
 
 from __future__ import annotations
@@ -50,6 +51,13 @@ class MVRegister:
         tag, context = _dotted.next_tag(self.context, actor)
         # every current entry is covered by the new context, so the assignment supersedes them
         return type(self)({tag: copy_value(value)}, context)
+
+    def reset(self) -> Self:
+        """Drop every entry seen here, keeping the context: a concurrent one will survive."""
+        return type(self)({}, self.context)
+
+    def present(self) -> bool:
+        return bool(self.entries)
 
     def merge(self, other: Self) -> Self:
         check_same_type(self, other)

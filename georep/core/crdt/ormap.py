@@ -6,6 +6,8 @@ are CRDTs themselves; the replicator merges it into the destination's when a ver
 Keys are never removed, so the map needs no causal context of its own: a key held by one side
 only is kept, and a key on both sides holds the merge of the two nested states. A key keeps the
 type it was first given; using it as another type is a schema error and raises CRDTTypeClash.
+A reset resets every nested state; the value shows only the keys whose state is present (has
+something a reset did not observe), as Riak's map does with a removed field.
 """
 
 from __future__ import annotations
@@ -42,7 +44,14 @@ class CRDTMap:
         return cls()
 
     def value(self) -> dict[str, Any]:
-        return {key: nested.value() for key, nested in sorted(self.entries.items())}
+        return {key: nested.value() for key, nested in sorted(self.entries.items())
+                if nested.present()}
+
+    def reset(self) -> Self:
+        return type(self)({key: nested.reset() for key, nested in self.entries.items()})
+
+    def present(self) -> bool:
+        return any(nested.present() for nested in self.entries.values())
 
     def get(self, key: str) -> CRDT | None:
         return self.entries.get(key)

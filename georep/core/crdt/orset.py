@@ -5,7 +5,8 @@ strings or ints; the replicator merges it into the destination's when a version 
 
 Each add is tagged ``(actor, counter)`` and the state keeps a causal context instead of
 tombstones (an "ORSWOT", see ``_dotted``). An add concurrent with a remove survives it, because
-the remove could not have seen the add's tag.
+the remove could not have seen the add's tag. A reset (an item's delete) removes every element
+seen; an empty set is absent from the item (:meth:`present`).
 """
 
 from __future__ import annotations
@@ -83,6 +84,13 @@ class ORSet:
         _check_element(element)
         entries = {t: e for t, e in self.entries.items() if e != element}
         return type(self)(entries, self.context)
+
+    def reset(self) -> Self:
+        """Drop every entry seen here, keeping the context: a concurrent one will survive."""
+        return type(self)({}, self.context)
+
+    def present(self) -> bool:
+        return bool(self.entries)
 
     def merge(self, other: Self) -> Self:
         check_same_type(self, other)
