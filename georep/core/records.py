@@ -8,6 +8,9 @@ Rules (see ARCHITECTURE.md, "Local writes and replicated writes"):
 * a record whose metadata changed, describes the new attributes and names a replicator,
   reconcile or a stamp write-back as the writer is a replicated write and is skipped, which is
   what stops ping-pong;
+* a REMOVE whose old image is a stamped tombstone is georep burying a delete it already wrote
+  as an item (:mod:`georep.engine.burial`): that item's own record carried the delete, so it is
+  skipped (:func:`buried`);
 * a record whose metadata changed, names a client, and stamps exactly the new attributes is a
   write through georep's own write path and ships as it is;
 * anything else (a write by a plain AWS client, with no metadata or with metadata it did not
@@ -51,22 +54,35 @@ class LocalWrite:
 
 
 def replaced(
-    old_image: Mapping[str, Any] | None, prior: Version | None, seq: int
+    old_image: Mapping[str, Any] | None, prior: Version | None, seq: int,
+    prior_seq: int | None = None,
 ) -> Version | None:
     """The version a plain write replaced, as stamped: the old image when it carries its own
     stamp; else ``prior``, the stamp this replicator gave the key's previous plain write (its
     write-back may not have landed before the next write), when it describes the old image
     (or, for a write to an absent item, when it was a delete) and came earlier in the stream
-    than this record (``seq``); else None."""
+    than this record (``seq``; ``prior_seq``, where the stream showed ``prior``, defaults to its
+    tie: the sequence number of a plain write's own record); else None."""
     old_attrs, old_meta = split(old_image)
     if old_image is not None and is_stamped(old_attrs, old_meta):
         return Version(old_attrs, old_meta)
-    if prior is None or prior.meta.tie >= seq:
+    if prior is None or (prior.meta.tie if prior_seq is None else prior_seq) >= seq:
         return None
     if old_image is None:
         return prior if prior.meta.tombstone else None
     if not prior.meta.tombstone and prior.meta.digest == digest(old_attrs):
         return prior
+    return None
+
+
+def buried(event: str, old_image: Mapping[str, Any] | None) -> Version | None:
+    """The tombstone a REMOVE record buried (its old image: a stamped tombstone without
+    siblings), or None for any other record."""
+    if event != "REMOVE" or old_image is None or META not in old_image:
+        return None
+    attrs, meta = split(old_image)
+    if is_stamped(attrs, meta) and meta.tombstone and not meta.siblings:
+        return Version(attrs, meta)
     return None
 
 
@@ -82,6 +98,7 @@ def local_write(
     key_names: Iterable[str],
     prior: Version | None = None,
     crdt: bool = False,
+    prior_seq: int | None = None,
 ) -> LocalWrite | None:
     """The version a record contributes to replication, or None for a replicated write.
 
@@ -90,9 +107,11 @@ def local_write(
     never written back), the stale metadata the images carry stands in.
     """
     old_attrs, old_meta = split(old_image)
+    if buried(event, old_image) is not None:
+        return None  # georep moving a tombstone to its row: shipped by the tombstone's write
     if event == "REMOVE" or new_image is None:
-        # georep deletes are tombstone writes, so a real delete came from a plain client.
-        before = replaced(old_image, prior, seq)
+        # georep deletes are tombstone writes, so any other delete came from a plain client.
+        before = replaced(old_image, prior, seq, prior_seq)
         base = before.meta if before is not None else old_meta
         attrs = dict(keys) if not old_attrs else key_of(old_attrs, key_names)
         v = stamp_plain(attrs, base, origin=origin, record_ms=record_ms, seq=seq, tombstone=True,
@@ -112,7 +131,7 @@ def local_write(
             v = stamp_plain(new_attrs, new_meta, origin=origin, record_ms=record_ms, seq=seq,
                             crdt=crdt)
             return LocalWrite(v, seq, plain=True, seen=new_image.get(META))
-    before = replaced(old_image, prior, seq)
+    before = replaced(old_image, prior, seq, prior_seq)
     stale = new_meta if new_meta is not None else old_meta
     base = before.meta if before is not None else stale
     v = stamp_plain(new_attrs, base, origin=origin, record_ms=record_ms, seq=seq, crdt=crdt)

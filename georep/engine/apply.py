@@ -15,6 +15,11 @@ docs/design.md, "Apply").
 An item written by a plain AWS client and not yet stamped by its own region's replicator has no
 honest version to merge with: its key is *blocked* (returned in :attr:`ApplyResult.blocked`),
 never merged against a stand-in; the caller waits for the stamp or dead-letters the version.
+
+A deleted key has no item: its current version is its region's tombstone row
+(:mod:`georep.aws.tombstones`), read for the keys the BatchGetItem did not find. A merge result
+that is a tombstone is buried (:mod:`georep.engine.burial`), and a tombstone item left by a
+delete that did not finish is finished when a merge finds nothing to change.
 """
 
 from __future__ import annotations
@@ -25,13 +30,19 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..aws.tables import CHECKPOINT_TABLE
+from ..aws.tombstones import TombstoneStore, parse_rows, row_key
 from ..config import Table
 from ..core.meta import Version, is_stamped, key_of, split
 from ..core.policy import Conflict, ConflictPolicy
 from ..errors import RetriableError, UnstampedDestination
-from .condwrite import write_if_unchanged
+from .burial import buried_item, finish, write_version
 
-READ_CHUNK = 100  # BatchGetItem limit
+# A key's state in a region: its raw item (None: absent) and, when absent, its tombstone row's
+# version (None: never deleted, or a row georep did not write).
+State = tuple[dict | None, Version | None]
+
+READ_CHUNK = 50  # keys per BatchGetItem (its limit is 100: an item and a row per key)
 MAX_ROUNDS = 20  # re-read rounds for a key whose conditional write keeps losing races
 IN_FLIGHT = 8  # conditional PutItems at once per applier
 
@@ -94,8 +105,8 @@ class Applier:
         attrs = v.attrs if isinstance(v, Version) else v
         return key_id(key_of(attrs, self.table.key_names))
 
-    def _merge(self, raw: dict | None, incoming: Version) -> Outcome:
-        merge = self.policy.merge(self.current(raw), incoming)
+    def _merge(self, state: State, incoming: Version) -> Outcome:
+        merge = self.policy.merge(self.base(state), incoming)
         if merge.write is None:
             return Outcome(incoming, None)
         return Outcome(incoming, merge.write.written_by(self.writer), merge.conflict)
@@ -103,11 +114,11 @@ class Applier:
     async def apply(self, versions: Sequence[Version], *, create: bool = True) -> ApplyResult:
         """Merge ``versions`` (distinct keys) into the region: idempotent, conditional.
         ``create=False`` leaves absent items absent (counted as suppressed)."""
-        current = await self._read(versions)
+        current = await self.read(versions)
         result = ApplyResult()
         gate = asyncio.Semaphore(self.in_flight)
         done = await asyncio.gather(
-            *(self._apply_one(v, current.get(self._kid(v)), gate, result, create)
+            *(self._apply_one(v, current[self._kid(v)], gate, result, create)
               for v in versions),
             return_exceptions=True)
         errors = [d for d in done if isinstance(d, BaseException)]
@@ -120,18 +131,24 @@ class Applier:
                 result.outcomes.append(outcome)
         return result
 
-    async def _apply_one(self, v: Version, raw: dict | None, gate: asyncio.Semaphore,
+    async def _apply_one(self, v: Version, state: State, gate: asyncio.Semaphore,
                          result: ApplyResult, create: bool) -> Outcome | None:
         """One key: merge and write conditionally; re-read and merge again on a lost race.
         None when the destination holds a plain write not yet stamped."""
         for _ in range(MAX_ROUNDS):
+            raw = state[0]
             if raw is None and not create:
                 return Outcome(v, None)
             try:
-                outcome = self._merge(raw, v)
+                outcome = self._merge(state, v)
             except UnstampedDestination:
                 return None
             if outcome.written is None:
+                left = buried_item(raw)
+                if left is not None:  # a delete that did not finish: steps (b) and (c)
+                    async with gate:
+                        await finish(self.client, self.table, self.tombs, self.policy, left,
+                                     raw.get("_georep"))
                 return outcome
             token = None
             if outcome.conflict is not None and self.journal is not None:
@@ -142,7 +159,7 @@ class Applier:
             if token is not None and self.unjournal is not None:
                 await self.unjournal(token)
             result.races += 1
-            raw = (await self._read([v])).get(self._kid(v))
+            state = (await self.read([v]))[self._kid(v)]
         raise RetriableError(f"{self.region}/{self.table.name}: a key kept racing writes")
 
     def current(self, raw: dict | None) -> Version | None:
@@ -158,18 +175,41 @@ class Applier:
             f"{self.region}/{self.table.name} {self._kid(attrs)}: written by a plain client "
             "and not yet stamped by its region's replicator")
 
-    async def _read(self, versions: Sequence[Version]) -> dict[str, dict]:
+    def base(self, state: State) -> Version | None:
+        """The current version: the item's if present, else the tombstone row's."""
+        raw, row = state
+        return self.current(raw) if raw is not None else row
+
+    @property
+    def tombs(self) -> TombstoneStore:
+        return TombstoneStore(self.client, self.table.name)
+
+    async def read(self, versions: Sequence[Version]) -> dict[str, State]:
+        """Every key's state in the region: its item, else its tombstone row's version. One
+        BatchGetItem reads both (a round trip is what costs)."""
         keys = [key_of(v.attrs, self.table.key_names) for v in versions]
-        out: dict[str, dict] = {}
+        items: dict[str, dict] = {}
+        rows = {}
         for start in range(0, len(keys), READ_CHUNK):
-            request = {self.table.name: {"Keys": keys[start:start + READ_CHUNK],
-                                         "ConsistentRead": True}}
+            chunk = keys[start:start + READ_CHUNK]
+            request = {
+                self.table.name: {"Keys": chunk, "ConsistentRead": True},
+                CHECKPOINT_TABLE: {"Keys": [row_key(self.table.name, key_id(k)) for k in chunk],
+                                   "ConsistentRead": True}}
             while request:
                 resp = await self.client.batch_get_item(RequestItems=request)
                 for item in resp.get("Responses", {}).get(self.table.name, []):
-                    out[self._kid(item)] = item
+                    items[self._kid(item)] = item
+                rows.update(parse_rows(resp.get("Responses", {}).get(CHECKPOINT_TABLE, [])))
                 request = resp.get("UnprocessedKeys") or None
+        out = {}
+        for v in versions:
+            k = self._kid(v)
+            out[k] = (items.get(k), rows[k].version if k in rows and k not in items else None)
         return out
 
     async def _put_if_unchanged(self, version: Version, raw: dict | None) -> bool:
-        return await write_if_unchanged(self.client, self.table, version, raw)
+        """Write ``version`` over ``raw`` (None: no item, whatever the row holds); a tombstone
+        without siblings is buried."""
+        return await write_version(self.client, self.table, self.tombs, self.policy, version,
+                                   raw)

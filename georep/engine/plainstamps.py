@@ -14,7 +14,7 @@ from collections import OrderedDict
 from ..aws.stamps import latest_before
 from ..config import Table
 from ..core.meta import META, Version
-from ..core.records import LocalWrite, local_write, record_ms
+from ..core.records import LocalWrite, buried, local_write, record_ms
 from .apply import key_id
 
 KEYS = 100_000  # keys remembered; an evicted key is recalled from the store when needed
@@ -22,8 +22,9 @@ KEYS = 100_000  # keys remembered; an evicted key is recalled from the store whe
 
 class PlainStamps:
     def __init__(self) -> None:
-        # (table, key id) -> the stamp of the key's latest plain write seen in the stream
-        self._latest: OrderedDict[tuple[str, str], Version] = OrderedDict()
+        # (table, key id) -> the sequence number and stamp of the key's latest plain write seen
+        # in the stream, or of the latest tombstone georep buried (its REMOVE record)
+        self._latest: OrderedDict[tuple[str, str], tuple[int, Version]] = OrderedDict()
         # (table, key id) -> the store's stamps of the key by sequence number, for records read
         # before this process saw the key's plain writes (after a restart)
         self._recalled: OrderedDict[tuple[str, str], dict[int, Version]] = OrderedDict()
@@ -53,16 +54,21 @@ class PlainStamps:
         d = rec["dynamodb"]
         kid = (table.name, key_id(d["Keys"]))
         seq = int(d["SequenceNumber"])
-        prior = self._latest.get(kid)
+        prior_seq, prior = self._latest.get(kid, (None, None))
         if prior is None and kid in self._recalled:
             prior = latest_before(self._recalled[kid], seq)
         lw = local_write(
             event=rec["eventName"], keys=d["Keys"], old_image=d.get("OldImage"),
             new_image=d.get("NewImage"), origin=origin,
             record_ms=record_ms(d["ApproximateCreationDateTime"]),
-            seq=seq, key_names=table.key_names, prior=prior, crdt=table.policy == "crdt")
-        if lw is not None and lw.plain:
-            self._latest[kid] = lw.version
+            seq=seq, key_names=table.key_names, prior=prior, crdt=table.policy == "crdt",
+            prior_seq=prior_seq)
+        # A buried tombstone is what a plain re-create of the key replaces: its INSERT record
+        # has no old image to name it.
+        remembered = lw.version if lw is not None and lw.plain else buried(
+            rec["eventName"], d.get("OldImage"))
+        if remembered is not None:
+            self._latest[kid] = (seq, remembered)
             self._latest.move_to_end(kid)
             if len(self._latest) > KEYS:
                 self._latest.popitem(last=False)

@@ -29,6 +29,7 @@ from typing import Any
 from ..aws.conflicts import ConflictFeed
 from ..aws.conflicts import entry as conflict_entry
 from ..aws.errors import classify
+from ..aws.tombstones import TombstoneStore
 from ..aws.values import to_python
 from ..config import Table
 from ..core.merkle import Tree, TreeBuilder, depth_for, differing_leaves, item_digest
@@ -36,6 +37,7 @@ from ..core.meta import Version, key_of
 from ..core.policy import policy_named
 from ..errors import UnstampedDestination
 from .apply import Applier, key_id
+from .burial import buried_item
 
 SEGMENTS = 4
 REPAIRS_IN_FLIGHT = 16
@@ -59,16 +61,16 @@ class TableReport:
 
 
 def _fold(policy, appliers: dict[str, Applier], fetched: dict[str, dict[str, dict]],
-          kid: str) -> tuple[Version, list] | None:
-    """Every region's version of a key merged with the policy, and the conflicts found; None
-    when a region holds an unstamped plain write."""
+          rows: dict[str, dict[str, Version]], kid: str) -> tuple[Version, list] | None:
+    """Every region's version of a key (its item, else its tombstone row) merged with the
+    policy, and the conflicts found; None when a region holds an unstamped plain write."""
     final, conflicts = None, []
     for r, applier in appliers.items():
-        if kid in fetched[r]:
-            try:
-                current = applier.current(fetched[r][kid])
-            except UnstampedDestination:
-                return None
+        try:
+            current = applier.base((fetched[r].get(kid), rows[r].get(kid)))
+        except UnstampedDestination:
+            return None
+        if current is not None:
             m = policy.merge(final, current)
             final = m.write if m.write is not None else final
             if m.conflict is not None:
@@ -82,9 +84,11 @@ def _describe(v: Version) -> dict[str, Any]:
 
 
 async def scan_region(client, table: Table, depth: int, spill: Path,
-                      progress: Callable[[int], None] | None = None) -> TreeBuilder:
+                      progress: Callable[[int], None] | None = None,
+                      buried: set[str] | None = None) -> TreeBuilder:
     """Stream a region's table into a Merkle tree; write ``leaf, digest, key`` lines to
-    ``spill`` (the keys of a differing range are read back from it, never held in memory)."""
+    ``spill`` (the keys of a differing range are read back from it, never held in memory).
+    ``buried`` receives the keys of tombstone items: deletes that did not finish."""
     builder = TreeBuilder(depth)
     lock = asyncio.Lock()
     with spill.open("w") as out:
@@ -99,6 +103,8 @@ async def scan_region(client, table: Table, depth: int, spill: Path,
                         kid = key_id(key_of(item, table.key_names))
                         leaf = builder.add(kid, item)
                         out.write(f"{leaf}\t{item_digest(kid, item)}\t{kid}\n")
+                        if buried is not None and buried_item(item) is not None:
+                            buried.add(kid)
                 if progress:
                     progress(len(page.get("Items", [])))
                 if "LastEvaluatedKey" not in page:
@@ -119,6 +125,14 @@ async def _retry(call, attempts: int = 5):
                 raise
             await asyncio.sleep(0.2 * 2 ** attempt)
     raise AssertionError("unreachable")
+
+
+async def _rows(client, table: Table, keys: list[str],
+                have: dict[str, dict]) -> dict[str, Version]:
+    """The tombstone rows' versions of the keys without an item."""
+    store = TombstoneStore(client, table.name)
+    found = await _retry(lambda: store.get_many(k for k in keys if k not in have))
+    return {k: row.version for k, row in found.items() if row.version is not None}
 
 
 async def _fetch(client, table: Table, keys: list[str]) -> dict[str, dict]:
@@ -146,9 +160,10 @@ async def reconcile_table(clients: dict[str, Any], table: Table, *, clock=time.t
     report.depth = depth_for(estimate)
     with tempfile.TemporaryDirectory(prefix="georep-reconcile-") as tmp:
         spills = {r: Path(tmp) / f"{r}.keys" for r in regions}
+        buried: set[str] = set()
         builders = await asyncio.gather(*(
             scan_region(clients[r], table, report.depth, spills[r],
-                        (lambda n, r=r: progress(r, n)) if progress else None)
+                        (lambda n, r=r: progress(r, n)) if progress else None, buried)
             for r in regions))
         trees: dict[str, Tree] = {r: b.tree for r, b in zip(regions, builders, strict=True)}
         report.scanned = {r: b.items for r, b in zip(regions, builders, strict=True)}
@@ -167,8 +182,9 @@ async def reconcile_table(clients: dict[str, Any], table: Table, *, clock=time.t
                     if int(leaf) in differing:
                         keys.add(kid)
                         scanned[r][kid] = int(dig)
-        ordered = sorted(keys)
+        ordered = sorted(keys | buried)
         fetched = {r: await _fetch(clients[r], table, ordered) for r in regions}
+        rows = {r: await _rows(clients[r], table, ordered, fetched[r]) for r in regions}
         report.seconds["compare"] = round(time.perf_counter() - t, 3)
 
     t = time.perf_counter()
@@ -191,8 +207,9 @@ async def reconcile_table(clients: dict[str, Any], table: Table, *, clock=time.t
 
     async def repair(kid: str, final: Version, conflicts: list, r: str) -> None:
         have = fetched[r].get(kid)
-        if have is not None and item_digest(kid, have) == item_digest(kid, final.item()):
-            return  # this region already holds the merged version
+        if (have is not None and buried_item(have) is None
+                and item_digest(kid, have) == item_digest(kid, final.item())):
+            return  # this region already holds the merged version (a tombstone item: buried)
         # The fold's conflicts reach the feed before the write (a crash after it cannot lose
         # them; at worst an interrupted reconcile names a conflict it did not yet resolve).
         if conflicts:
@@ -210,10 +227,10 @@ async def reconcile_table(clients: dict[str, Any], table: Table, *, clock=time.t
     for kid in ordered:
         digests = {item_digest(kid, fetched[r][kid]) if kid in fetched[r] else None
                    for r in regions}
-        if len(digests) == 1:
+        if len(digests) == 1 and kid not in buried:
             continue  # equal after all (changed while we scanned): nothing to repair
-        report.keys_diverged += 1
-        folded = _fold(policy, appliers, fetched, kid)
+        report.keys_diverged += int(len(digests) > 1)
+        folded = _fold(policy, appliers, fetched, rows, kid)
         if folded is None:
             # A plain client's write no replicator has stamped (or could: too large for the
             # metadata). Nothing honest to merge it with, and it must not be replaced.

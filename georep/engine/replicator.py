@@ -36,6 +36,7 @@ from ..core.meta import MetadataError, Version, key_of
 from ..core.records import LocalWrite, record_ms
 from ..errors import Fenced, ReplicationError
 from .apply import Applier, ApplyResult, key_id
+from .burial import record
 from .delivery import Delivery, Item
 from .linkstats import LinkStats
 from .plainstamps import PlainStamps
@@ -391,6 +392,11 @@ class Replicator:
         # The stamp is not on its own item: the key's next write's record names this version
         # as the one it replaced, also after a restart.
         kid = key_id(key_of(lw.version.attrs, tl.table.key_names))
+        if lw.version.meta.tombstone:
+            # A plain delete: its stamp goes to the key's tombstone row (merged with what the
+            # row holds), where a late replicated write meets it.
+            await record(tl.local.tombs, tl.local.policy, kid, lw.version.written_by("stamp"))
+            self.stats.stamped += 1
         await tl.stamps.save(kid, lw.seq, lw.version)
         # The item changed since the record: a later plain write (whose own record follows and
         # is stamped as having seen this one), another link's write-back of the same stamp,

@@ -23,15 +23,14 @@ async def write_back(source, table: Table, lw: LocalWrite, region: str) -> bool:
     plain write keeps the metadata it found, so the stamp may land on its attributes, and it
     then names exactly the version that write replaced. It sets the metadata only, so it never
     overwrites a value; and a version georep wrote (an apply, a repair) never matches.
+
+    A plain delete's stamp (a tombstone) has no item to land on: False, and the replicator
+    records it in the key's tombstone row instead.
     """
     v = lw.version.written_by("stamp")
+    if v.meta.tombstone:
+        return False  # a plain delete has no item to carry it: see Replicator._write_back
     try:
-        if v.meta.tombstone:
-            await source.put_item(
-                TableName=table.name, Item=v.item(),
-                ConditionExpression="attribute_not_exists(#k)",
-                ExpressionAttributeNames={"#k": table.hash_key.name})
-            return True
         names = {"#m": META, "#k": table.hash_key.name, "#o": "o", "#q": "q", "#w": "w"}
         values = {":meta": encode(v.meta), ":origin": {"S": region},
                   ":seq": {"N": str(lw.seq)}, ":stamp": {"S": "stamp"}}

@@ -3,7 +3,10 @@
 Place in the data flow: the first step of a write (client → region table). Each write reads the
 item it replaces (consistent read), advances the region's hybrid logical clock past the stamp it
 saw, and writes conditionally on the item not having changed since; so a georep write always
-follows, causally and in HLC order, the version it overwrote. Deletes write tombstones.
+follows, causally and in HLC order, the version it overwrote. A deleted key has no item: the
+version a write follows is then its region's tombstone row (:mod:`georep.aws.tombstones`).
+Deletes write tombstones and bury them (:mod:`georep.engine.burial`): the item leaves the
+user's table, the tombstone stays in the row.
 """
 
 from __future__ import annotations
@@ -13,14 +16,17 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
+from ..aws.tombstones import TombstoneStore
 from ..aws.values import to_dynamo, to_python
 from ..config import Table
 from ..core.crdt import ItemState
 from ..core.crdt_policy import CRDTs, apply_ops, register_value, values_of
 from ..core.hlc import HybridClock
 from ..core.meta import META, Version, horizon, is_stamped, split, stamp
+from ..core.policy import policy_named
 from ..errors import LabError
-from .condwrite import write_if_unchanged
+from .apply import key_id
+from .burial import write_version
 
 MAX_ATTEMPTS = 50
 STAMP_WAIT_S = 5.0  # how long a write waits for a plain write's stamp before failing
@@ -57,8 +63,16 @@ class RegionWriter:
                                           ConsistentRead=True)
         return resp.get("Item")
 
-    async def _read_stamped(self, table: Table, key: Any) -> dict[str, Any] | None:
-        """The raw item once it carries a stamp: a write built on a plain client's write that
+    async def _write_version(self, table: Table, version: Version, raw: dict | None) -> bool:
+        """Write ``version`` if the item is still ``raw``; a tombstone is buried."""
+        policy = policy_named(table.policy, **table.policy_options())
+        return await write_version(self.client, table, TombstoneStore(self.client, table.name),
+                                   policy, version, raw)
+
+    async def _read_stamped(self, table: Table,
+                            key: Any) -> tuple[dict[str, Any] | None, Version | None]:
+        """The raw item once it carries a stamp, and the current version: the item's, or the
+        tombstone row's when there is no item. A write built on a plain client's write that
         its region's replicator has not stamped yet could not say which version it has seen.
         The stamp usually lands within a poll interval; if it does not come within
         ``stamp_wait_s`` the write fails (nothing is acknowledged)."""
@@ -66,8 +80,12 @@ class RegionWriter:
         while True:
             item = await self.read(table, key)
             attrs, meta = split(item)
-            if item is None or is_stamped(attrs, meta):
-                return item
+            if item is None:
+                row = await TombstoneStore(self.client, table.name).get(
+                    key_id(self._key(table, key)))
+                return None, row.version
+            if is_stamped(attrs, meta):
+                return item, Version(attrs, meta)
             if waited >= self.stamp_wait_s:
                 raise LabError(
                     f"{self.region}/{table.name}: the item holds a plain client's write that no "
@@ -145,11 +163,11 @@ class RegionWriter:
         policy = CRDTs(**table.policy_options())
         key_av = self._key(table, key)
         for _ in range(MAX_ATTEMPTS):
-            current = await self._read_stamped(table, key)
-            attrs, meta = split(current)
+            current, base = await self._read_stamped(table, key)
+            meta = base.meta if base is not None else None
             state = ItemState.new()
             if meta is not None:
-                state, _ = policy.state(Version(attrs, meta))
+                state, _ = policy.state(base)
             seen = horizon(meta)
             ts = self.clock.observe(seen, self.physical_ms())
             try:
@@ -159,14 +177,15 @@ class RegionWriter:
             body = values_of(state, key_av)
             version = stamp(body, meta, origin=self.region, ts=ts, tombstone=not state.exists())
             version = Version(body, replace(version.meta, crdt=state.encode()))
-            if await write_if_unchanged(self.client, table, version, current):
+            if await self._write_version(table, version, current):
                 if replaced is not None:
                     replaced.append(current)
                 return version
         raise LabError(f"{self.region}/{table.name}: write kept racing other writers")
 
     async def delete(self, table: Table, key: Any, *, replaced: list | None = None) -> Version:
-        """Write a tombstone. ``replaced``: as for :meth:`put`.
+        """Write a tombstone and bury it: the item leaves the table, the tombstone stays in
+        the region's tombstone row. ``replaced``: as for :meth:`put`.
 
         On a ``crdt`` table the tombstone keeps the item's CRDT state, reset: an observed reset
         that a concurrent update survives (see :mod:`georep.core.crdt_policy`)."""
@@ -184,8 +203,8 @@ class RegionWriter:
                            "it cannot be set as a value")
         new_values = to_dynamo(values)
         for _ in range(MAX_ATTEMPTS):
-            current = await self._read_stamped(table, key)
-            attrs, meta = split(current)
+            current, base = await self._read_stamped(table, key)
+            attrs, meta = (base.attrs, base.meta) if base is not None else ({}, None)
             if merge and not (meta is not None and meta.tombstone):
                 body = {**attrs, **new_values, **key_av}
             else:
@@ -193,7 +212,7 @@ class RegionWriter:
             seen = horizon(meta)
             ts = self.clock.observe(seen, self.physical_ms())
             version = stamp(body, meta, origin=self.region, ts=ts, tombstone=tombstone)
-            if await write_if_unchanged(self.client, table, version, current):
+            if await self._write_version(table, version, current):
                 if replaced is not None:
                     replaced.append(current)
                 return version
