@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from botocore.exceptions import ClientError
 
 from ..core.meta import MetadataError, Version, is_stamped, split
-from .tables import CHECKPOINT_TABLE
+from .tables import CHECKPOINT_TABLE, checkpoint_rows
 
 KEEP = 8
 
@@ -72,25 +72,19 @@ class StampStore:
 
     async def recall(self, kids: Iterable[str]) -> dict[str, dict[int, Version]]:
         """The remembered stamps of these keys, by sequence number (a key with none: absent)."""
-        wanted = list(dict.fromkeys(kids))
+        rows = await checkpoint_rows(
+            self.client, {k: _id(self.table, k)["id"]["S"] for k in dict.fromkeys(kids)})
         out: dict[str, dict[int, Version]] = {}
-        for start in range(0, len(wanted), 100):
-            chunk = {k: _id(self.table, k) for k in wanted[start:start + 100]}
-            by_id = {v["id"]["S"]: k for k, v in chunk.items()}
-            request = {CHECKPOINT_TABLE: {"Keys": list(chunk.values()), "ConsistentRead": True}}
-            while request:
-                resp = await self.client.batch_get_item(RequestItems=request)
-                for row in resp.get("Responses", {}).get(CHECKPOINT_TABLE, []):
-                    found = {}
-                    for seq, value in row.get("stamps", {}).get("M", {}).items():
-                        try:
-                            attrs, meta = split(value.get("M"))
-                        except MetadataError:
-                            continue  # not ours: ignored, never a base for a stamp
-                        if is_stamped(attrs, meta) and seq.isdigit():
-                            found[int(seq)] = Version(attrs, meta)
-                    out[by_id[row["id"]["S"]]] = found
-                request = resp.get("UnprocessedKeys") or None
+        for kid, row in rows.items():
+            found = {}
+            for seq, value in row.get("stamps", {}).get("M", {}).items():
+                try:
+                    attrs, meta = split(value.get("M"))
+                except MetadataError:
+                    continue  # not ours: ignored, never a base for a stamp
+                if is_stamped(attrs, meta) and seq.isdigit():
+                    found[int(seq)] = Version(attrs, meta)
+            out[kid] = found
         return out
 
 

@@ -1,4 +1,5 @@
-"""Creating the lab's tables in a region: user tables with streams, and the checkpoint table.
+"""Creating the lab's tables in a region: user tables with streams, and the checkpoint table
+(which also holds the stamp store's and the tombstone rows); reading rows of the latter.
 
 Place in the data flow: run once per region when a lab starts, before any replicator.
 """
@@ -65,3 +66,21 @@ async def stream_arn(client, table: str) -> str:
     if not arn:
         raise LookupError(f"table {table} has no stream (enable NEW_AND_OLD_IMAGES)")
     return arn
+
+
+async def checkpoint_rows(client, ids: dict[str, str]) -> dict[str, dict]:
+    """Rows of the checkpoint table, consistently read: {name: row id} -> {name: raw row}
+    (a name without a row is absent from the answer)."""
+    wanted = list(ids.items())
+    out: dict[str, dict] = {}
+    for start in range(0, len(wanted), 100):
+        chunk = dict(wanted[start:start + 100])
+        by_id = {row_id: name for name, row_id in chunk.items()}
+        request = {CHECKPOINT_TABLE: {"Keys": [{"id": {"S": i}} for i in chunk.values()],
+                                      "ConsistentRead": True}}
+        while request:
+            resp = await client.batch_get_item(RequestItems=request)
+            for row in resp.get("Responses", {}).get(CHECKPOINT_TABLE, []):
+                out[by_id[row["id"]["S"]]] = row
+            request = resp.get("UnprocessedKeys") or None
+    return out

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from botocore.exceptions import ClientError
 
 from ..core.meta import MetadataError, Version, is_stamped, split
-from .tables import CHECKPOINT_TABLE
+from .tables import CHECKPOINT_TABLE, checkpoint_rows
 
 PREFIX = "tomb"
 
@@ -72,18 +72,9 @@ class TombstoneStore:
 
     async def get_many(self, kids: Iterable[str]) -> dict[str, Row]:
         """The rows of these keys (a key without one: absent from the answer)."""
-        wanted = list(dict.fromkeys(kids))
-        out: dict[str, Row] = {}
-        for start in range(0, len(wanted), 100):
-            chunk = {k: _id(self.table, k) for k in wanted[start:start + 100]}
-            by_id = {v["id"]["S"]: k for k, v in chunk.items()}
-            request = {CHECKPOINT_TABLE: {"Keys": list(chunk.values()), "ConsistentRead": True}}
-            while request:
-                resp = await self.client.batch_get_item(RequestItems=request)
-                for row in resp.get("Responses", {}).get(CHECKPOINT_TABLE, []):
-                    out[by_id[row["id"]["S"]]] = _parse(row)
-                request = resp.get("UnprocessedKeys") or None
-        return out
+        rows = await checkpoint_rows(
+            self.client, {k: _id(self.table, k)["id"]["S"] for k in dict.fromkeys(kids)})
+        return {k: _parse(row) for k, row in rows.items()}
 
     async def get(self, kid: str) -> Row:
         return (await self.get_many([kid])).get(kid, ABSENT)
