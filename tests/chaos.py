@@ -69,20 +69,22 @@ class ChaosOptions:
 
     @classmethod
     def from_env(cls, *, regions: int = 2, share: float = 1.0,
-                 default_off: frozenset[str] = frozenset()):
+                 seed: int | None = None):
         """Options from the environment: ``share`` of CHAOS_SECONDS, less the time a lab takes
         to start, settle, reconcile and read (about 6 s a region here), is the chaos phase.
-        ``default_off`` applies when CHAOS_OFF is not set at all (``CHAOS_OFF=`` runs all)."""
+        ``seed`` is used when CHAOS_SEED is not set (else a fresh one)."""
         overhead_s = 6.0 * regions
         budget = float(os.environ.get("CHAOS_SECONDS", "60"))
-        seed = os.environ.get("CHAOS_SEED")
+        env_seed = os.environ.get("CHAOS_SEED")
         off = frozenset(k.strip() for k in os.environ.get("CHAOS_OFF", "").split(",")
-                        if k.strip()) if "CHAOS_OFF" in os.environ else default_off
+                        if k.strip())
         if off - KINDS:
             raise ValueError(f"CHAOS_OFF: unknown kinds {sorted(off - KINDS)}; "
                              f"known: {sorted(KINDS)}")
         return cls(seconds=max(5.0, budget * share - overhead_s),
-                   seed=int(seed) if seed else random.randrange(2**32), regions=regions,
+                   seed=int(env_seed) if env_seed else (
+                       seed if seed is not None else random.randrange(2**32)),
+                   regions=regions,
                    keys=int(os.environ.get("CHAOS_KEYS", "3")), off=off)
 
     def kinds(self, group: tuple[str, ...]) -> list[str]:

@@ -14,6 +14,10 @@ import hashlib
 import json
 from typing import Any
 
+from ..core.meta import Version
+from ..core.policy import Conflict
+from .values import to_python
+
 CONFLICTS_TABLE = "georep_conflicts"
 
 
@@ -59,6 +63,20 @@ def _bounded(described: dict[str, Any]) -> dict[str, Any]:
         return described
     digest = hashlib.blake2b(text.encode(), digest_size=10).hexdigest()
     return {**described, "value": {"$truncated": {"bytes": len(text), "digest": digest}}}
+
+
+def describe(v: Version) -> dict[str, Any]:
+    """A version as a feed entry names it: {region, hlc, tombstone, value}."""
+    return {"region": v.meta.origin, "hlc": v.meta.hlc, "tombstone": v.meta.tombstone,
+            "value": to_python(v.attrs)}
+
+
+def of_conflict(c: Conflict, *, region: str, table: str, key: dict[str, Any],
+                time: float) -> dict[str, Any]:
+    """The feed entry of a policy's conflict, merged in ``region``."""
+    return entry(region=region, table=table, key=key, policy=c.policy, time=time,
+                 winner=describe(c.winner), losers=[describe(v) for v in c.losers],
+                 siblings=[describe(v) for v in c.siblings])
 
 
 def to_item(e: dict[str, Any]) -> dict[str, Any]:

@@ -26,8 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..aws.conflicts import ConflictFeed
-from ..aws.conflicts import entry as conflict_entry
+from ..aws.conflicts import ConflictFeed, of_conflict
 from ..aws.errors import classify
 from ..aws.tombstones import TombstoneStore
 from ..aws.values import to_python
@@ -76,11 +75,6 @@ def _fold(policy, appliers: dict[str, Applier], fetched: dict[str, dict[str, dic
             if m.conflict is not None:
                 conflicts.append(m.conflict)
     return final, conflicts
-
-
-def _describe(v: Version) -> dict[str, Any]:
-    return {"region": v.meta.origin, "hlc": v.meta.hlc, "tombstone": v.meta.tombstone,
-            "value": to_python(v.attrs)}
 
 
 async def scan_region(client, table: Table, depth: int, spill: Path,
@@ -192,11 +186,8 @@ async def reconcile_table(clients: dict[str, Any], table: Table, *, clock=time.t
     gate = asyncio.Semaphore(REPAIRS_IN_FLIGHT)
 
     def entries_for(r: str, conflicts: list) -> list[dict]:
-        return [conflict_entry(region=r, table=table.name,
-                               key=to_python(key_of(c.winner.attrs, table.key_names)),
-                               policy=c.policy, time=clock(), winner=_describe(c.winner),
-                               losers=[_describe(v) for v in c.losers],
-                               siblings=[_describe(v) for v in c.siblings])
+        return [of_conflict(c, region=r, table=table.name, time=clock(),
+                            key=to_python(key_of(c.winner.attrs, table.key_names)))
                 for c in conflicts]
 
     for r, applier in appliers.items():  # a repair's own merge conflicts: write-ahead too

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..aws.checkpoints import Checkpoint, CheckpointStore
-from ..aws.conflicts import ConflictFeed
+from ..aws.conflicts import ConflictFeed, describe, of_conflict
 from ..aws.conflicts import entry as conflict_entry
 from ..aws.dlq import DeadLetterQueue
 from ..aws.errors import classify
@@ -86,7 +86,6 @@ class Replicator:
         self.rng = rng or random.Random()
         self.stats = LinkStats()
         self.fenced = False  # a newer replicator took the lease; this one stopped
-        self._feed: list[tuple[Any, dict]] = []  # conflict entries not yet in a region's feed
         self.delivery = Delivery(self.name, settings, dlq, emit=emit, clock=clock, sleep=sleep,
                                  rng=self.rng, on_retry=self._on_retry)
         self.redriver = Redriver(dlq, src, {tl.table.name: tl for tl in tables}, emit,
@@ -297,7 +296,6 @@ class Replicator:
                 self._record_outcome(tl, o, done_ms - created)
             self.stats.races += done.applied.races
             self.stats.dead_lettered += len(done.dead)
-        await self._flush_feed()
         self.stats.batches += 1
         return Checkpoint(shard_id, records[-1]["dynamodb"]["SequenceNumber"])
 
@@ -330,10 +328,7 @@ class Replicator:
 
         async def journal(incoming: Version, c) -> tuple[Any, dict]:
             key = to_python(key_of(incoming.attrs, tl.table.key_names))
-            e = conflict_entry(region=region, table=tl.table.name, key=key, policy=c.policy,
-                               time=self.clock(), winner=_describe(c.winner),
-                               losers=[_describe(v) for v in c.losers],
-                               siblings=[_describe(v) for v in c.siblings])
+            e = of_conflict(c, region=region, table=tl.table.name, key=key, time=self.clock())
             await self._retrying("conflict-feed", lambda: ConflictFeed(client).record([e]))
             self.stats.conflicts += 1
             self._observe("conflicts")
@@ -347,20 +342,6 @@ class Replicator:
         await self._retrying("conflict-feed", lambda: ConflictFeed(client).remove([e["id"]]))
         self.stats.conflicts -= 1
         self.emit("conflict-withdrawn", link=self.name, id=e["id"], region=e["region"])
-
-    async def _flush_feed(self) -> None:
-        """Record this batch's conflicts in the feed of the region where each was merged.
-
-        The table loops run concurrently and share the list: each flush takes the entries
-        there are at once, and puts back what it could not record if it is cancelled."""
-        pending, self._feed = self._feed, []
-        for i, (client, e) in enumerate(pending):
-            try:
-                await self._retrying("conflict-feed",
-                                     lambda c=client, e=e: ConflictFeed(c).record([e]))
-            except BaseException:
-                self._feed[:0] = pending[i:]
-                raise
 
     async def _redriven(self, tl: TableLink, result: ApplyResult) -> None:
         """Count what a DLQ redrive applied (its conflicts went to the feed like any batch's:
@@ -381,10 +362,12 @@ class Replicator:
             self.stats.unreplicable += 1
             self.emit("stamp-failed", link=self.name, table=tl.table.name, error=str(err)[:300],
                       key=key)
-            self._feed.append((tl.local.client, conflict_entry(
-                region=self.src, table=tl.table.name, key=key, policy=tl.table.policy,
-                time=self.clock(), winner=_describe(lw.version), losers=[],
-                reason=f"unreplicable: {str(err)[:200]}")))
+            e = conflict_entry(region=self.src, table=tl.table.name, key=key,
+                               policy=tl.table.policy, time=self.clock(),
+                               winner=describe(lw.version), losers=[],
+                               reason=f"unreplicable: {str(err)[:200]}")
+            await self._retrying("conflict-feed",
+                                 lambda: ConflictFeed(tl.local.client).record([e]))
             return
         if stamped:
             self.stats.stamped += 1
@@ -410,9 +393,5 @@ class Replicator:
             self.stats.repaired += 1
             key = to_python(key_of(lw.version.attrs, tl.table.key_names))
             self.emit("repair", link=self.name, table=tl.table.name, region=self.src, key=key,
-                      restored=_describe(lw.version))
+                      restored=describe(lw.version))
 
-
-def _describe(v: Version) -> dict[str, Any]:
-    return {"region": v.meta.origin, "hlc": v.meta.hlc, "tombstone": v.meta.tombstone,
-            "value": to_python(v.attrs)}
