@@ -173,3 +173,31 @@ class TestCrdt:
             state = CRDTs(CRDT_TYPES).state(Version(attrs, meta))[0]
             assert state.attrs.get("visits").p.counts == {A: 2, B: 3}  # no entry shrank
         assert (await lab.reconcile())["verified"]
+
+
+async def test_two_concurrent_deletes_are_named_in_the_feed_of_the_region_that_merged_them(
+        georep_lab):
+    """A plain delete at us-east whose stamp reaches the tombstone row after eu-west's
+    concurrent georep delete was buried there: the policy chose between the two deletes in that
+    row, so us-east's feed names the loser (before, a row merge dropped it: in a 3-region chaos
+    run, a delete that lost this way was vouched for by nothing)."""
+    lab = georep_lab
+    await lab.put(A, "users", "k", {"v": "base"})
+    await lab.settle()
+    await lab.stop_replicator(A, B)  # us-east's plain writes wait unstamped
+    lab.client(A).delete_item(TableName="users", Key=KEY)
+    await lab.delete(B, "users", "k")
+    await lab.settle()  # eu-west's delete is buried at us-east, in the row
+    assert (await row(lab, A)).meta.origin == B
+    assert await lab.conflicts("users", "k", region=A) == []
+    await lab.start_replicator(A, B)
+    await lab.settle()
+    plainly_absent(lab)
+    here = await lab.conflicts("users", "k", region=A)
+    assert len(here) == 1, here
+    (entry,) = here
+    assert entry["winner"]["tombstone"] and [x["tombstone"] for x in entry["losers"]] == [True]
+    assert {entry["winner"]["region"], entry["losers"][0]["region"]} == {A, B}
+    there = await lab.conflicts("users", "k", region=B)  # eu-west merged the same two
+    assert [(e["winner"], e["losers"]) for e in there] == [(entry["winner"], entry["losers"])]
+    assert (await lab.reconcile())["verified"]

@@ -148,7 +148,7 @@ class Applier:
                 if left is not None:  # a delete that did not finish: steps (b) and (c)
                     async with gate:
                         await finish(self.client, self.table, self.tombs, self.policy, left,
-                                     raw.get("_georep"))
+                                     raw.get("_georep"), self.row_journal(v))
                 return outcome
             token = None
             if outcome.conflict is not None and self.journal is not None:
@@ -212,4 +212,16 @@ class Applier:
         """Write ``version`` over ``raw`` (None: no item, whatever the row holds); a tombstone
         without siblings is buried."""
         return await write_version(self.client, self.table, self.tombs, self.policy, version,
-                                   raw)
+                                   raw, self.row_journal(version))
+
+    def row_journal(self, incoming: Version):
+        """The journal of a conflict found merging into a tombstone row (no unjournal: the
+        row's merge is retried until it lands, and a retry names the same versions)."""
+        if self.journal is None:
+            return None
+        journal = self.journal
+
+        async def record(conflict: Conflict) -> None:
+            await journal(incoming, conflict)
+
+        return record

@@ -19,6 +19,7 @@ finds one whose merge result is that tombstone finishes (b) and (c) (:func:`fini
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -26,11 +27,14 @@ from botocore.exceptions import ClientError
 from ..aws.tombstones import Row, TombstoneStore
 from ..config import Table
 from ..core.meta import META, Version, encode, is_stamped, key_of, split
-from ..core.policy import ConflictPolicy
+from ..core.policy import Conflict, ConflictPolicy
 from ..errors import RetriableError
 from .condwrite import write_if_unchanged
 
 MAX_ROUNDS = 20
+
+# Records a conflict in the region's feed before the write that resolves it.
+Journal = Callable[[Conflict], Awaitable[Any]]
 
 
 def kid_of(table: Table, attrs: dict) -> str:
@@ -58,25 +62,32 @@ def buried_item(raw: dict | None) -> Version | None:
 
 
 async def record(tombs: TombstoneStore, policy: ConflictPolicy, kid: str,
-                 version: Version, seen: Row | None = None) -> None:
-    """Step (b): merge ``version`` into the key's row. ``seen``: the row as already read."""
+                 version: Version, seen: Row | None = None, journal: Journal | None = None) -> None:
+    """Step (b): merge ``version`` into the key's row. ``seen``: the row as already read.
+
+    Two concurrent deletes meet here (a plain delete's stamp, or a tombstone whose row gained
+    another region's tombstone since it was read): the key is absent either way, but the
+    policy still chose between them, so the conflict goes to the feed through ``journal``,
+    ahead of the write — a delete is an acknowledged write like any other."""
     for _ in range(MAX_ROUNDS):
         row = seen if seen is not None else await tombs.get(kid)
         seen = None
         merge = policy.merge(row.version, version)
         if merge.write is None:
             return
-        # A conflict between two deletes is not reported: either way the key is absent.
+        if merge.conflict is not None and journal is not None:
+            await journal(merge.conflict)
         if await tombs.put_if_unchanged(kid, merge.write, row):
             return
     raise RetriableError(f"{tombs.table} {kid}: a tombstone row kept racing writes")
 
 
 async def finish(client, table: Table, tombs: TombstoneStore, policy: ConflictPolicy,
-                 version: Version, item_meta: Any | None = None) -> None:
+                 version: Version, item_meta: Any | None = None,
+                 journal: Journal | None = None) -> None:
     """Steps (b) and (c) for a tombstone item holding ``version`` (metadata ``item_meta`` as
     stored, if known)."""
-    await record(tombs, policy, kid_of(table, version.attrs), version)
+    await record(tombs, policy, kid_of(table, version.attrs), version, journal=journal)
     try:
         await client.delete_item(
             TableName=table.name, Key=key_of(version.attrs, table.key_names),
@@ -90,18 +101,20 @@ async def finish(client, table: Table, tombs: TombstoneStore, policy: ConflictPo
 
 
 async def bury(client, table: Table, tombs: TombstoneStore, policy: ConflictPolicy,
-               version: Version, raw: dict | None) -> bool:
+               version: Version, raw: dict | None, journal: Journal | None = None) -> bool:
     """Steps (a) to (c) for the tombstone ``version`` replacing ``raw`` (None: absent).
     False when (a) lost a race (nothing written): re-read and merge again."""
     if not await write_if_unchanged(client, table, version, raw):
         return False
-    await finish(client, table, tombs, policy, version)
+    await finish(client, table, tombs, policy, version, journal=journal)
     return True
 
 
 async def write_version(client, table: Table, tombs: TombstoneStore, policy: ConflictPolicy,
-                        version: Version, raw: dict | None) -> bool:
-    """Write a merge result over ``raw``: buried if it is a tombstone without siblings."""
+                        version: Version, raw: dict | None,
+                        journal: Journal | None = None) -> bool:
+    """Write a merge result over ``raw``: buried if it is a tombstone without siblings
+    (``journal``: where a conflict with the row's tombstone is recorded)."""
     if gone(version):
-        return await bury(client, table, tombs, policy, version, raw)
+        return await bury(client, table, tombs, policy, version, raw, journal)
     return await write_if_unchanged(client, table, version, raw)

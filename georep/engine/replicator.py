@@ -378,7 +378,8 @@ class Replicator:
         if lw.version.meta.tombstone:
             # A plain delete: its stamp goes to the key's tombstone row (merged with what the
             # row holds), where a late replicated write meets it.
-            await record(tl.local.tombs, tl.local.policy, kid, lw.version.written_by("stamp"))
+            await record(tl.local.tombs, tl.local.policy, kid, lw.version.written_by("stamp"),
+                         journal=tl.local.row_journal(lw.version))
             self.stats.stamped += 1
         await tl.stamps.save(kid, lw.seq, lw.version)
         # The item changed since the record: a later plain write (whose own record follows and

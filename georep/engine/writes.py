@@ -16,14 +16,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
+from ..aws.conflicts import ConflictFeed, of_conflict
 from ..aws.tombstones import TombstoneStore
 from ..aws.values import to_dynamo, to_python
 from ..config import Table
 from ..core.crdt import ItemState
 from ..core.crdt_policy import CRDTs, apply_ops, register_value, values_of
 from ..core.hlc import HybridClock
-from ..core.meta import META, Version, horizon, is_stamped, split, stamp
-from ..core.policy import policy_named
+from ..core.meta import META, Version, horizon, is_stamped, key_of, split, stamp
+from ..core.policy import Conflict, policy_named
 from ..errors import LabError
 from .apply import key_id
 from .burial import write_version
@@ -66,8 +67,16 @@ class RegionWriter:
     async def _write_version(self, table: Table, version: Version, raw: dict | None) -> bool:
         """Write ``version`` if the item is still ``raw``; a tombstone is buried."""
         policy = policy_named(table.policy, **table.policy_options())
+
+        async def journal(conflict: Conflict) -> None:
+            # A delete meeting another region's tombstone in the row (merged since the read).
+            key = to_python(key_of(version.attrs, table.key_names))
+            await ConflictFeed(self.client).record([of_conflict(
+                conflict, region=self.region, table=table.name, key=key,
+                time=self.physical_ms() / 1000)])
+
         return await write_version(self.client, table, TombstoneStore(self.client, table.name),
-                                   policy, version, raw)
+                                   policy, version, raw, journal)
 
     async def _read_stamped(self, table: Table,
                             key: Any) -> tuple[dict[str, Any] | None, Version | None]:
