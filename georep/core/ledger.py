@@ -14,7 +14,8 @@ Rules, each a list of findings in the result (``valid`` is true iff every list i
   a reader can see, so each piece of evidence of a deletion vouches for one delete at most: a
   tombstone loser in the feed (its region, and its HLC when the delete's stamp is known), a
   later write that read no live item after the delete was acknowledged, the final state
-  "deleted" (one delete).
+  "deleted" (one delete). A delete is lost when no assignment of distinct evidence to deletes
+  covers it (a maximum matching: which evidence belongs to which delete is not recorded).
 * ``phantoms``: a final value that no write of the ledger wrote (not even one whose outcome
   is unknown).
 * ``wrong_counters``: a counter's final value, in every region and view, equals the sum of its
@@ -179,32 +180,54 @@ def _next_local(w: Write, writes: list[Write]) -> dict[str, Any] | None:
 def _unvouched_deletes(writes: list[Write], final: dict[str, Any],
                        tombstones: list[dict]) -> list[Write]:
     """Acknowledged deletes for which no evidence of deletion is left, each evidence vouching
-    for one delete: feed tombstone losers, later reads of no live item, a deleted final state."""
-    open_ = sorted((w for w in writes if w.acknowledged and w.op == "delete"),
-                   key=lambda w: w.ack_seq)
-    losers = list(tombstones)
-    for d in [d for d in open_ if d.hlc is not None]:  # exact matches first
-        hit = next((t for t in losers if (t.get("region"), t.get("hlc")) == (d.region, d.hlc)),
-                   None)
-        if hit is not None:
-            losers.remove(hit)
-            open_.remove(d)
-    for d in [d for d in open_ if d.hlc is None]:
-        hit = next((t for t in losers if t.get("region") == d.region), None)
-        if hit is not None:
-            losers.remove(hit)
-            open_.remove(d)
-    # A read of no live item vouches for a delete acknowledged before it. Every delete such a
-    # read may vouch for may also be vouched by any later read, so taking reads in order and
-    # any eligible delete finds the most deletes vouched.
-    for r in sorted((w for w in writes if w.acknowledged and w.replaced is None),
-                    key=lambda w: w.read_seq):
-        eligible = [d for d in open_ if d.ack_seq <= r.read_seq]
-        if eligible:
-            open_.remove(eligible[-1])
-    if open_ and final and all(v is None for v in final.values()):
-        open_.pop()  # the final deletion is the latest unvouched one's
-    return open_
+    for one delete: feed tombstone losers, later reads of no live item, a deleted final state.
+
+    Which evidence belongs to which delete is not recorded (a plain delete's stamp is not
+    known to the ledger, a read of no item may follow several deletes), so the deletes are
+    vouched by a maximum matching between deletes and evidence: a delete is unvouched only if
+    no assignment of distinct evidence covers it together with the others."""
+    deletes = sorted((w for w in writes if w.acknowledged and w.op == "delete"),
+                     key=lambda w: w.ack_seq)
+    evidence: list[Callable[[Write], bool]] = []
+    for t in tombstones:
+        evidence.append(lambda d, t=t: d.region == t.get("region")
+                        and d.hlc in (None, t.get("hlc")))
+    for r in (w for w in writes if w.acknowledged and w.replaced is None):
+        evidence.append(lambda d, r=r: d is not r and d.ack_seq <= r.read_seq)
+    if final and all(v is None for v in final.values()):
+        evidence.append(lambda d: True)
+    matched = _matching(deletes, evidence)
+    return [d for i, d in enumerate(deletes) if i not in matched]
+
+
+def _matching(deletes: list[Write], evidence: list[Callable[[Write], bool]]) -> set[int]:
+    """The deletes covered by a maximum bipartite matching (Kuhn's augmenting paths, searched
+    iteratively: a long run has more deletes of one key than Python's recursion limit)."""
+    options = [[j for j, fits in enumerate(evidence) if fits(d)] for d in deletes]
+    owner: dict[int, int] = {}  # evidence -> the delete it vouches for
+    for start in reversed(range(len(deletes))):  # latest first: a read most likely saw it
+        via: dict[int, int] = {}  # delete -> the evidence the search reached it through
+        reached: dict[int, int] = {}  # evidence -> the delete that reached it
+        stack = [(start, iter(options[start]))]
+        while stack:
+            i, rest = stack[-1]
+            j = next((j for j in rest if j not in reached), None)
+            if j is None:
+                stack.pop()
+                continue
+            reached[j] = i
+            if j in owner:
+                via[owner[j]] = j
+                stack.append((owner[j], iter(options[owner[j]])))
+                continue
+            while True:  # free evidence: flip the path back to the start
+                i = reached[j]
+                owner[j] = i
+                if i == start:
+                    break
+                j = via[i]
+            break
+    return set(owner.values())
 
 
 def check_counters(ledger: Ledger) -> dict[str, list]:
