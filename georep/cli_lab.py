@@ -31,7 +31,12 @@ app.add_typer(replicator_app, name="replicator")
 
 
 def _home(home: Path | None) -> LabHome:
-    return LabHome(home)
+    """The lab home; once its lab has a token, item metadata is authenticated with that lab's
+    secret in this process (data commands, reconcile and redrive write georep metadata)."""
+    h = LabHome(home)
+    if h.token_file.is_file():
+        h.use_meta_secret()
+    return h
 
 
 @app.command()
@@ -144,7 +149,7 @@ def status(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
     out.print(t)
     t = Table(title="replicators")
     for col in ("link", "alive", "lag ms", "pending", "applied", "suppressed", "retries",
-                "conflicts", "unreplicable", "breaker", "dlq"):
+                "conflicts", "unreplicable", "foreign", "breaker", "dlq"):
         t.add_column(col)
     for name, r in s["replicators"].items():
         def show(v: Any) -> str:
@@ -153,7 +158,8 @@ def status(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
         pending = show(r["pending"]) + ("+" if r.get("pending_capped") else "")
         t.add_row(name.replace(">", " → "), alive, show(r["lag_ms"]), pending,
                   show(r["applied"]), show(r["suppressed"]), show(r["retries"]),
-                  show(r["conflicts"]), show(r.get("unreplicable")), show(r["breaker"]),
+                  show(r["conflicts"]), show(r.get("unreplicable")), show(r.get("foreign")),
+                  show(r["breaker"]),
                   show(r["dlq_depth"]))
     out.print(t)
 

@@ -60,7 +60,7 @@ def test_encode_decode_round_trip(meta: Meta) -> None:
 def test_encode_uses_dynamodb_low_level_json() -> None:
     raw = encode(sample_meta())
     assert set(raw) == {"M"}
-    assert raw["M"]["v"] == {"N": "1"}
+    assert raw["M"]["v"] == {"N": "2"}
     assert raw["M"]["o"] == {"S": "us-east"}
     assert raw["M"]["t"] == {"BOOL": False}
     assert raw["M"]["vv"]["M"]["us-east"]["L"][1] == {"N": "0"}
@@ -81,8 +81,8 @@ def test_decode_not_a_map_raises_metadata_error() -> None:
 
 def test_decode_wrong_format_version_names_the_version() -> None:
     raw = encode(sample_meta())
-    raw["M"]["v"] = {"N": "2"}
-    with pytest.raises(MetadataError, match="unsupported metadata format 2"):
+    raw["M"]["v"] = {"N": "1"}
+    with pytest.raises(MetadataError, match="unsupported metadata format 1"):
         decode(raw)
 
 

@@ -16,13 +16,25 @@ The attribute ``_georep`` is a map::
 
 The digest lets a reader notice that a plain AWS client changed the attributes after georep
 stamped them (the metadata is then stale: the item is *unstamped*).
+
+    a   authentication: a keyed hash (BLAKE2b, the lab's secret) over every other field
+
+Only georep holds the secret, so metadata a plain client wrote itself (malformed, forged with
+writer ``replicator``, a version vector or an HLC from the future) fails authentication and
+reads as *no* metadata: :func:`split` returns None for it, and the replicator stamps the item
+as the plain client's write it is (:func:`foreign` says why, for the counters). The secret is
+per context (:func:`use_secret`): a process-wide random one unless the lab sets its own (the
+live lab derives it from its token, so every process of one lab agrees).
 """
 
 from __future__ import annotations
 
 import base64
+import contextvars
 import hashlib
+import hmac
 import json
+import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from decimal import Context, Decimal
@@ -32,7 +44,11 @@ from .causality import Dot, VersionVector, advance
 from .hlc import Timestamp, tick
 
 META = "_georep"
-FORMAT = 1
+FORMAT = 2  # 2: authenticated (field a); items of format 1 read as a plain client's writes
+MAX_HLC = (1 << 64) - 1  # a packed HLC: 48 bits of milliseconds, 16 of logical counter
+MAX_TIE = 10**40 - 1  # a tie is at most a stream sequence number (up to 40 digits)
+_PROCESS_SECRET = secrets.token_bytes(32)  # the default: labs of one process share it
+_SECRET: contextvars.ContextVar[bytes] = contextvars.ContextVar("georep_meta_secret")
 WRITERS = ("client", "replicator", "reconcile", "stamp")
 # Writers whose versions never replicate: applies, reconcile's repairs, and the write-back of a
 # plain write's stamp (which changes only the metadata of the item it lands on).
@@ -140,24 +156,47 @@ def encode(meta: Meta) -> dict[str, Any]:
         out["b"] = dict(meta.crdt_base)
     if meta.crdt_changes is not None:
         out["p"] = dict(meta.crdt_changes)
+    out["a"] = {"S": _seal(out)}
     return {"M": out}
 
 
+def use_secret(secret: bytes, *, process: bool = False) -> None:
+    """Authenticate metadata with ``secret`` in this context (and the tasks it starts), or,
+    with ``process``, wherever no context chose one (a process that serves one lab)."""
+    global _PROCESS_SECRET
+    if len(secret) < 16:
+        raise ValueError("a metadata secret needs at least 16 bytes")
+    if process:
+        _PROCESS_SECRET = bytes(secret)
+    else:
+        _SECRET.set(bytes(secret))
+
+
+def _seal(fields: Mapping[str, Any]) -> str:
+    """The keyed hash of the metadata's fields (every one but ``a``), representation-
+    independent like :func:`digest`."""
+    canon = {k: _canonical(v) for k, v in fields.items() if k != "a"}
+    blob = json.dumps(canon, sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.blake2b(blob, digest_size=16, key=_SECRET.get(_PROCESS_SECRET)[:64]).hexdigest()
+
+
 def decode(value: Mapping[str, Any]) -> Meta:
+    """The metadata georep wrote; MetadataError for anything else (malformed, another format,
+    or not authenticated with the lab's secret)."""
     try:
         m = value["M"]
-        if int(m["v"]["N"]) != FORMAT:
+        if m["v"]["N"] != str(FORMAT):
             raise MetadataError(f"unsupported metadata format {m['v']['N']}")
         vv = {}
         for region, dot in m["vv"]["M"].items():
             h, q = dot["L"]
-            vv[region] = (int(h["N"]), int(q["N"]))
+            vv[region] = (_bounded(h["N"], MAX_HLC), _bounded(q["N"], MAX_TIE))
         writer = m["w"]["S"]
         if writer not in WRITERS:
             raise MetadataError(f"unknown writer kind {writer!r}")
-        return Meta(
-            hlc=int(m["h"]["N"]),
-            tie=int(m["q"]["N"]),
+        meta = Meta(
+            hlc=_bounded(m["h"]["N"], MAX_HLC),
+            tie=_bounded(m["q"]["N"], MAX_TIE),
             origin=m["o"]["S"],
             writer=writer,
             tombstone=bool(m["t"]["BOOL"]),
@@ -171,19 +210,47 @@ def decode(value: Mapping[str, Any]) -> Meta:
             crdt_base=m.get("b"),
             crdt_changes=m.get("p"),
         )
+        if not hmac.compare_digest(str(m["a"]["S"]), _seal(m)):  # last: errors name a field
+            raise MetadataError("metadata not written by this lab (authentication failed)")
+        return meta
     except MetadataError:
         raise
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise MetadataError(f"malformed {META} attribute: {exc!r}") from exc
 
 
+def _bounded(text: str, top: int) -> int:
+    n = int(text)
+    if not 0 <= n <= top:
+        raise MetadataError(f"value out of range: {text}")
+    return n
+
+
 def split(item: Mapping[str, Any] | None) -> tuple[Item, Meta | None]:
-    """User attributes and decoded metadata (None when the item carries none)."""
+    """User attributes and decoded metadata: None when the item carries none, or metadata that
+    is not georep's (:func:`foreign` says why) — such an item is a plain client's write."""
     if item is None:
         return {}, None
     attrs = {k: v for k, v in item.items() if k != META}
     raw = item.get(META)
-    return attrs, (decode(raw) if raw is not None else None)
+    if raw is None:
+        return attrs, None
+    try:
+        return attrs, decode(raw)
+    except MetadataError:
+        return attrs, None
+
+
+def foreign(item: Mapping[str, Any] | None) -> str | None:
+    """Why the item's metadata attribute is not georep's (None: absent, or georep's)."""
+    raw = None if item is None else item.get(META)
+    if raw is None:
+        return None
+    try:
+        decode(raw)
+    except MetadataError as exc:
+        return str(exc)
+    return None
 
 
 def _canonical(value: Any) -> Any:
@@ -257,13 +324,32 @@ def stamp(
     return Version(dict(attrs), meta)
 
 
-def horizon(meta: Meta | None) -> Timestamp:
+MAX_CLOCK_OFFSET_MS = 60_000  # how far ahead of the local clock a seen HLC may be followed
+
+
+def horizon(meta: Meta | None, *, region: str | None = None, now_ms: int | None = None,
+            max_offset_ms: int = MAX_CLOCK_OFFSET_MS) -> Timestamp:
     """The latest HLC a version has seen: its own, or a greater one in its vector (a merge can
     keep a winner older than a write it joined). A write that follows it ticks past this, so its
-    own dot is above every dot of its region the version had seen."""
+    own dot is above every dot of its region the version had seen.
+
+    Given the writing ``region`` and its clock (``now_ms``), an HLC more than
+    ``max_offset_ms`` ahead of that clock is not followed: the horizon is then the latest HLC
+    of ``region``'s own writes the version had seen (enough for the new dot to be above them),
+    and the write stays causally after the version (its vector) without dragging the region's
+    clock into another region's future (:func:`ahead`)."""
     if meta is None:
         return Timestamp(0, 0)
-    return Timestamp.unpack(max([meta.hlc, *(h for h, _ in meta.vv.values())]))
+    top = Timestamp.unpack(max([meta.hlc, *(h for h, _ in meta.vv.values())]))
+    if region is None or now_ms is None or top.physical - now_ms <= max_offset_ms:
+        return top
+    own = [h for r, (h, _) in meta.vv.items() if r == region]
+    return Timestamp.unpack(max([*own, meta.hlc if meta.origin == region else 0]))
+
+
+def ahead(meta: Meta | None, now_ms: int, max_offset_ms: int = MAX_CLOCK_OFFSET_MS) -> bool:
+    """The version has seen an HLC further ahead of ``now_ms`` than the maximum offset."""
+    return meta is not None and horizon(meta).physical - now_ms > max_offset_ms
 
 
 def stamp_plain(
@@ -287,10 +373,8 @@ def stamp_plain(
     ``base`` carries CRDT state, and for any write when ``crdt`` says the table is a crdt table
     (a write that creates an item has no base to tell).
     """
-    v = stamp(
-        attrs, base, origin=origin, ts=tick(horizon(base), record_ms), tie=seq,
-        tombstone=tombstone,
-    )
+    seen = horizon(base, region=origin, now_ms=record_ms)  # the record's own clock
+    v = stamp(attrs, base, origin=origin, ts=tick(seen, record_ms), tie=seq, tombstone=tombstone)
     from .crdt.plain import plain_crdt  # it builds on this module: imported when first needed
 
     return plain_crdt(v, base, crdt=crdt)

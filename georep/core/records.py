@@ -13,8 +13,11 @@ Rules (see ARCHITECTURE.md, "Local writes and replicated writes"):
   skipped (:func:`buried`);
 * a record whose metadata changed, names a client, and stamps exactly the new attributes is a
   write through georep's own write path and ships as it is;
-* anything else (a write by a plain AWS client, with no metadata or with metadata it did not
-  change) is stamped from the record itself (:func:`georep.core.meta.stamp_plain`), as a write
+* metadata georep wrote that moves backwards (an item restored from a backup, ``_georep``
+  included: :func:`_restored`) is a plain client's write too;
+* anything else (a write by a plain AWS client, with no metadata, metadata it did not change,
+  or metadata georep did not write: :func:`georep.core.meta.split` drops it) is stamped
+  from the record itself (:func:`georep.core.meta.stamp_plain`), as a write
   that has seen the version it replaced (:func:`replaced`). Such a version must also be written
   back to the source item, so that both regions order it the same way.
 """
@@ -26,9 +29,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from .causality import Order, compare
 from .meta import (
     META,
     NON_LOCAL_WRITERS,
+    Meta,
     Version,
     digest,
     is_stamped,
@@ -75,6 +80,20 @@ def replaced(
     return None
 
 
+def _restored(new: Meta, before: Version | None, same_attrs: bool) -> bool:
+    """Metadata georep wrote, but not written now by georep: an item restored from a backup
+    (its ``_georep`` included) or copied back by a plain client. georep's own writes only move
+    forward — an apply writes a merge that has seen the item it replaces, a client write
+    follows what it read, a stamp write-back changes only the metadata — so a version whose
+    vector is older than, or concurrent with, the version it replaced (``before``) is a plain
+    client's write, and is stamped as one (it has seen ``before``)."""
+    if new.writer == "stamp" and not same_attrs:
+        return True
+    if before is None:
+        return False
+    return compare(new.vv, before.meta.vv) in (Order.BEFORE, Order.CONCURRENT)
+
+
 def buried(event: str, old_image: Mapping[str, Any] | None) -> Version | None:
     """The tombstone a REMOVE record buried (its old image: a stamped tombstone without
     siblings), or None for any other record."""
@@ -118,7 +137,9 @@ def local_write(
                         crdt=crdt)
         return LocalWrite(v, seq, plain=True)
     new_attrs, new_meta = split(new_image)
-    if new_meta is not None and new_meta != old_meta:
+    before = replaced(old_image, prior, seq, prior_seq)
+    if new_meta is not None and new_meta != old_meta and not _restored(
+            new_meta, before, old_image is not None and digest(old_attrs) == new_meta.digest):
         if new_meta.writer == "stamp":
             return None  # a write-back: the attributes are the old image's
         if is_stamped(new_attrs, new_meta):
@@ -131,7 +152,6 @@ def local_write(
             v = stamp_plain(new_attrs, new_meta, origin=origin, record_ms=record_ms, seq=seq,
                             crdt=crdt)
             return LocalWrite(v, seq, plain=True, seen=new_image.get(META))
-    before = replaced(old_image, prior, seq, prior_seq)
     stale = new_meta if new_meta is not None else old_meta
     base = before.meta if before is not None else stale
     v = stamp_plain(new_attrs, base, origin=origin, record_ms=record_ms, seq=seq, crdt=crdt)

@@ -21,7 +21,9 @@ class LinkStats:
     repaired: int = 0  # stamped plain writes merged into a source item that had moved on
     unreplicable: int = 0  # plain writes that cannot carry a stamp (too large): in the feed
     batches: int = 0
-    unreadable: int = 0
+    # records whose new image carried a _georep attribute georep did not write (malformed,
+    # forged, another lab's): stamped and replicated as the plain client's writes they are
+    foreign: int = 0
     dead_lettered: int = 0  # records sent to the link's DLQ
     lag_ms: deque = field(default_factory=lambda: deque(maxlen=10000))
     last_error: str | None = None

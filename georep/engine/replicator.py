@@ -32,7 +32,7 @@ from ..config import ReplicatorSettings, Table
 from ..core.backoff import full_jitter
 from ..core.breaker import BreakerState
 from ..core.lineage import ShardLineage
-from ..core.meta import MetadataError, Version, key_of
+from ..core.meta import Version, foreign, key_of
 from ..core.records import LocalWrite, record_ms
 from ..errors import Fenced, ReplicationError
 from .apply import Applier, ApplyResult, key_id
@@ -260,13 +260,12 @@ class Replicator:
             found = await self._retrying("recall-stamps", lambda: tl.stamps.recall(missing))
             self.stamps.recalled(tl.table, missing, found)
         for rec in records:
-            try:
-                lw = self.stamps.interpret(tl.table, self.src, rec)
-            except MetadataError as exc:
-                self.stats.unreadable += 1
-                self.emit("unreadable", link=self.name, table=tl.table.name,
-                          seq=rec["dynamodb"]["SequenceNumber"], error=str(exc))
-                continue
+            why = foreign(rec["dynamodb"].get("NewImage"))
+            if why is not None:  # not georep's metadata: the write is a plain client's
+                self.stats.foreign += 1
+                self.emit("foreign-metadata", link=self.name, table=tl.table.name,
+                          seq=rec["dynamodb"]["SequenceNumber"], error=why[:200])
+            lw = self.stamps.interpret(tl.table, self.src, rec)
             if lw is None:
                 self.stats.skipped += 1
                 self._observe("skipped")

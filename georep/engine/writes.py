@@ -22,8 +22,18 @@ from ..aws.values import to_dynamo, to_python
 from ..config import Table
 from ..core.crdt import ItemState
 from ..core.crdt_policy import CRDTs, apply_ops, register_value, values_of
-from ..core.hlc import HybridClock
-from ..core.meta import META, Version, horizon, is_stamped, key_of, split, stamp
+from ..core.hlc import HybridClock, Timestamp
+from ..core.meta import (
+    MAX_CLOCK_OFFSET_MS,
+    META,
+    Version,
+    ahead,
+    horizon,
+    is_stamped,
+    key_of,
+    split,
+    stamp,
+)
 from ..core.policy import Conflict, policy_named
 from ..errors import LabError
 from .apply import key_id
@@ -41,6 +51,8 @@ class RegionWriter:
         self.clock = clock
         self.physical_ms = physical_ms
         self.stamp_wait_s = STAMP_WAIT_S
+        self.max_offset_ms = MAX_CLOCK_OFFSET_MS
+        self.ahead = 0  # writes that did not follow a seen HLC too far ahead of this clock
         self.sleep = asyncio.sleep
 
     def _key(self, table: Table, key: Any) -> dict[str, Any]:
@@ -63,6 +75,16 @@ class RegionWriter:
         resp = await self.client.get_item(TableName=table.name, Key=self._key(table, key),
                                           ConsistentRead=True)
         return resp.get("Item")
+
+    def _tick(self, meta) -> Timestamp:
+        """The HLC of a write that follows ``meta``: past everything it has seen, unless that
+        is further ahead of this region's clock than ``max_offset_ms`` (then past this
+        region's own writes only; counted in ``ahead``)."""
+        now = self.physical_ms()
+        if ahead(meta, now, self.max_offset_ms):
+            self.ahead += 1
+        return self.clock.observe(horizon(meta, region=self.region, now_ms=now,
+                                          max_offset_ms=self.max_offset_ms), now)
 
     async def _write_version(self, table: Table, version: Version, raw: dict | None) -> bool:
         """Write ``version`` if the item is still ``raw``; a tombstone is buried."""
@@ -177,8 +199,7 @@ class RegionWriter:
             state = ItemState.new()
             if meta is not None:
                 state, _ = policy.state(base)
-            seen = horizon(meta)
-            ts = self.clock.observe(seen, self.physical_ms())
+            ts = self._tick(meta)
             try:
                 state = change(state, ts.pack())
             except ValueError as exc:
@@ -218,8 +239,7 @@ class RegionWriter:
                 body = {**attrs, **new_values, **key_av}
             else:
                 body = {**new_values, **key_av}
-            seen = horizon(meta)
-            ts = self.clock.observe(seen, self.physical_ms())
+            ts = self._tick(meta)
             version = stamp(body, meta, origin=self.region, ts=ts, tombstone=tombstone)
             if await self._write_version(table, version, current):
                 if replaced is not None:

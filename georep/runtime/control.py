@@ -142,7 +142,7 @@ async def lab_status(sup) -> dict[str, Any]:
             "pending_capped": bool(stats.get("pending_capped")) if fresh else False,
             **{k: stats.get(k) for k in ("applied", "suppressed", "skipped", "retries",
                                         "conflicts", "repaired", "dead_lettered",
-                                        "unreplicable", "unreadable",
+                                        "unreplicable", "foreign",
                                         "last_error")},
             "breaker": stats.get("breaker") if fresh else None,
             "dlq_depth": stats.get("dlq_depth"),

@@ -6,6 +6,7 @@ lab. ``state.json`` holds the endpoints and ports; ``token`` (mode 0600) the con
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import secrets
@@ -62,6 +63,20 @@ class LabHome:
             return self.token_file.read_text().strip()
         except FileNotFoundError:
             raise LabError(f"{self.token_file}: no token; is the lab running?") from None
+
+    def meta_secret(self) -> bytes:
+        """The secret that authenticates georep's item metadata in this lab
+        (:func:`georep.core.meta.use_secret`): derived from the token, so every process of
+        the lab (supervisor, replicators, CLI commands) agrees, and a new lab starts afresh."""
+        return hashlib.blake2b(self.token().encode(), digest_size=32,
+                               person=b"georep-meta").digest()
+
+    def use_meta_secret(self) -> None:
+        """Authenticate item metadata with this lab's secret in this process (one that serves
+        this lab only: its supervisor, a replicator, a CLI command)."""
+        from ..core.meta import use_secret
+
+        use_secret(self.meta_secret(), process=True)
 
     def write_json(self, path: Path, data: dict[str, Any]) -> None:
         tmp = path.with_suffix(path.suffix + ".tmp")

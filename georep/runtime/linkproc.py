@@ -38,6 +38,7 @@ async def run(args: argparse.Namespace) -> None:
     from . import metrics  # after PROMETHEUS_MULTIPROC_DIR is set by the supervisor
 
     home = LabHome(args.home)
+    home.use_meta_secret()
     config = load(args.regions)
     s = config.replicator
     src, dst = args.src, args.dst

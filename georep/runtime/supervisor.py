@@ -72,6 +72,7 @@ class Supervisor:
 
         self.metrics = metrics
         self.token = self.home.new_token()
+        self.home.use_meta_secret()
         self.run_path.mkdir(parents=True, exist_ok=True)
         self.events = EventLog(self.run_path / "events.jsonl", time.time, keep=False)
         for r in self.config.regions:
