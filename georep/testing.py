@@ -1,17 +1,28 @@
 """pytest fixtures for partition regression tests, shipped with georep (a pytest11 plugin).
 
-Place in the data flow: a front end. Fixtures start an embedded lab on real moto servers:
+Place in the data flow: a front end. Fixtures start an embedded lab on real moto servers. A test
+file, run with ``pytest`` from a folder holding ``regions/``:
 
-    async def test_my_partition(georep_lab):
-        lab = georep_lab
-        lab.partition("us-east", "eu-west")
-        await lab.put("us-east", "users", "k", {"v": 1})
-        lab.heal()
-        await lab.settle()
-        assert not await lab.diverged("users")
+```python pytest
+import pytest
 
-``georep_regions`` (override it in your conftest) names the regions folder; ``georep_lab``
-writes its run under pytest's tmp_path. Needs pytest-asyncio.
+from georep.testing import wait_for
+
+
+@pytest.mark.asyncio
+async def test_a_write_made_during_a_partition_arrives_after_the_heal(georep_lab):
+    lab = georep_lab
+    lab.partition("us-east", "eu-west")
+    await lab.put("us-east", "users", "k", {"v": 1})
+    lab.heal()
+    await wait_for(lambda: lab.get("eu-west", "users", "k"), timeout=30, what="k at eu-west")
+    await lab.settle()
+    assert not await lab.diverged("users")
+```
+
+``georep_regions`` (override it in your conftest) names the regions folder, ``regions`` in the
+working directory by default; ``georep_lab`` writes its run under pytest's tmp_path. Needs
+pytest-asyncio: mark each test ``@pytest.mark.asyncio``, or set ``asyncio_mode = "auto"``.
 """
 
 from __future__ import annotations

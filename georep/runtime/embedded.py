@@ -2,14 +2,17 @@
 
 Place in the data flow: the runtime the demo, the tests and the benchmarks use. Regions are
 in-process moto servers on free loopback ports; each directed link has a proxy in front of its
-destination and a replicator task that reaches the destination only through it.
+destination and a replicator task that reaches the destination only through it. A sketch (the
+README's embedded-lab example is a complete program):
 
-    async with Lab.embedded() as lab:
-        await lab.put("us-east", "users", "user_123", {"name": "Alice"})
-        lab.partition("us-east", "eu-west")
-        ...
-        lab.heal()
-        await lab.settle()
+```python no-run
+async with Lab.embedded() as lab:
+    await lab.put("us-east", "users", "user_123", {"name": "Alice"})
+    lab.partition("us-east", "eu-west")
+    ...
+    lab.heal()
+    await lab.settle()
+```
 """
 
 from __future__ import annotations
