@@ -32,11 +32,17 @@ from .linkproc import stats_path
 LIVE_FILTER = "attribute_not_exists(#m.#t) OR #m.#t = :f"
 
 
+def authorized(given: str, token: str) -> bool:
+    """``given`` is ``Bearer <token>`` (compared in constant time). A header with bytes that
+    are not ASCII is refused first: aiohttp hands them over as lone surrogates, which
+    ``str.encode`` cannot encode (the token itself is URL-safe base64)."""
+    return given.isascii() and secrets.compare_digest(given.encode(), f"Bearer {token}".encode())
+
+
 def control_app(sup) -> web.Application:
     @web.middleware
     async def auth(request: web.Request, handler):
-        given = request.headers.get("Authorization", "")
-        if not secrets.compare_digest(given.encode(), f"Bearer {sup.token}".encode()):
+        if not authorized(request.headers.get("Authorization", ""), sup.token):
             return web.json_response({"error": "missing or wrong lab token"}, status=401)
         try:
             return await handler(request)

@@ -3,7 +3,8 @@
 Place in the data flow: the embedded lab starts one server per region on a free loopback port,
 either as a child process (:class:`MotoProcess`, the default: the region's work runs on its own
 core, as a real region's would) or as a thread of this process (:class:`MotoRegion`: faster to
-start, but it shares this process's GIL with the replicators, which halves every rate).
+start, but it shares this process's GIL with the replicators, which halves every rate). Both
+kinds serve moto behind :mod:`.motoserve`'s guard: AWS clients on loopback only.
 
 moto keeps state per AWS region id, process-wide, so the threaded kind refuses to serve one AWS
 region id twice in a process and resets moto's state when the last region of a lab stops.
@@ -22,7 +23,7 @@ import urllib.request
 from pathlib import Path
 
 from ..errors import LabError
-from .motoserve import serialize_threaded
+from .motoserve import READY_PATH, reset_threaded, serve_threaded
 
 _lock = threading.Lock()
 _active: set[str] = set()
@@ -50,8 +51,6 @@ class MotoRegion:
         self.start()
 
     def start(self) -> None:
-        from moto.server import ThreadedMotoServer
-
         quiet_logs()
         with _lock:
             if self.aws_region in _active:
@@ -62,12 +61,9 @@ class MotoRegion:
             first = not _active
             _active.add(self.aws_region)
         try:
-            self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self._port,
-                                              verbose=False)
-            self._server.start()
-            serialize_threaded(self._server)  # see georep.runtime.motoserve
             if first:  # a lab that died without stopping may have left state behind
-                reset(self.url)
+                reset_threaded()
+            self._server = serve_threaded(self._port)  # guarded, serialised: see motoserve
         except BaseException:
             with _lock:
                 _active.discard(self.aws_region)
@@ -76,7 +72,7 @@ class MotoRegion:
     @property
     def port(self) -> int:
         assert self._server is not None, "server not started"
-        return self._server._server.server_port
+        return self._server.server_port
 
     @property
     def url(self) -> str:
@@ -85,21 +81,14 @@ class MotoRegion:
     def stop(self) -> None:
         if self._server is None:
             return
-        url = self.url
+        self._server.shutdown()
+        self._server.server_close()
+        self._server = None
         with _lock:
             _active.discard(self.aws_region)
             last = not _active
         if last:
-            reset(url)
-        self._server.stop()
-        self._server = None
-
-
-def reset(url: str) -> None:
-    """Forget every table, stream and queue in this process's moto state."""
-    req = urllib.request.Request(f"{url}/moto-api/reset", method="POST", data=b"")
-    with urllib.request.urlopen(req, timeout=10) as resp:
-        resp.read()
+            reset_threaded()
 
 
 def die_with_parent() -> None:
@@ -161,7 +150,7 @@ class MotoProcess:
                 raise LabError(f"region {self.name}: moto server exited with code "
                                f"{self._proc.returncode} (is port {port} free?)")
             try:
-                with urllib.request.urlopen(f"{self.url}/moto-api/data.json", timeout=1):
+                with urllib.request.urlopen(f"{self.url}{READY_PATH}", timeout=1):
                     return
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 if time.monotonic() > deadline:
