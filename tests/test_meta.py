@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from georep.core.causality import Order, compare
 from georep.core.hlc import Timestamp
 from georep.core.meta import (
+    MAX_CLOCK_OFFSET_MS,
     META,
     WRITERS,
     Meta,
@@ -236,8 +237,23 @@ def test_stamp_plain_follows_a_base_from_a_region_whose_clock_runs_ahead() -> No
     st.integers(0, 2**30),
 )
 def test_stamp_plain_always_orders_after_its_base(base_ms: int, record_ms: int, seq: int) -> None:
+    """Causally after its base always; its HLC follows the base's unless that is further ahead
+    of the record's time than the maximum clock offset (a clock from the future is not
+    followed), and never falls below the record's time."""
     base = stamp(ATTRS, None, origin="us-east", ts=Timestamp(base_ms, 0)).meta
     v = stamp_plain(ATTRS, base, origin="eu-west", record_ms=record_ms, seq=seq)
-    assert v.meta.hlc > base.hlc
+    if base_ms - record_ms <= MAX_CLOCK_OFFSET_MS:
+        assert v.meta.hlc > base.hlc
+    else:
+        assert v.meta.timestamp.physical == record_ms
     assert v.meta.timestamp.physical >= record_ms
     assert compare(v.meta.vv, base.vv) is Order.AFTER
+
+
+def test_a_plain_stamp_follows_its_own_regions_writes_even_far_ahead():
+    """Not following another region's future: the stamp's dot must still be above every dot
+    of its own region that its base had seen (the vclock policy relies on that)."""
+    own = stamp(ATTRS, None, origin="eu-west", ts=Timestamp(10**9, 5)).meta
+    base = stamp(ATTRS, own, origin="us-east", ts=Timestamp(10**10, 0)).meta
+    v = stamp_plain(ATTRS, base, origin="eu-west", record_ms=1000, seq=3)
+    assert v.meta.vv["eu-west"] > own.vv["eu-west"] and v.meta.hlc < base.hlc
