@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from ..aws.conflicts import ConflictFeed, of_conflict
 from ..aws.errors import classify
 from ..aws.tombstones import TombstoneStore
@@ -55,6 +57,9 @@ class TableReport:
     verified: bool = False
     still_differing: list[int] = field(default_factory=list)
     unstamped: list[Any] = field(default_factory=list)  # keys left alone: unstamped plain writes
+    # keys a region refused to store (DynamoDB's limits: the merged item is too large): left
+    # as they were, each with the region and the error; reconcile goes on with the others
+    failed: list[dict[str, Any]] = field(default_factory=list)
     why: str | None = None
     seconds: dict[str, float] = field(default_factory=dict)  # phase -> seconds
 
@@ -206,8 +211,15 @@ async def reconcile_table(clients: dict[str, Any], table: Table, *, clock=time.t
         if conflicts:
             await ConflictFeed(clients[r]).record(entries_for(r, conflicts))
             report.conflicts += len(conflicts)
-        async with gate:
-            result = await appliers[r].apply([final])
+        try:
+            async with gate:
+                result = await appliers[r].apply([final])
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ValidationException":
+                raise
+            report.failed.append({"key": to_python(key_of(final.attrs, table.key_names)),
+                                  "region": r, "error": str(exc)[:300]})
+            return
         if result.blocked:  # a plain client wrote it meanwhile: its stamp comes first
             report.unstamped.append(to_python(key_of(final.attrs, table.key_names)))
             return
@@ -241,8 +253,12 @@ async def reconcile_table(clients: dict[str, Any], table: Table, *, clock=time.t
             new = after[r].get(kid)
             trees[r].replace(kid, scanned[r].get(kid), item_digest(kid, new) if new else None)
     report.still_differing = differing_leaves(trees.values())
-    report.verified = not report.still_differing and not report.unstamped
-    if report.unstamped:
+    report.verified = not report.still_differing and not report.unstamped and not report.failed
+    if report.failed:
+        report.why = (f"{len(report.failed)} repair(s) refused by a region (first: "
+                      f"{report.failed[0]['region']} {report.failed[0]['key']}: "
+                      f"{report.failed[0]['error'][:120]}); those keys were left as they were")
+    elif report.unstamped:
         report.why = (f"{len(report.unstamped)} key(s) hold a plain client's write that no "
                       "replicator has stamped (is every replicator running? is the item too "
                       "large for georep's metadata?); they were not replaced")
