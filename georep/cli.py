@@ -138,7 +138,13 @@ def _render_demo(report, run_dir: Path) -> None:
 
 
 def main() -> None:
-    from . import cli_data, cli_dlq, cli_lab, cli_reconcile  # noqa: F401  (live-lab commands)
+    from . import (  # noqa: F401  (live-lab commands)
+        cli_checkpoint,
+        cli_data,
+        cli_dlq,
+        cli_lab,
+        cli_reconcile,
+    )
 
     try:
         app()

@@ -5,8 +5,10 @@ lab in its home folder and talks to the control API or straight to the regions.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -20,7 +22,7 @@ from .cli import JsonOpt, RegionsOpt, app, err, fail, out
 from .config import load
 from .errors import LabError
 from .runtime.control import ControlClient
-from .runtime.home import LabHome, pid_alive
+from .runtime.home import LabHome, pid_alive, private_fd
 
 HomeOpt = Annotated[Path | None, typer.Option(
     "--home", help="The lab's home folder [default: $GEOREP_HOME or .georep]")]
@@ -35,7 +37,8 @@ def _home(home: Path | None) -> LabHome:
     secret in this process (data commands, reconcile and redrive write georep metadata)."""
     h = LabHome(home)
     if h.token_file.is_file():
-        h.use_meta_secret()
+        with contextlib.suppress(LabError):  # a corrupt token: the command says so itself
+            h.use_meta_secret()
     return h
 
 
@@ -49,24 +52,28 @@ def up(regions: RegionsOpt = Path("regions"), home: HomeOpt = None,
     any terminal. Prints each region's endpoint URL, usable with `aws --endpoint-url` and boto3.
     """
     h = _home(home)
-    pid = h.running_pid()
-    if pid is not None:
-        fail(f"a lab is already running in {h.path} (pid {pid}); `georep down` stops it", 1)
+    if h.running():
+        pid = h.supervisor_pid()
+        fail(f"a lab is already running in {h.path}" + (f" (pid {pid})" if pid else "")
+             + "; `georep down` stops it", 1)
+    h.check_files()
     if h.stale():
-        err.print(f"note: removed a stale pid file from a crashed lab in {h.path}")
-        h.clear()
+        err.print(f"note: {h.path}: {h.leftover() or 'a stale state file'}; the new lab "
+                  "removes it", highlight=False, soft_wrap=True)
     load(regions)  # config errors are reported here, before anything starts
     h.prepare()
-    h.state_file.unlink(missing_ok=True)
-    with (h.logs / "supervisor.log").open("ab") as log:
+    # The supervisor takes the home's lock and only then clears what a crashed lab left.
+    with os.fdopen(private_fd(h.logs / "supervisor.log"), "ab") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "georep.runtime.supervisor", "--home", str(h.path),
+            [sys.executable, "-m", "georep.runtime.supervisor", "--home", str(h.path.resolve()),
              "--regions", str(regions)],
             stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
     deadline = time.monotonic() + timeout
     with out.status("starting regions, proxies and replicators…"):
         while True:
             state = h.read_json(h.state_file) or {}
+            if state.get("pid") != proc.pid:
+                state = {}  # a crashed lab's leftover, not yet cleared
             if state.get("ready"):
                 break
             if state.get("error") or proc.poll() is not None:
@@ -76,6 +83,7 @@ def up(regions: RegionsOpt = Path("regions"), home: HomeOpt = None,
                 proc.terminate()
                 fail(f"the lab did not start within {timeout:.0f}s; see {h.logs}", 1)
             time.sleep(0.1)
+    state = h.state()  # checked
     table = Table(title=f"georep lab up (home {h.path}, run {state['run_id']})")
     table.add_column("region")
     table.add_column("endpoint")
@@ -99,26 +107,40 @@ def _last_line(path: Path) -> str:
 @app.command()
 def down(home: HomeOpt = None,
          timeout: Annotated[float, typer.Option(help="Seconds to wait.")] = 30) -> None:
-    """Stop the lab: replicators, proxies and regions. Afterwards no lab process remains."""
+    """Stop the lab: replicators, proxies and regions. Afterwards no lab process remains.
+
+    Only a process verified to be this home's supervisor is ever signalled: a pid file that
+    names another process is reported and that process left alone.
+    """
     h = _home(home)
-    if h.running_pid() is None:
-        if h.stale():
+    if not h.running():
+        found = h.leftover()
+        if found or h.stale():
+            h.check_files()
             h.clear()
-            out.print(f"the lab in {h.path} had crashed; removed its stale pid file")
+            out.print(f"no lab is running in {h.path}: {found or 'a stale state file'}; "
+                      "nothing was signalled, the stale files were removed",
+                      highlight=False, soft_wrap=True)
             return
         fail(f"no lab is running in {h.path}", 1)
-    state = h.read_json(h.state_file) or {}
-    pid = h.running_pid()
+    pid = h.supervisor_pid()
     try:
-        ControlClient(h).call("POST", "/down")
+        state = h.read_state() or {}
     except LabError:
-        os.kill(pid, 15)
-    pids = [pid, *state.get("region_pids", {}).values()]
+        state = {}
+    try:
+        ControlClient(h).call("POST", "/down")  # answers only with this lab's token
+    except LabError as exc:
+        if pid is None:
+            fail(f"the lab in {h.path} did not answer ({exc}), and no process is verified to "
+                 "be its supervisor; nothing was signalled", 1)
+        os.kill(pid, signal.SIGTERM)
+    regions = list(state.get("region_pids", {}).values())
     deadline = time.monotonic() + timeout
-    while any(pid_alive(p) for p in pids):
+    while h.running() or any(pid_alive(p) for p in regions):
         if time.monotonic() > deadline:
-            fail(f"lab processes still alive after {timeout:.0f}s: "
-                 f"{[p for p in pids if pid_alive(p)]}", 1)
+            fail(f"the lab in {h.path} still runs after {timeout:.0f}s (supervisor pid "
+                 f"{pid or '?'}, regions {[p for p in regions if pid_alive(p)]})", 1)
         time.sleep(0.05)
     h.clear()
     out.print("lab stopped")
@@ -162,6 +184,12 @@ def status(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
                   show(r["breaker"]),
                   show(r["dlq_depth"]))
     out.print(t)
+    for name, r in s["replicators"].items():
+        if r.get("stopped"):
+            src, dst = name.split(">", 1)
+            out.print(f"[red]{src} → {dst} stopped[/red]: {r['stopped']} (`georep checkpoint "
+                      f"reset {src}:{dst}`, then `georep replicator start {src} {dst}`)",
+                      highlight=False, soft_wrap=True)
 
 
 @app.command()

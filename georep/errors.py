@@ -7,6 +7,7 @@
         ├── RetriableError       try again later: timeouts, connection errors, throttling, 5xx
         │   └── UnstampedDestination  the destination item has a plain write not yet stamped
         ├── PermanentError       retrying cannot help: validation errors, schema mismatch
+        │   └── CheckpointUnreadable  the link's checkpoint row is corrupt: the link stops
         └── Fenced               a newer replicator took this link's lease: stop (a zombie)
 """
 
@@ -39,6 +40,11 @@ class UnstampedDestination(RetriableError):
 
 class PermanentError(ReplicationError):
     retriable = False
+
+
+class CheckpointUnreadable(PermanentError):
+    """The link's checkpoint row cannot be read or updated; the link stops until it is reset
+    (``georep checkpoint reset``). The message starts with "checkpoint unreadable: "."""
 
 
 class Fenced(ReplicationError):

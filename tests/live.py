@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from georep.aws.clients import Endpoint, sync_client
+from georep.runtime.home import LabHome
 from georep.runtime.moto import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,11 +69,14 @@ def wait_until(predicate, timeout: float = 20, what: str = "condition", poll: fl
 
 
 def force_down(home: Path) -> None:
-    """Teardown that never leaks: `georep down`, else SIGKILL the supervisor (children follow)."""
+    """Teardown that never leaks: `georep down`, else SIGKILL the supervisor (children follow),
+    once it is verified to be this home's."""
     if georep(home, "down").returncode == 0:
         return
-    with contextlib.suppress(FileNotFoundError, ValueError, ProcessLookupError):
-        os.kill(int((home / "supervisor.pid").read_text()), signal.SIGKILL)
+    pid = LabHome(home).supervisor_pid()
+    if pid is not None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
 
 
 def item(home: Path, region: str, key: str, table: str = "users"):

@@ -114,8 +114,10 @@ class DeadLetterQueue:
             self._url = resp["QueueUrl"]
         return self._url
 
-    async def send(self, messages: list[dict[str, Any]]) -> None:
+    async def send(self, messages: list[dict[str, Any]]) -> list[str]:
+        """Send the messages; returns their SQS message ids."""
         url = await self.url()
+        ids: list[str] = []
         for start in range(0, len(messages), 10):
             chunk = messages[start:start + 10]
             entries = [{"Id": str(i), "MessageBody": encode(m)} for i, m in enumerate(chunk)]
@@ -123,6 +125,8 @@ class DeadLetterQueue:
             if resp.get("Failed"):
                 failed = resp["Failed"][0]
                 raise RuntimeError(f"SQS refused a DLQ message: {failed.get('Message')}")
+            ids += [ok["MessageId"] for ok in resp.get("Successful", [])]
+        return ids
 
     async def depth(self) -> int:
         resp = await self.client.get_queue_attributes(

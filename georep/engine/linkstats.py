@@ -27,6 +27,7 @@ class LinkStats:
     dead_lettered: int = 0  # records sent to the link's DLQ
     lag_ms: deque = field(default_factory=lambda: deque(maxlen=10000))
     last_error: str | None = None
+    stopped: str | None = None  # why the link stopped for good (an unreadable checkpoint)
 
     def as_dict(self) -> dict[str, Any]:
         lags = sorted(self.lag_ms)

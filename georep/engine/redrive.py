@@ -7,7 +7,9 @@ apply is idempotent, so a redrive that runs twice, or races the replicator, chan
 
 A poison message (non-retriable at the destination) stays in the queue with its reason; a
 malformed one is reported and skipped. Neither stops the rest. A retriable failure (the link
-still down) stops the redrive and leaves the messages for later.
+still down) stops the redrive and leaves the messages for later. Each message counts once per
+redrive: one met again (the copy that records a poison message's real reason, or one whose
+visibility ran out) is left for the next redrive.
 """
 
 from __future__ import annotations
@@ -74,24 +76,29 @@ class Redriver:
 
     async def redrive(self, visibility_s: int = 30) -> RedriveReport:
         report = RedriveReport()
-        kept: list[Message] = []
+        kept: dict[str, Message] = {}  # by id: the latest receipt is the one to release with
+        met: set[str] = set()  # ids received, or sent, by this redrive
         try:
             while True:
-                batch = await self.dlq.receive(visibility_s=visibility_s)
+                received = await self.dlq.receive(visibility_s=visibility_s)
+                batch = [m for m in received if m.id not in met]
+                # Met before: visible again at the end, released with its latest receipt.
+                kept.update((m.id, m) for m in received if m.id in met)
                 if not batch:
-                    return report
+                    return report  # the queue is empty, or holds only what this one met
+                met.update(m.id for m in batch)
                 report.received += len(batch)
                 if await self._together(batch, report, kept):
                     continue
                 for i, m in enumerate(batch):  # one at a time: find the poison, keep the rest
-                    outcome = await self._one(m, report)
+                    outcome = await self._one(m, report, met)
                     if outcome == "keep":
-                        kept.append(m)
+                        kept[m.id] = m
                     elif outcome == "stop":
-                        kept.extend(batch[i:])
+                        kept.update((n.id, n) for n in batch[i:])
                         return report
         finally:
-            for m in kept:
+            for m in kept.values():
                 await self.dlq.release(m)
             self.emit("redrive", link=self.dlq.link, received=report.received,
                       delivered=report.delivered, suppressed=report.suppressed,
@@ -99,7 +106,7 @@ class Redriver:
                       stopped=report.stopped)
 
     async def _together(self, batch: list[Message], report: RedriveReport,
-                        kept: list[Message]) -> bool:
+                        kept: dict[str, Message]) -> bool:
         """Apply a whole batch of well-formed messages in one go; False to go one by one."""
         per_table: dict[str, dict[str, tuple[Version, int]]] = {}
         where: list[tuple[str, str | None]] = []  # per message: (table, key id or None)
@@ -132,7 +139,7 @@ class Redriver:
         for m, spot in zip(batch, where, strict=True):
             if spot in blocked:
                 held += 1
-                kept.append(m)
+                kept[m.id] = m
             else:
                 await self.dlq.delete(m)
         report.delivered += applied
@@ -140,7 +147,7 @@ class Redriver:
         report.suppressed += len(batch) - held - applied
         return True
 
-    async def _one(self, m: Message, report: RedriveReport) -> str:
+    async def _one(self, m: Message, report: RedriveReport, met: set[str]) -> str:
         try:
             message = m.decoded()
             if message["link"] != self.dlq.link or message["table"] not in self.tables:
@@ -164,8 +171,9 @@ class Redriver:
             report.poison.append({"id": m.id, "error": str(err)})
             if message.get("retriable", True):
                 # Stored as retriable (sent while the link was down): record the real reason.
-                await self.dlq.send([{**message, "reason": "non-retriable", "error": str(err),
-                                      "retriable": False, "last_failure": time.time()}])
+                met.update(await self.dlq.send([{
+                    **message, "reason": "non-retriable", "error": str(err), "retriable": False,
+                    "last_failure": time.time()}]))  # the same message: not counted again
                 await self.dlq.delete(m)
                 return "done"
             return "keep"

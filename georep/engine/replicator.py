@@ -8,7 +8,8 @@ is idempotent, so replays are counted as suppressed duplicates and change nothin
 
 Polling is adaptive: re-poll at once while records arrive, back off to ``idle_poll_max_ms``.
 Failed calls are retried with exponential backoff and full jitter, forever for now (the DLQ and
-circuit breaker come with the failure machinery). Clock, sleep and random source are injected.
+circuit breaker come with the failure machinery); an unreadable checkpoint stops the link
+(``stats.stopped`` says why). Clock, sleep and random source are injected.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from ..core.breaker import BreakerState
 from ..core.lineage import ShardLineage
 from ..core.meta import Version, foreign, key_of
 from ..core.records import LocalWrite, record_ms
-from ..errors import Fenced, ReplicationError
+from ..errors import CheckpointUnreadable, Fenced, ReplicationError
 from .apply import Applier, ApplyResult, key_id
 from .burial import record
 from .delivery import Delivery, Item
@@ -125,6 +126,9 @@ class Replicator:
         except* Fenced as group:
             self.fenced = True
             self.emit("fenced", link=self.name, error=str(group.exceptions[0]))
+        except* CheckpointUnreadable as group:
+            self.stats.stopped = str(group.exceptions[0])
+            self.emit("link-stopped", link=self.name, reason=self.stats.stopped)
 
     async def _retrying(self, what: str, call: Callable[[], Awaitable[Any]]) -> Any:
         attempt = 0
@@ -135,7 +139,7 @@ class Replicator:
                 raise
             except Exception as exc:  # classified below; nothing is swallowed silently
                 err = classify(exc)
-                if isinstance(err, Fenced):
+                if isinstance(err, Fenced | CheckpointUnreadable):
                     raise err from exc
                 await self._backoff(what, attempt, err)
                 attempt += 1

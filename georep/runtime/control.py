@@ -10,6 +10,7 @@ per lab and stored in the lab home with mode 0600. Bodies are JSON, never evalua
     POST /heal                   {} or {"a": .., "b": ..}
     POST /replicator/kill        {"src": .., "dst": ..}   (SIGKILL)
     POST /replicator/start       {"src": .., "dst": ..}
+    POST /checkpoint/reset       {"src": .., "dst": .., "table": null, "to": "trim-horizon"}
     POST /down                   stop the lab
 """
 
@@ -87,6 +88,14 @@ def control_app(sup) -> web.Application:
         sup.events.emit("replicator-start", link=f"{b['src']}>{b['dst']}", pid=pid)
         return web.json_response({"started": pid})
 
+    async def reset(request):
+        b = await body(request)
+        table = b.get("table")
+        if table is not None and not isinstance(table, str):
+            raise LabError("'table' must be a table's name")
+        done = await sup.reset_checkpoint(b["src"], b["dst"], table, str(b.get("to")))
+        return web.json_response({"reset": done})
+
     async def down(request):
         asyncio.get_running_loop().call_later(0.05, sup.stopping.set)
         return web.json_response({"stopping": True})
@@ -96,6 +105,7 @@ def control_app(sup) -> web.Application:
         web.get("/status", status), web.get("/metrics", metrics),
         web.post("/partition", partition), web.post("/heal", heal),
         web.post("/replicator/kill", kill), web.post("/replicator/start", start),
+        web.post("/checkpoint/reset", reset),
         web.post("/down", down),
     ])
     return app
@@ -152,7 +162,11 @@ async def lab_status(sup) -> dict[str, Any]:
                                         "last_error")},
             "breaker": stats.get("breaker") if fresh else None,
             "dlq_depth": stats.get("dlq_depth"),
-            "stats_age_s": round(time.time() - stats["updated"], 1) if stats else None,
+            "stats_age_s": round(time.time() - stats["updated"], 1)
+            if isinstance(stats.get("updated"), int | float) else None,
+            # Why its last process stopped for good (an unreadable checkpoint), if it did.
+            "stopped": stats.get("stopped") if proc is not None and not alive
+            and stats.get("pid") == proc.pid else None,
         }
     return {"run_id": sup.run_id, "home": str(sup.home.path), "regions": regions,
             "links": links, "replicators": replicators}

@@ -28,9 +28,11 @@ from typing import Any
 
 from aiobotocore.session import AioSession
 
+from ..aws.checkpoints import Checkpoint, checked, reset
 from ..aws.clients import Endpoint, async_client
 from ..aws.conflicts import conflicts_request
-from ..aws.tables import checkpoint_request, ensure_table, table_request
+from ..aws.streams import StreamReader
+from ..aws.tables import checkpoint_request, ensure_table, stream_arn, table_request
 from ..config import LabConfig, Region, load
 from ..core.hlc import HybridClock
 from ..engine.proxy import LinkProxy
@@ -188,6 +190,8 @@ class Lab(LabData):
         checkpoint. ``duplicate`` starts it even though one runs: the old one becomes a
         zombie (kept in ``zombies``), which the lease's epoch fencing must stop."""
         key = self._link(src, dst)
+        if key in self._tasks and self._tasks[key].done():
+            del self._tasks[key]  # it stopped on its own (fenced, or an unreadable checkpoint)
         if key in self._tasks:
             if not duplicate:
                 raise LabError(f"replicator {src}>{dst} is already running")
@@ -197,11 +201,31 @@ class Lab(LabData):
         self.events.emit("replicator-start", link=f"{src}>{dst}", duplicate=duplicate)
         return rep
 
+    async def reset_checkpoint(self, src: str, dst: str, table: str | None = None,
+                               to: str = "trim-horizon") -> dict[str, dict[str, Checkpoint]]:
+        """Rewrite the link's checkpoints (``table``'s or every table's) while its replicator
+        is stopped: ``trim-horizon`` replays the stream, ``latest`` skips what it holds."""
+        checked(to)
+        key = self._link(src, dst)
+        if key in self._tasks and not self._tasks[key].done():
+            raise LabError(f"replicator {src}>{dst} is running; stop it first")
+        tables = [self.config.table(table)] if table is not None else list(self.config.tables)
+        done = {}
+        for t in tables:
+            reader = StreamReader(self._clients[src + "/streams"],
+                                  await stream_arn(self._clients[src], t.name))
+            done[t.name] = await reset(self._clients[src], reader, f"{src}>{dst}", t.name, to)
+        self.events.emit("checkpoint-reset", link=f"{src}>{dst}", to=to, tables=list(done))
+        return done
+
     def _check_tasks(self) -> None:
         for key, task in self._tasks.items():
             if task.done() and not task.cancelled() and task.exception() is not None:
                 raise LabError(f"replicator {key[0]}>{key[1]} died: "
                                f"{task.exception()!r}") from task.exception()
+            if task.done() and self.replicators[key].stats.stopped:
+                raise LabError(f"replicator {key[0]}>{key[1]} stopped: "
+                               f"{self.replicators[key].stats.stopped}")
 
     async def settle(self, timeout: float = 30.0) -> None:
         """Wait until every running replicator has found nothing new, twice over.

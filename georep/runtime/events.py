@@ -27,7 +27,8 @@ class EventLog:
             path.parent.mkdir(parents=True, exist_ok=True)
             # One O_APPEND write per event: several processes (the live lab's supervisor and
             # replicators) append to one file without interleaving lines.
-            self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            # Mode 0600: events carry item values.
+            self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
 
     def emit(self, kind: str, **fields: Any) -> dict[str, Any]:
         event = {"time": round(self.clock(), 6), "kind": kind, **fields}

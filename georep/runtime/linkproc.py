@@ -5,6 +5,8 @@ reads src's stream directly, writes to dst through the link proxy's port, append
 events.jsonl, records Prometheus metrics into the lab's multiprocess folder, and every half
 second writes its stats to ``<home>/links/<src>_<dst>.json`` for ``georep status``.
 Killing it (SIGKILL) is a real crash: it resumes from its checkpoint when started again.
+A link that stops for good (an unreadable checkpoint) writes its reason as ``stopped`` in the
+stats file and exits with code 3.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import contextlib
 import os
 import random
 import signal
+import sys
 import time
 from pathlib import Path
 
@@ -28,13 +31,15 @@ from .home import LabHome
 STATS_EVERY_S = 0.5
 PENDING_EVERY_S = 1.0
 PENDING_CAP = 1000
+EXIT_STOPPED = 3  # the link stopped for good: the reason is in its stats file
 
 
 def stats_path(home: LabHome, src: str, dst: str) -> Path:
     return home.links_dir / f"{src}_{dst}.json"
 
 
-async def run(args: argparse.Namespace) -> None:
+async def run(args: argparse.Namespace) -> str | None:
+    """Replicate until SIGTERM; returns why the link stopped for good, if it did."""
     from . import metrics  # after PROMETHEUS_MULTIPROC_DIR is set by the supervisor
 
     home = LabHome(args.home)
@@ -64,6 +69,10 @@ async def run(args: argparse.Namespace) -> None:
         link_key = rep.name
         out = stats_path(home, src, dst)
 
+        def write(**fields) -> None:
+            home.write_json(out, {**rep.stats.as_dict(), **fields, "pid": os.getpid(),
+                                  "updated": time.time()})
+
         async def report() -> None:
             pending, oldest, counted = None, None, 0.0
             while True:
@@ -76,10 +85,8 @@ async def run(args: argparse.Namespace) -> None:
                     except Exception as exc:
                         pending, oldest = None, None
                         rep.stats.last_error = f"pending: {exc}"
-                stats = rep.stats.as_dict()
-                now = time.time()
                 # Consumer lag: the age of the oldest record not yet replicated (0 when none).
-                lag = (now - oldest) * 1000 if pending and oldest is not None else 0.0
+                lag = (time.time() - oldest) * 1000 if pending and oldest is not None else 0.0
                 try:
                     depth = await rep.delivery.dlq.depth()
                 except Exception as exc:
@@ -89,11 +96,8 @@ async def run(args: argparse.Namespace) -> None:
                 metrics.PENDING.labels(link_key).set(pending or 0)
                 metrics.BREAKER.labels(link_key).set(metrics.BREAKER_VALUES[breaker])
                 metrics.DLQ_DEPTH.labels(link_key).set(depth or 0)
-                home.write_json(out, {**stats, "pending": pending, "lag_ms": lag,
-                                      "pending_capped": pending is not None
-                                      and pending >= PENDING_CAP,
-                                      "breaker": breaker, "dlq_depth": depth,
-                                      "pid": os.getpid(), "updated": now})
+                write(pending=pending, lag_ms=lag, breaker=breaker, dlq_depth=depth,
+                      pending_capped=pending is not None and pending >= PENDING_CAP)
                 await asyncio.sleep(STATS_EVERY_S)
 
         stop = asyncio.Event()
@@ -109,13 +113,17 @@ async def run(args: argparse.Namespace) -> None:
         for t in done:
             if not t.cancelled() and t.exception() is not None:
                 raise t.exception()
+        if rep.stats.stopped:
+            write(pending=None, lag_ms=None, breaker=None, dlq_depth=None)
+        return rep.stats.stopped
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description="georep: one link's replicator process")
     for name in ("home", "regions", "src", "dst", "source-url", "dest-url", "events", "seed"):
         ap.add_argument(f"--{name}", required=True)
-    asyncio.run(run(ap.parse_args()))
+    if asyncio.run(run(ap.parse_args())):
+        sys.exit(EXIT_STOPPED)
 
 
 if __name__ == "__main__":

@@ -34,17 +34,22 @@ LAG = Histogram("georep_replication_lag_seconds",
 REQUEST = Histogram("georep_remote_request_seconds",
                     "Duration of one apply round trip to the destination region.", ["link"],
                     buckets=LAG_BUCKETS)
+# A replicator's own gauges keep the value it last set after it dies ("mostrecent", not
+# "live*"): a killed replicator must not resolve the alerts on its link. The supervisor's
+# georep_replicator_up says whether the value is still being kept up to date.
 PENDING = Gauge("georep_pending_records", "Source stream records not yet replicated.",
-                ["link"], multiprocess_mode="livemax")
+                ["link"], multiprocess_mode="mostrecent")
 LINK_UP = Gauge("georep_link_up", "1 when the link is open, 0 when cut.", ["link"],
                 multiprocess_mode="livemax")
 BREAKER = Gauge("georep_breaker_state",
                 "The link's circuit breaker: 0 closed, 1 half-open, 2 open.", ["link"],
-                multiprocess_mode="livemax")
+                multiprocess_mode="mostrecent")
 DLQ_DEPTH = Gauge("georep_dlq_depth", "Messages in the link's dead-letter queue.", ["link"],
-                  multiprocess_mode="livemax")
+                  multiprocess_mode="mostrecent")
 BREAKER_VALUES = {"closed": 0, "half-open": 1, "open": 2}
-REPLICATOR_UP = Gauge("georep_replicator_up", "1 when the link's replicator process runs.",
+REPLICATOR_UP = Gauge("georep_replicator_up",
+                      "1 when the link's replicator process runs, 0 when it is dead (its "
+                      "pending, breaker and DLQ gauges then hold their last values).",
                       ["link"], multiprocess_mode="livemax")
 
 _BY_NAME = {"applied": APPLIED, "suppressed": SUPPRESSED, "skipped": SKIPPED,
@@ -56,7 +61,9 @@ class ReplicatorMetrics:
 
     def __init__(self, link: str) -> None:
         # Export every series from the start (at 0), so alert rules see them before events.
-        for metric in (*_BY_NAME.values(), LAG, REQUEST, PENDING, BREAKER, DLQ_DEPTH):
+        # The gauges are left alone: a restarted replicator's first report (at once) replaces
+        # the values its dead predecessor left.
+        for metric in (*_BY_NAME.values(), LAG, REQUEST):
             metric.labels(link)
 
     def observe(self, name: str, link: str, value: float = 1) -> None:

@@ -13,6 +13,7 @@ region id twice in a process and resets moto's state when the last region of a l
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import subprocess
 import sys
@@ -23,6 +24,7 @@ import urllib.request
 from pathlib import Path
 
 from ..errors import LabError
+from .home import private_fd
 from .motoserve import READY_PATH, reset_threaded, serve_threaded
 
 _lock = threading.Lock()
@@ -128,7 +130,8 @@ class MotoProcess:
     def spawn(self) -> None:
         """Start the process (call from the main thread); :meth:`wait_ready` waits for it."""
         port = self._port or free_port()
-        out = self._log.open("ab") if self._log else subprocess.DEVNULL
+        # The log holds request bodies, item values among them: the owner's only.
+        out = os.fdopen(private_fd(self._log), "ab") if self._log else subprocess.DEVNULL
         try:
             self._proc = subprocess.Popen(
                 # not ``-m moto.server``: it runs requests concurrently, and moto's conditional

@@ -5,6 +5,7 @@ moto server process on its configured port, the link proxies (in this process), 
 replicator process per directed link; it serves the control API (:mod:`.control`) on 127.0.0.1.
 It restarts nothing on its own: a replicator that dies shows as dead until started again.
 Children are tied to it (PR_SET_PDEATHSIG), so a crashed supervisor leaves no region behind.
+It holds the home's lock (:meth:`LabHome.hold`) for its whole life and runs with umask 077.
 """
 
 from __future__ import annotations
@@ -23,14 +24,16 @@ from pathlib import Path
 
 from aiobotocore.session import AioSession
 
+from ..aws.checkpoints import checked, reset
 from ..aws.clients import Endpoint, async_client
 from ..aws.conflicts import conflicts_request
-from ..aws.tables import checkpoint_request, ensure_table, table_request
+from ..aws.streams import StreamReader
+from ..aws.tables import checkpoint_request, ensure_table, stream_arn, table_request
 from ..config import LabConfig, load
 from ..engine.proxy import LinkProxy
 from ..errors import GeorepError, LabError
 from .events import EventLog
-from .home import LabHome
+from .home import LabHome, private_fd
 from .moto import MotoProcess, die_with_parent
 
 
@@ -58,6 +61,7 @@ class Supervisor:
         self.proxies: dict[str, LinkProxy] = {}
         self.replicators: dict[str, subprocess.Popen] = {}
         self.exit_codes: dict[str, int] = {}
+        self.resetting: set[str] = set()  # links whose checkpoint is being rewritten
         self.clients: dict[str, object] = {}
         self.stopping = asyncio.Event()
         self.token = ""
@@ -136,7 +140,9 @@ class Supervisor:
         proc = self.replicators.get(link)
         if proc is not None and proc.poll() is None:
             raise LabError(f"replicator {link} is already running (pid {proc.pid})")
-        log = (self.home.logs / f"replicator-{src}_{dst}.log").open("ab")
+        if link in self.resetting:
+            raise LabError(f"the checkpoint of {link} is being reset; start it afterwards")
+        log = os.fdopen(private_fd(self.home.logs / f"replicator-{src}_{dst}.log"), "ab")
         env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(self.home.metrics_dir)}
         proc = subprocess.Popen(
             [sys.executable, "-m", "georep.runtime.linkproc", "--home", str(self.home.path),
@@ -150,6 +156,30 @@ class Supervisor:
         self.exit_codes.pop(link, None)
         self.metrics.REPLICATOR_UP.labels(link).set(1)
         return proc.pid
+
+    async def reset_checkpoint(self, src: str, dst: str, table: str | None,
+                               to: str) -> dict[str, dict[str, str | None]]:
+        """Rewrite the link's checkpoints (one table or all) while its replicator is stopped."""
+        checked(to)
+        link = self._link(src, dst)
+        tables = [self.config.table(table)] if table is not None else list(self.config.tables)
+        proc = self.replicators.get(link)
+        if proc is not None and proc.poll() is None:
+            raise LabError(f"replicator {link} is running (pid {proc.pid}): a reset under it "
+                           f"would fence it; stop it with `georep replicator kill {src} {dst}`")
+        self.resetting.add(link)
+        done = {}
+        try:
+            async with async_client(self._session, "dynamodbstreams",
+                                    self.endpoints[src]) as streams:
+                for t in tables:
+                    reader = StreamReader(streams, await stream_arn(self.clients[src], t.name))
+                    cps = await reset(self.clients[src], reader, link, t.name, to)
+                    done[t.name] = {sid: cp.seq for sid, cp in cps.items()}
+        finally:
+            self.resetting.discard(link)
+        self.events.emit("checkpoint-reset", link=link, to=to, tables=done)
+        return done
 
     def _terminate(self, link: str, sig: int) -> int | None:
         proc = self.replicators.get(link)
@@ -239,7 +269,7 @@ async def serve(home: LabHome, regions_dir: Path) -> None:
         await sup.stopping.wait()
     except Exception as exc:
         message = str(exc) if isinstance(exc, GeorepError) else f"{type(exc).__name__}: {exc}"
-        home.write_json(home.state_file, {"ready": False, "error": message})
+        home.write_json(home.state_file, {"ready": False, "error": message, "pid": os.getpid()})
         raise
     finally:
         if watcher is not None:
@@ -248,9 +278,8 @@ async def serve(home: LabHome, regions_dir: Path) -> None:
             await runner.cleanup()
         if sup is not None:
             await sup.stop()
-        if home.running_pid() == os.getpid():
-            home.pid_file.unlink(missing_ok=True)
-            home.state_file.unlink(missing_ok=True)
+        home.pid_file.unlink(missing_ok=True)  # ours: this process holds the home's lock
+        home.state_file.unlink(missing_ok=True)
 
 
 def main() -> None:
@@ -258,13 +287,18 @@ def main() -> None:
     ap.add_argument("--home", required=True)
     ap.add_argument("--regions", required=True)
     args = ap.parse_args()
+    os.umask(0o077)  # every file the lab writes (and its children: logs, metrics) is private
     home = LabHome(args.home)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(home.metrics_dir)
-    home.prepare()
-    home.clear()
-    home.metrics_dir.mkdir(exist_ok=True)
-    home.pid_file.write_text(str(os.getpid()))
     try:
+        home.path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # Held until this process exits: a second supervisor for this home stops here, before
+        # it touches a file of the running lab.
+        home.hold()
+        home.check_files()
+        home.prepare()
+        home.clear()
+        home.write_pid(os.getpid())
         asyncio.run(serve(home, Path(args.regions)))
     except GeorepError as exc:
         print(f"error: {exc}", file=sys.stderr)
