@@ -19,10 +19,9 @@ import typer
 from rich.table import Table
 
 from .cli import JsonOpt, app, fail, out
-from .cli_lab import HomeOpt
+from .cli_lab import HomeOpt, _home
 from .config import load
 from .errors import LabError
-from .runtime.home import LabHome
 
 dlq_app = typer.Typer(help="A link's dead-letter queue: list, redrive, purge.",
                       no_args_is_help=True)
@@ -49,7 +48,7 @@ async def _with_link(home: Path | None, link: str, fn):
     from .runtime.events import EventLog
     from .runtime.wiring import build_replicator
 
-    state = LabHome(home).state()
+    state = _home(home).state()
     config = load(state["regions_dir"])
     src, dst = _parse_link(link, config)
     s = config.settings_for(src, dst)

@@ -17,7 +17,7 @@ from rich.table import Table
 
 from .cli import JsonOpt, app, err, out
 from .cli_dlq import _with_link
-from .cli_lab import HomeOpt
+from .cli_lab import HomeOpt, _home
 from .config import load
 from .errors import LabError
 from .runtime.control import ControlClient
@@ -60,7 +60,7 @@ def reconcile(home: HomeOpt = None, as_json: JsonOpt = False,
     from .aws.clients import Endpoint, async_client
     from .engine.reconcile import reconcile_table
 
-    h = LabHome(home)
+    h = _home(home)
     state = h.state()
     config = load(state["regions_dir"])
     tables = [config.table(table)] if table else list(config.tables)

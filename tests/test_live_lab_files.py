@@ -187,3 +187,20 @@ def test_an_unreadable_checkpoint_stops_the_link_and_a_reset_resumes_it(lab):
         return r["alive"] and r.get("stopped") is None and (r["suppressed"] or 0) >= 1
 
     wait_until(resumed, what="the link to run again, replaying from the trim horizon")
+
+
+def test_cli_repairs_carry_the_labs_own_metadata(lab):
+    """`georep reconcile` (its DLQ redrive and repairs) runs in the CLI's process: the versions
+    it writes must authenticate with the lab's secret, or every other region would take them
+    for a plain client's writes (counted as `foreign`) and stamp them again."""
+    ok(lab, "partition", "us-east", "eu-west")
+    ok(lab, "put", "us-east", "users", "r", "n:=1")
+    wait_until(lambda: status(lab)["replicators"]["us-east>eu-west"]["dead_lettered"],
+               timeout=40, what="a dead letter")
+    ok(lab, "heal")
+    ok(lab, "reconcile")
+    assert item(lab, "eu-west", "r") is not None
+    back = "eu-west>us-east"
+    r = wait_until(lambda: (lambda x: x if (x["skipped"] or 0) + (x["foreign"] or 0) else None)(
+        status(lab)["replicators"][back]), timeout=40, what="eu-west's stream to be read")
+    assert r["foreign"] == 0 and r["skipped"] >= 1

@@ -135,3 +135,25 @@ def test_siblings_round_trip_through_metadata():
     assert merged.meta == Meta(merged.meta.hlc, merged.meta.tie, "us-east", "replicator", False,
                                merged.meta.vv, digest(merged.attrs), merged.meta.siblings)
     assert Version(merged.attrs, merged.meta).siblings()[1].tombstone
+
+
+def test_siblings_that_cannot_fit_in_one_item_keep_the_newest_and_report_the_rest():
+    """Issue 10: two concurrent ~150 KB values cannot be stored together (the newest is stored
+    twice: as the item and as a sibling). Before, the merge was refused by every region and
+    they diverged for good; now the newest is kept and the other is a loser in the feed, the
+    same whichever way the merge runs."""
+    big = "x" * 150_000
+    base = stamp(item("base"), None, origin="us-east", ts=Timestamp(1000))
+    east = stamp({"id": {"S": "k"}, "v": {"S": "east" + big}}, base.meta, origin="us-east",
+                 ts=Timestamp(2000))
+    west = stamp({"id": {"S": "k"}, "v": {"S": "west" + big}}, base.meta, origin="eu-west",
+                 ts=Timestamp(1500))
+    for a, b in ((east, west), (west, east)):
+        merged = VC.merge(a, b)
+        assert merged.write.attrs["v"]["S"].startswith("east")
+        assert merged.write.meta.siblings == ()  # one value left: an ordinary item
+        assert [value(x)[:4] for x in merged.conflict.losers] == ["west"]
+        assert merged.conflict.siblings == ()
+    small = stamp(item("small"), base.meta, origin="ap-south", ts=Timestamp(1200))
+    merged = VC.merge(VC.merge(east, west).write, small)  # a small one still fits beside it
+    assert [value(s)[:5] for s in merged.write.meta.siblings] == ["eastx", "small"]

@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Protocol
 
 from .causality import ZERO_DOT, Order, compare, join
+from .limits import ITEM_MAX, META_ROOM, item_size
 from .meta import Meta, Sibling, Version, digest
 
 
@@ -96,6 +97,23 @@ def _as_version(s: Sibling, vv) -> Version:
                                        digest(s.attrs)))
 
 
+SIBLING_ROOM = 64  # bytes a sibling's own fields take in the metadata (stamp, tie, origin)
+
+
+def _fitting(ordered: list[Sibling]) -> list[Sibling]:
+    """The newest siblings that fit in one item: the visible (newest) value is stored twice,
+    as the item's attributes and in the sibling list, and the whole item must stay within
+    DynamoDB's limit less georep's metadata. Always at least the newest one."""
+    budget = ITEM_MAX - META_ROOM - item_size(ordered[0].attrs)
+    kept: list[Sibling] = []
+    for s in ordered:
+        budget -= item_size(s.attrs) + SIBLING_ROOM
+        if kept and budget < 0:
+            break
+        kept.append(s)
+    return kept
+
+
 class VectorClocks:
     """Keep every concurrent value as a sibling until a write that has seen them all resolves
     them (Riak, Dynamo). The item's visible attributes are the sibling with the greatest
@@ -103,7 +121,9 @@ class VectorClocks:
 
     Siblings merge as a dotted version vector set: a sibling survives unless the other side's
     vector has seen its write and the other side no longer holds it (it was overwritten on
-    purpose). More than ``max_siblings`` keeps the newest ones and reports the rest as losers.
+    purpose). More than ``max_siblings``, or more than fit in one item (DynamoDB's 400 KB, less
+    georep's metadata: two concurrent 150 KB values do not), keeps the newest ones and reports
+    the rest as losers, the same in every region.
     """
 
     name = "vclock"
@@ -126,7 +146,8 @@ class VectorClocks:
             if not _covered(s, current.meta.vv) or s in mine:
                 keep[(s.dot, s.origin)] = s
         ordered = sorted(keep.values(), key=lambda s: s.rank, reverse=True)
-        kept, dropped = ordered[:self.max_siblings], ordered[self.max_siblings:]
+        kept = _fitting(ordered[:self.max_siblings])
+        dropped = ordered[len(kept):]
         vv = join(current.meta.vv, incoming.meta.vv)
         top = kept[0]
         winner = Version(dict(top.attrs), Meta(
