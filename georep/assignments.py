@@ -8,6 +8,10 @@ write path. The syntax (the one httpie uses):
     ok:=true              raw JSON: a boolean (true/false), or null
     tags:='["a","b"]'     raw JSON: a list
     addr:='{"city":"Oslo"}'  raw JSON: a map
+
+Anything else before the ``=`` that looks like an operator (``a*=2``, ``a+=1`` for put) is
+refused rather than read as part of an attribute name. Numbers must fit DynamoDB's: at most 38
+significant digits, magnitude 1E-130 to 9.9999999999999999999999999999999999999E+125.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ import json
 from decimal import Decimal
 from typing import Any
 
+from boto3.dynamodb.types import DYNAMODB_CONTEXT
+
 from .config import Table
 from .core.crdt_policy import register_value
 from .core.meta import META
@@ -23,6 +29,10 @@ from .errors import GeorepError
 
 _MAX = Decimal("1E126")
 _MIN = Decimal("1E-130")
+NUMBERS = ("at most 38 significant digits, magnitude 1E-130 to "
+           "9.9999999999999999999999999999999999999E+125")
+# Characters that end a name only by mistake: "balance*=2" means an operator, not "balance*".
+OPERATOR_MARKS = "+-*/%^&|!<>?~@:"
 
 
 class BadArgument(GeorepError):
@@ -38,18 +48,37 @@ def _json(text: str, arg: str) -> Any:
     return value
 
 
+def _fits(value: Decimal) -> bool:
+    """A DynamoDB number: boto3's own context (38 digits, no rounding) and DynamoDB's range."""
+    try:
+        DYNAMODB_CONTEXT.create_decimal(value)
+    except ArithmeticError:
+        return False
+    return value.is_finite() and (value == 0 or _MIN <= abs(value) < _MAX)
+
+
 def _check_numbers(value: Any, arg: str) -> None:
-    if isinstance(value, Decimal) and value != 0 and (
-        abs(value) >= _MAX or abs(value) < _MIN or len(value.normalize().as_tuple().digits) > 38
-    ):
-        raise BadArgument(f"{arg!r}: {value} is outside DynamoDB's numbers "
-                          "(38 digits, magnitude 1E-130 to 9.99E+125)")
+    if isinstance(value, Decimal) and not _fits(value):
+        raise BadArgument(f"{arg!r}: {value} is not a DynamoDB number ({NUMBERS})")
     if isinstance(value, dict):
         for v in value.values():
             _check_numbers(v, arg)
     if isinstance(value, list):
         for v in value:
             _check_numbers(v, arg)
+
+
+def _split(arg: str, eq: int, supported: tuple[str, ...], hint: str) -> tuple[str, str]:
+    """``arg[:eq]`` as (attribute name, operator): the operator is the run of operator marks
+    before the first '=', plus it (``balance*=2`` -> ``*=``)."""
+    head = arg[:eq]
+    name = head.rstrip(OPERATOR_MARKS)
+    op = head[len(name):] + "="
+    if op not in supported:
+        raise BadArgument(f"{arg!r}: unsupported operator {op!r} ({hint})")
+    if not name:
+        raise BadArgument(f"{arg!r}: the attribute name is empty")
+    return name, op
 
 
 def parse_assignments(args: list[str], table: Table) -> dict[str, Any]:
@@ -59,10 +88,10 @@ def parse_assignments(args: list[str], table: Table) -> dict[str, Any]:
         eq = arg.find("=")
         if eq < 0:
             raise BadArgument(f"{arg!r}: expected attr=value (a string) or attr:=json")
-        raw = eq > 0 and arg[eq - 1] == ":"  # the first '=' decides: note=a:=b is a string
-        name, text = (arg[:eq - 1], arg[eq + 1:]) if raw else (arg[:eq], arg[eq + 1:])
-        if not name:
-            raise BadArgument(f"{arg!r}: the attribute name is empty")
+        # The first '=' decides: note=a:=b is a string.
+        name, op = _split(arg, eq, ("=", ":="), "attr=string or attr:=json; counters and sets "
+                          "change with `georep update` on a crdt table")
+        raw, text = op == ":=", arg[eq + 1:]
         if name == META:
             raise BadArgument(f"{arg!r}: {META} is reserved for georep's metadata")
         if name in table.key_names:
@@ -89,8 +118,8 @@ def parse_key(text: str, table: Table) -> Any:
             n = Decimal(text)
         except ArithmeticError:
             raise BadArgument(f"key {text!r}: table {table.name} has a number key") from None
-        if not n.is_finite():
-            raise BadArgument(f"key {text!r}: numbers must be finite")
+        if not _fits(n):
+            raise BadArgument(f"key {text!r}: not a DynamoDB number ({NUMBERS})")
         return n
     try:
         return bytes.fromhex(text)
@@ -100,6 +129,15 @@ def parse_key(text: str, table: Table) -> Any:
 
 
 COUNTER_TYPES = ("gcounter", "pncounter", "bcounter")
+UPDATE_OPS = "+=, -=, = or :="
+
+
+def check_count(n: int, what: str) -> None:
+    """A whole amount for a counter (``what`` names it in the error): it must fit a DynamoDB
+    number."""
+    if len(str(abs(n))) > 38:
+        raise BadArgument(f"{what}: {len(str(abs(n)))} digits; a counter's amount must fit a "
+                          f"DynamoDB number ({NUMBERS})")
 
 
 def parse_ops(args: list[str], table: Table) -> list[tuple[str, str, Any]]:
@@ -110,12 +148,8 @@ def parse_ops(args: list[str], table: Table) -> list[tuple[str, str, Any]]:
         eq = arg.find("=")
         if eq <= 0:
             raise BadArgument(f"{arg!r}: expected attr+=n, attr-=n, attr=value or attr:=json")
-        mark = arg[eq - 1]
-        op = {"+": "+=", "-": "-=", ":": ":="}.get(mark, "=")
-        name = arg[:eq - 1] if op != "=" else arg[:eq]
+        name, op = _split(arg, eq, ("+=", "-=", "=", ":="), f"supported: {UPDATE_OPS}")
         text = arg[eq + 1:]
-        if not name:
-            raise BadArgument(f"{arg!r}: the attribute name is empty")
         if name == META or name in table.key_names:
             raise BadArgument(f"{arg!r}: {name} cannot be updated")
         kind = table.crdt.get(name, "lwwregister")
@@ -125,6 +159,7 @@ def parse_ops(args: list[str], table: Table) -> list[tuple[str, str, Any]]:
             except ValueError:
                 raise BadArgument(f"{arg!r}: {name} is a counter; {op} takes a whole "
                                   "number") from None
+            check_count(value, repr(arg))
         elif op == ":=":
             value = _json(text, arg)
             _check_numbers(value, arg)

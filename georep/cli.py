@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -14,6 +15,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from .config import load
 from .errors import GeorepError
@@ -25,8 +27,10 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 # Not a terminal (a pipe, a file, a test): wide enough that tables are not squeezed.
-out = Console(width=None if sys.stdout.isatty() else 140)
-err = Console(stderr=True, width=None if sys.stderr.isatty() else 400)
+# markup=False: keys, values, paths and messages are printed as given ("[red]" stays); georep's
+# own colours are Text with a style (see styled).
+out = Console(width=None if sys.stdout.isatty() else 140, markup=False)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 400, markup=False)
 
 RegionsOpt = Annotated[Path, typer.Option("--regions", help="Folder of region files and lab.toml.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")]
@@ -41,9 +45,30 @@ def _root() -> None:
     """
 
 
+def styled(markup: str) -> Text:
+    """georep's own rich markup (``"[red]down[/red]"``), never user text: escape any inside."""
+    return Text.from_markup(markup)
+
+
+def error_line(message: str) -> None:
+    err.print(Text.assemble(("error:", "red"), " ", message), highlight=False, soft_wrap=True)
+
+
 def fail(message: str, code: int = 2) -> None:
-    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    error_line(message)
     raise typer.Exit(code)
+
+
+def _positive_seconds(param: typer.CallbackParam, value: float) -> float:
+    if not (math.isfinite(value) and value > 0):
+        fail(f"{param.opts[0]} must be a positive, finite number of seconds, not {value:g}")
+    return value
+
+
+def seconds_option(help_text: str):
+    """A duration option, refused while parsing (before the command does anything) unless it
+    is a positive, finite number of seconds."""
+    return typer.Option(help=help_text, callback=_positive_seconds)
 
 
 @app.command()
@@ -97,9 +122,10 @@ def demo(
 
 
 def _render_demo(report, run_dir: Path) -> None:
-    out.rule(f"[bold]global tables under a partition — policy {report.policy}")
+    out.rule(styled(f"[bold]global tables under a partition — policy {report.policy}"))
     for step in report.timeline:
-        out.print(f"[dim]{step['t_ms']:>6} ms[/dim]  {step['text']}", highlight=False)
+        out.print(Text.assemble((f"{step['t_ms']:>6} ms", "dim"), "  ", step["text"]),
+                  highlight=False)
     table = Table(title="final item in each region (metadata hidden)")
     table.add_column("region")
     table.add_column("item")
@@ -108,36 +134,38 @@ def _render_demo(report, run_dir: Path) -> None:
     out.print(table)
     if report.converged and report.siblings:
         values = next(iter(report.siblings.values()))
-        out.print(f"[green]converged[/green]: every region holds the same {len(values)} "
-                  "siblings; nothing was lost, and a reader must choose "
-                  "(`georep resolve … --pick N`):", highlight=False)
+        out.print(styled(f"[green]converged[/green]: every region holds the same {len(values)} "
+                         "siblings; nothing was lost, and a reader must choose "
+                         "(`georep resolve … --pick N`):"), highlight=False)
         for n, v in enumerate(values, 1):
             out.print(f"  {n}. {json.dumps(v, sort_keys=True)}", highlight=False)
     elif report.converged and report.counters:
         want = report.counters["expected"]
         first = next(iter(report.regions))
         got = report.counters[first]
-        out.print(f"[green]converged[/green] by merging: status keeps both values "
-                  f"{report.regions[first]['status']}; balance {got['balance']} (expected "
-                  f"{want['balance']}), logins {got['logins']} (expected {want['logins']}): "
-                  "no increment or decrement lost.", highlight=False)
+        out.print(Text.assemble(
+            ("converged", "green"), f" by merging: status keeps both values "
+            f"{report.regions[first]['status']}; balance {got['balance']} (expected "
+            f"{want['balance']}), logins {got['logins']} (expected {want['logins']}): "
+            "no increment or decrement lost."), highlight=False)
     elif report.converged:
-        out.print(f"[green]converged[/green]: every region holds the same item; "
-                  f"the write from [bold]{report.winner}[/bold] won.")
+        out.print(Text.assemble(("converged", "green"), ": every region holds the same item; "
+                                "the write from ", (report.winner, "bold"), " won."))
     else:
-        out.print("[red]NOT converged[/red]: the regions disagree.")
+        out.print(styled("[red]NOT converged[/red]: the regions disagree."))
     for lost in report.overwritten:
-        out.print(
-            f"[yellow]overwritten[/yellow]: the {lost['region']} write "
+        out.print(Text.assemble(
+            ("overwritten", "yellow"), f": the {lost['region']} write "
             f"{json.dumps(lost['value'], sort_keys=True)} is lost under last-writer-wins "
             "(recorded as a conflict, not silently). DynamoDB global tables' 'no data loss' "
-            "does not hold for concurrent updates to one item.",
-            highlight=False,
-        )
-    out.print(f"[dim]events: {run_dir / report.run_id / 'events.jsonl'}[/dim]", highlight=False)
+            "does not hold for concurrent updates to one item."), highlight=False)
+    out.print(Text(f"events: {run_dir / report.run_id / 'events.jsonl'}", style="dim"),
+              highlight=False)
 
 
 def main() -> None:
+    from botocore.exceptions import BotoCoreError, ClientError
+
     from . import (  # noqa: F401  (live-lab commands)
         cli_checkpoint,
         cli_data,
@@ -149,7 +177,15 @@ def main() -> None:
     try:
         app()
     except GeorepError as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        error_line(str(exc))
+        sys.exit(2)
+    except (BotoCoreError, ClientError) as exc:  # a region call outside cli_regions' clients
+        error_line(f"a region refused or did not answer: {exc}")
+        sys.exit(2)
+    except OSError as exc:  # a path given on the command line (--home, --run-dir, ...)
+        if exc.filename is None:
+            raise
+        error_line(f"{exc.filename}: {exc.strerror or exc}")
         sys.exit(2)
     except KeyboardInterrupt:
         err.print("interrupted")

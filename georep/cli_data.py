@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from .assignments import parse_assignments, parse_key, parse_ops
+from .assignments import check_count, parse_assignments, parse_key, parse_ops
 from .cli import JsonOpt, app, fail, out
 from .cli_lab import HomeOpt, _home
 from .config import load
@@ -33,11 +33,11 @@ def _region(home: Path | None, region: str, table: str):
 async def _with_writer(url: str, region, fn):
     from aiobotocore.session import AioSession
 
-    from .aws.clients import Endpoint, async_client
+    from .cli_regions import region_client
     from .core.hlc import HybridClock
     from .engine.writes import RegionWriter
 
-    async with async_client(AioSession(), "dynamodb", Endpoint(region.aws_region, url)) as c:
+    async with region_client(AioSession(), "dynamodb", region, url) as c:
         writer = RegionWriter(c, region.name, HybridClock(), lambda: int(time.time() * 1000))
         return await fn(writer)
 
@@ -169,8 +169,8 @@ def conflicts(home: HomeOpt = None, as_json: JsonOpt = False,
     the winning value and each value that lost (or became a sibling)."""
     from aiobotocore.session import AioSession
 
-    from .aws.clients import Endpoint, async_client
     from .aws.conflicts import ConflictFeed
+    from .cli_regions import region_client
 
     state = _home(home).state()
     config = load(state["regions_dir"])
@@ -187,8 +187,7 @@ def conflicts(home: HomeOpt = None, as_json: JsonOpt = False,
     async def go():
         entries = []
         for r in config.regions:
-            ep = Endpoint(r.aws_region, state["regions"][r.name])
-            async with async_client(AioSession(), "dynamodb", ep) as c:
+            async with region_client(AioSession(), "dynamodb", r, state["regions"][r.name]) as c:
                 entries.extend(await ConflictFeed(c).read(table, key_filter))
         return sorted(entries, key=lambda e: (e["time"], e["region"]))
 
@@ -236,11 +235,12 @@ def rights_transfer(region: str, table: str, key: str, attr: str,
                     home: HomeOpt = None) -> None:
     """Give AMOUNT of REGION's rights on bounded counter ATTR to region --to, so that it can
     decrement that much more on its own (during a partition, say)."""
+    if amount < 1:
+        fail("the amount must be a positive whole number")
+    check_count(amount, "the amount")
     r, t, url = _region(home, region, table)
     config = load(_home(home).state()["regions_dir"])
     config.region(to)
-    if amount < 1:
-        fail("the amount must be a positive whole number")
     k = parse_key(key, t)
     asyncio.run(_with_writer(url, r, lambda w: w.crdt(t, k, [(attr, "rights", (to, amount))])))
     out.print(f"{region} gave {amount} rights on {table}/{key}.{attr} to {to}")

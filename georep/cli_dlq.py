@@ -18,7 +18,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from .cli import JsonOpt, app, fail, out
+from .cli import JsonOpt, app, fail, out, styled
 from .cli_lab import HomeOpt, _home
 from .config import load
 from .errors import LabError
@@ -45,6 +45,7 @@ async def _with_link(home: Path | None, link: str, fn):
     from aiobotocore.session import AioSession
 
     from .aws.clients import Endpoint, async_client
+    from .cli_regions import region_client
     from .runtime.events import EventLog
     from .runtime.wiring import build_replicator
 
@@ -52,16 +53,16 @@ async def _with_link(home: Path | None, link: str, fn):
     config = load(state["regions_dir"])
     src, dst = _parse_link(link, config)
     s = config.settings_for(src, dst)
-    src_ep = Endpoint(config.region(src).aws_region, state["regions"][src])
     via = Endpoint(config.region(dst).aws_region,
                    f"http://127.0.0.1:{state['links'][f'{src}>{dst}']}")
     events = EventLog(Path(state["run_path"]) / "events.jsonl", time.time, keep=False)
     session = AioSession()
     async with contextlib.AsyncExitStack() as stack:
         clients = {}
-        for name, service, ep in (("ddb", "dynamodb", src_ep), ("streams", "dynamodbstreams",
-                                  src_ep), ("sqs", "sqs", src_ep)):
-            clients[name] = await stack.enter_async_context(async_client(session, service, ep))
+        for name, service in (("ddb", "dynamodb"), ("streams", "dynamodbstreams"),
+                              ("sqs", "sqs")):
+            clients[name] = await stack.enter_async_context(region_client(
+                session, service, config.region(src), state["regions"][src]))
         dest = await stack.enter_async_context(async_client(
             session, "dynamodb", via, connect_s=s.connect_timeout_s, read_s=s.read_timeout_s))
         rep = await build_replicator(
@@ -108,7 +109,7 @@ def dlq_list(link: LinkArg, home: HomeOpt = None, as_json: JsonOpt = False) -> N
         t.add_column(col)
     for r in rows:
         if "malformed" in r:
-            t.add_row(r["id"], "[red]malformed[/red]", "-", "-", "-", r["malformed"])
+            t.add_row(r["id"], styled("[red]malformed"), "-", "-", "-", r["malformed"])
             continue
         key = json.dumps(r["keys"], default=str)
         t.add_row(key, r["reason"], str(r["attempts"]), _when(r["first_failure"]),

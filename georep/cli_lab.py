@@ -17,15 +17,16 @@ from typing import Annotated, Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
-from .cli import JsonOpt, RegionsOpt, app, err, fail, out
+from .cli import JsonOpt, RegionsOpt, app, err, fail, out, seconds_option, styled
 from .config import load
 from .errors import LabError
 from .runtime.control import ControlClient
 from .runtime.home import LabHome, pid_alive, private_fd
 
 HomeOpt = Annotated[Path | None, typer.Option(
-    "--home", help="The lab's home folder [default: $GEOREP_HOME or .georep]")]
+    "--home", help="The lab's home folder.", show_default="$GEOREP_HOME or .georep")]
 
 replicator_app = typer.Typer(help="Kill or start one link's replicator process.",
                              no_args_is_help=True)
@@ -44,7 +45,7 @@ def _home(home: Path | None) -> LabHome:
 
 @app.command()
 def up(regions: RegionsOpt = Path("regions"), home: HomeOpt = None,
-       timeout: Annotated[float, typer.Option(help="Seconds to wait for the lab.")] = 60) -> None:
+       timeout: Annotated[float, seconds_option("Seconds to wait for the lab.")] = 60) -> None:
     """Start a live lab in the background and return once every region answers.
 
     Each region is a moto server process on its configured port, each directed link has a
@@ -101,12 +102,13 @@ def _last_line(path: Path) -> str:
         lines = [ln for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
     except FileNotFoundError:
         return "the lab's supervisor exited"
-    return lines[-1] if lines else "the lab's supervisor exited"
+    # The supervisor prints its own errors as "error: ..."; fail() adds the prefix once.
+    return lines[-1].removeprefix("error: ") if lines else "the lab's supervisor exited"
 
 
 @app.command()
 def down(home: HomeOpt = None,
-         timeout: Annotated[float, typer.Option(help="Seconds to wait.")] = 30) -> None:
+         timeout: Annotated[float, seconds_option("Seconds to wait.")] = 30) -> None:
     """Stop the lab: replicators, proxies and regions. Afterwards no lab process remains.
 
     Only a process verified to be this home's supervisor is ever signalled: a pid file that
@@ -159,14 +161,14 @@ def status(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
         t.add_column(col)
     for name, r in s["regions"].items():
         items = ", ".join(f"{k}={'?' if v is None else v}" for k, v in r["items"].items())
-        t.add_row(name, "up" if r["up"] else "[red]down[/red]", r["url"], items)
+        t.add_row(name, "up" if r["up"] else styled("[red]down[/red]"), r["url"], items)
     out.print(t)
     t = Table(title="links")
     for col in ("link", "state", "dropped bytes"):
         t.add_column(col)
     for name, link in s["links"].items():
         state = link["state"]
-        t.add_row(name.replace(">", " → "), state if state == "open" else f"[red]{state}[/red]",
+        t.add_row(name.replace(">", " → "), state if state == "open" else styled(f"[red]{state}"),
                   str(link["dropped_bytes"]))
     out.print(t)
     t = Table(title="replicators")
@@ -176,7 +178,7 @@ def status(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
     for name, r in s["replicators"].items():
         def show(v: Any) -> str:
             return "-" if v is None else (f"{v:.0f}" if isinstance(v, float) else str(v))
-        alive = "yes" if r["alive"] else f"[red]dead[/red] (exit {show(r['exit_code'])})"
+        alive = "yes" if r["alive"] else styled(f"[red]dead[/red] (exit {show(r['exit_code'])})")
         pending = show(r["pending"]) + ("+" if r.get("pending_capped") else "")
         t.add_row(name.replace(">", " → "), alive, show(r["lag_ms"]), pending,
                   show(r["applied"]), show(r["suppressed"]), show(r["retries"]),
@@ -187,8 +189,9 @@ def status(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
     for name, r in s["replicators"].items():
         if r.get("stopped"):
             src, dst = name.split(">", 1)
-            out.print(f"[red]{src} → {dst} stopped[/red]: {r['stopped']} (`georep checkpoint "
-                      f"reset {src}:{dst}`, then `georep replicator start {src} {dst}`)",
+            out.print(Text.assemble((f"{src} → {dst} stopped", "red"),
+                                    f": {r['stopped']} (`georep checkpoint reset {src}:{dst}`, "
+                                    f"then `georep replicator start {src} {dst}`)"),
                       highlight=False, soft_wrap=True)
 
 

@@ -14,8 +14,9 @@ from typing import Annotated, Any
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
-from .cli import JsonOpt, app, err, out
+from .cli import JsonOpt, app, err, out, seconds_option, styled
 from .cli_dlq import _with_link
 from .cli_lab import HomeOpt, _home
 from .config import load
@@ -50,14 +51,14 @@ def _wait_caught_up(home: LabHome, timeout: float) -> None:
 @app.command()
 def reconcile(home: HomeOpt = None, as_json: JsonOpt = False,
               table: Annotated[str | None, typer.Option(help="Only this table.")] = None,
-              timeout: Annotated[float, typer.Option(
-                  help="Seconds to wait for the replicators to catch up.")] = 60) -> None:
+              timeout: Annotated[float, seconds_option(
+                  "Seconds to wait for the replicators to catch up.")] = 60) -> None:
     """Redrive every link's DLQ, wait until every replicator has caught up, build a Merkle tree
     per region from parallel segmented scans, repair the differing ranges with the table's
     policy (conflicts go to the feed), and verify. Exits 0 iff the regions are proven equal."""
     from aiobotocore.session import AioSession
 
-    from .aws.clients import Endpoint, async_client
+    from .cli_regions import region_client
     from .engine.reconcile import reconcile_table
 
     h = _home(home)
@@ -95,9 +96,8 @@ def reconcile(home: HomeOpt = None, as_json: JsonOpt = False,
         async with contextlib.AsyncExitStack() as stack:
             clients = {}
             for r in config.regions:
-                ep = Endpoint(r.aws_region, state["regions"][r.name])
                 clients[r.name] = await stack.enter_async_context(
-                    async_client(AioSession(), "dynamodb", ep))
+                    region_client(AioSession(), "dynamodb", r, state["regions"][r.name]))
             reports = []
             for tb in tables:
                 tasks = {}
@@ -142,6 +142,7 @@ def _render(reports, redrives, phases) -> None:
                   f"{r.ranges} ({r.ranges_differing})", str(r.keys_diverged),
                   ", ".join(f"{k}={v}" for k, v in r.repaired.items()) or "0",
                   str(r.conflicts), str(r.seconds.get("scan")), str(r.seconds.get("repair")),
-                  "[green]yes[/green]" if r.verified else f"[red]no[/red]: {r.why}")
+                  styled("[green]yes") if r.verified
+                  else Text.assemble(("no", "red"), f": {r.why}"))
     out.print(t)
 

@@ -6,18 +6,30 @@ everything downstream receives :class:`LabConfig`. Every error names the file an
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .core.crdt_policy import check_types
+from .core.meta import META
 from .core.policy import POLICIES
 from .errors import ConfigError
 
 LAB_FILE = "lab.toml"
 KEY_TYPES = ("S", "N", "B")
-RESERVED_TABLES = ("georep_checkpoints",)
+# georep's own tables in every region (georep_checkpoints, georep_conflicts, and any it adds).
+RESERVED_PREFIX = "georep_"
+TABLE_NAME = re.compile(r"[A-Za-z0-9_.-]{3,255}")  # what DynamoDB accepts
+# A region name becomes part of the link's SQS queue name, "georep-dlq-<src>-to-<dst>", which
+# SQS limits to 80 letters, digits, hyphens and underscores.
+REGION_NAME = re.compile(r"[A-Za-z0-9_-]{1,32}")
+REGION_FIELDS = ("name", "aws_region", "port", "endpoint")
+LAB_FIELDS = ("tables", "replicator", "links")
+TABLE_FIELDS = ("hash_key", "range_key", "policy", "max_siblings", "crdt")
+# batch_size is GetRecords' Limit, which DynamoDB Streams caps at 1000 records.
+SETTING_MAX = {"batch_size": 1000}
 
 
 @dataclass(frozen=True)
@@ -118,8 +130,20 @@ def _read(path: Path) -> dict[str, Any]:
             return tomllib.load(f)
     except FileNotFoundError:
         raise ConfigError(f"{path}: file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: not a file but a directory (rename or move it)") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+
+
+def _no_unknown(doc: dict, known, where: str) -> None:
+    unknown = sorted(set(doc) - set(known))
+    if unknown:
+        raise ConfigError(f"{where}: unknown field {unknown[0]!r} (known: {', '.join(known)})")
 
 
 def _field(doc: dict, key: str, kind: type | tuple[type, ...], where: str, required=True):
@@ -139,14 +163,19 @@ def _field(doc: dict, key: str, kind: type | tuple[type, ...], where: str, requi
 def load_region(path: Path) -> Region:
     doc = _read(path)
     where = str(path)
+    _no_unknown(doc, REGION_FIELDS, where)
     name = _field(doc, "name", str, where)
     aws_region = _field(doc, "aws_region", str, where)
     port = _field(doc, "port", int, where, required=False)
     endpoint = _field(doc, "endpoint", str, where, required=False)
-    if not name.strip() or any(c in name for c in " :>/|"):
-        raise ConfigError(f"{where}: field 'name' must be a plain word, not {name!r}")
+    if not REGION_NAME.fullmatch(name):
+        raise ConfigError(f"{where}: field 'name' must be 1 to 32 letters, digits, '-' or '_', "
+                          f"not {name!r}")
     if port is None and endpoint is None:
         raise ConfigError(f"{where}: missing field 'port' (or 'endpoint' for an external service)")
+    if port is not None and endpoint is not None:
+        raise ConfigError(f"{where}: fields 'port' and 'endpoint' exclude each other: 'port' for "
+                          "a lab region, 'endpoint' for an external service")
     if port is not None and not 1 <= port <= 65535:
         raise ConfigError(f"{where}: field 'port' must be between 1 and 65535, not {port}")
     if endpoint is not None and not endpoint.startswith(("http://", "https://")):
@@ -154,52 +183,34 @@ def load_region(path: Path) -> Region:
     return Region(name, aws_region, port, endpoint, where)
 
 
-def _key(doc: dict, key: str, where: str, required: bool) -> KeyAttr | None:
+def _key(doc: dict, key: str, where: str, required: bool,
+         hash_key: KeyAttr | None = None) -> KeyAttr | None:
     spec = _field(doc, key, dict, where, required)
     if spec is None:
         return None
-    name = _field(spec, "name", str, f"{where}.{key}")
-    kind = _field(spec, "type", str, f"{where}.{key}")
+    at = f"{where}.{key}"
+    _no_unknown(spec, ("name", "type"), at)
+    name = _field(spec, "name", str, at)
+    kind = _field(spec, "type", str, at)
+    if not 1 <= len(name.encode()) <= 255:
+        raise ConfigError(f"{at}: field 'name' must be 1 to 255 bytes long, not {name!r}")
+    if name == META:
+        raise ConfigError(f"{at}: field 'name': {META!r} is reserved for georep's metadata")
+    if hash_key is not None and name == hash_key.name:
+        raise ConfigError(f"{at}: field 'name': {name!r} is already the hash key's name")
     if kind not in KEY_TYPES:
-        raise ConfigError(f"{where}.{key}: field 'type' must be one of S, N, B, not {kind!r}")
+        raise ConfigError(f"{at}: field 'type' must be one of S, N, B, not {kind!r}")
     return KeyAttr(name, kind)
 
 
 def load_lab(path: Path):
     doc = _read(path)
+    _no_unknown(doc, LAB_FIELDS, str(path))
     tables_doc = _field(doc, "tables", dict, str(path))
     if not tables_doc:
         raise ConfigError(f"{path}: field 'tables' defines no table")
-    tables = []
-    for tname, tdoc in tables_doc.items():
-        where = f"{path}: tables.{tname}"
-        if not isinstance(tdoc, dict):
-            raise ConfigError(f"{where}: must be a table of fields")
-        if tname in RESERVED_TABLES:
-            raise ConfigError(f"{where}: the name {tname!r} is reserved for georep")
-        policy = _field(tdoc, "policy", str, where, required=False) or "lww"
-        if policy not in POLICIES:
-            known = ", ".join(sorted(POLICIES))
-            raise ConfigError(f"{where}: field 'policy' must be one of {known}, not {policy!r}")
-        hash_key = _key(tdoc, "hash_key", where, True)
-        max_siblings = _field(tdoc, "max_siblings", int, where, required=False) or 25
-        if max_siblings < 1:
-            raise ConfigError(f"{where}: field 'max_siblings' must be at least 1")
-        crdt = _field(tdoc, "crdt", dict, where, required=False) or {}
-        for attr, kind in crdt.items():
-            if not isinstance(kind, str):
-                raise ConfigError(f"{where}: field 'crdt.{attr}' must be a CRDT type name")
-        try:
-            check_types(crdt)
-        except ValueError as exc:
-            raise ConfigError(f"{where}: field 'crdt': {exc}") from None
-        if crdt and policy != "crdt":
-            raise ConfigError(f"{where}: field 'crdt' needs policy = \"crdt\"")
-        unknown = set(tdoc) - {"hash_key", "range_key", "policy", "max_siblings", "crdt"}
-        if unknown:
-            raise ConfigError(f"{where}: unknown field {sorted(unknown)[0]!r}")
-        tables.append(Table(tname, hash_key, _key(tdoc, "range_key", where, False), policy,
-                            max_siblings, dict(crdt)))
+    tables = tuple(_table(tname, tdoc, f"{path}: tables.{tname}")
+                   for tname, tdoc in tables_doc.items())
     rdoc = _field(doc, "replicator", dict, str(path), required=False) or {}
     settings = _settings(rdoc, f"{path}: replicator")
     links_doc = _field(doc, "links", dict, str(path), required=False) or {}
@@ -209,22 +220,62 @@ def load_lab(path: Path):
         if not isinstance(ldoc, dict) or link.count(">") != 1:
             raise ConfigError(f"{where}: expected [links.\"src>dst\"] with replicator fields")
         overrides[link] = _settings(ldoc, where)
-    return tuple(tables), ReplicatorSettings(**settings), overrides
+    return tables, ReplicatorSettings(**settings), overrides
+
+
+def _table(tname: str, tdoc: Any, where: str) -> Table:
+    if not isinstance(tdoc, dict):
+        raise ConfigError(f"{where}: must be a table of fields")
+    if tname.startswith(RESERVED_PREFIX):
+        raise ConfigError(f"{where}: the name {tname!r} is reserved for georep (its own tables "
+                          f"are named {RESERVED_PREFIX}*)")
+    if not TABLE_NAME.fullmatch(tname):
+        raise ConfigError(f"{where}: the name {tname!r} is not a DynamoDB table name (3 to 255 "
+                          "letters, digits, '_', '-' or '.')")
+    _no_unknown(tdoc, TABLE_FIELDS, where)
+    policy = _field(tdoc, "policy", str, where, required=False) or "lww"
+    if policy not in POLICIES:
+        known = ", ".join(sorted(POLICIES))
+        raise ConfigError(f"{where}: field 'policy' must be one of {known}, not {policy!r}")
+    hash_key = _key(tdoc, "hash_key", where, True)
+    range_key = _key(tdoc, "range_key", where, False, hash_key)
+    max_siblings = _field(tdoc, "max_siblings", int, where, required=False)
+    if max_siblings is None:
+        max_siblings = 25
+    if max_siblings < 1:
+        raise ConfigError(f"{where}: field 'max_siblings' must be at least 1, not {max_siblings}")
+    crdt = _field(tdoc, "crdt", dict, where, required=False) or {}
+    for attr, kind in crdt.items():
+        if not isinstance(kind, str):
+            raise ConfigError(f"{where}: field 'crdt.{attr}' must be a CRDT type name")
+        if attr == META or attr in (hash_key.name, range_key and range_key.name):
+            raise ConfigError(f"{where}: field 'crdt.{attr}': {attr!r} is a key attribute or "
+                              "reserved, not a CRDT")
+    try:
+        check_types(crdt)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: field 'crdt': {exc}") from None
+    if crdt and policy != "crdt":
+        raise ConfigError(f"{where}: field 'crdt' needs policy = \"crdt\"")
+    return Table(tname, hash_key, range_key, policy, max_siblings, dict(crdt))
 
 
 def _settings(rdoc: dict, where: str) -> dict[str, Any]:
+    _no_unknown(rdoc, ReplicatorSettings.__dataclass_fields__, where)
     settings = {}
     for fname, default in ReplicatorSettings.__dataclass_fields__.items():
         kind = type(default.default)
         value = _field(rdoc, fname, (int, float) if kind is float else kind, where,
                        required=False)
-        if value is not None:
-            if value <= 0:
-                raise ConfigError(f"{where}: field {fname!r} must be positive")
-            settings[fname] = kind(value)
-    unknown = set(rdoc) - set(ReplicatorSettings.__dataclass_fields__)
-    if unknown:
-        raise ConfigError(f"{where}: unknown field {sorted(unknown)[0]!r}")
+        if value is None:
+            continue
+        if not value > 0 or value == float("inf"):
+            raise ConfigError(f"{where}: field {fname!r} must be positive, not {value}")
+        top = SETTING_MAX.get(fname)
+        if top is not None and value > top:
+            raise ConfigError(f"{where}: field {fname!r} must be between 1 and {top}, not "
+                              f"{value}")
+        settings[fname] = kind(value)
     return settings
 
 

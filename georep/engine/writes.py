@@ -23,6 +23,7 @@ from ..config import Table
 from ..core.crdt import ItemState
 from ..core.crdt_policy import CRDTs, apply_ops, register_value, values_of
 from ..core.hlc import HybridClock, Timestamp
+from ..core.limits import check_write
 from ..core.meta import (
     MAX_CLOCK_OFFSET_MS,
     META,
@@ -155,6 +156,7 @@ class RegionWriter:
 
         ``replaced``, if given, receives the raw item (None: absent) the write replaced, which
         may be newer than any read the caller made before (a test's ledger needs it)."""
+        check_write(table, k := self._key(table, key), to_dynamo(values), key_id(k))
         if table.policy == "crdt":
             return await self.update(table, key, values, replaced=replaced)
         return await self._write(table, key, values, merge=False, tombstone=False,
@@ -167,6 +169,7 @@ class RegionWriter:
         Like every georep write it has seen the whole item, siblings included, so it resolves
         them (on top of the visible value). On a ``crdt`` table each value is a register
         assignment. ``replaced``: as for :meth:`put` (not on a ``crdt`` table)."""
+        check_write(table, k := self._key(table, key), to_dynamo(values), key_id(k))
         if table.policy == "crdt":
             if replaced is not None:
                 raise LabError(f"table {table.name} is a crdt table: its writes merge, they "
