@@ -58,3 +58,25 @@ async def test_replayed_siblings_change_nothing(georep_lab):
     await lab.settle()
     assert raw_items(lab, "eu-west") == before
     assert len(stream_records(lab, "eu-west")) == records
+
+
+async def test_siblings_too_large_for_one_item_converge_with_the_older_named(georep_lab):
+    """Issue 10: two concurrent ~150 KB values cannot be stored together. Before, every region
+    refused the merge (dead letters) and the regions diverged for good; now both keep the
+    newest and the feed names the other as lost."""
+    lab = georep_lab
+    lab.partition("us-east", "eu-west")
+    await lab.put("eu-west", "users", "k", {"v": "west" + "x" * 150_000})
+    newest = await lab.put("us-east", "users", "k", {"v": "east" + "x" * 150_000})
+    lab.heal()
+    await lab.settle()
+    assert await lab.diverged("users") == {}
+    for region in ("us-east", "eu-west"):
+        got = await lab.get(region, "users", "k")
+        assert got["v"].startswith("east") and len(await lab.siblings(region, "users", "k")) == 1
+    feed = await lab.conflicts("users", "k")  # values this large are summarised, not quoted
+    assert {x["region"] for e in feed for x in e["losers"]} == {"eu-west"}
+    assert all("$truncated" in x["value"] for e in feed for x in e["losers"])
+    assert all(r["dead_lettered"] == 0 for r in lab.stats().values())
+    assert newest.meta.origin == "us-east"
+    assert (await lab.reconcile())["verified"]
