@@ -163,10 +163,9 @@ def _render_demo(report, run_dir: Path) -> None:
               highlight=False)
 
 
-def main() -> None:
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    from . import (  # noqa: F401  (live-lab commands)
+def load_commands() -> typer.Typer:
+    """The whole CLI: registers the live-lab command modules on ``app`` and returns it."""
+    from . import (  # noqa: F401  (they register their commands)
         cli_checkpoint,
         cli_data,
         cli_dlq,
@@ -174,6 +173,13 @@ def main() -> None:
         cli_reconcile,
     )
 
+    return app
+
+
+def main() -> None:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    load_commands()
     try:
         app()
     except GeorepError as exc:

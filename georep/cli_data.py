@@ -23,10 +23,14 @@ from .errors import LabError
 
 # -- data commands: straight to the region, through georep's write path ------------------------
 
+_OFFSET_MS: dict[str, int] = {}  # region -> the lab's max_clock_offset_ms (one command a process)
+
+
 def _region(home: Path | None, region: str, table: str):
     h = _home(home)
     state = h.state()
     config = load(state["regions_dir"])
+    _OFFSET_MS[region] = config.replicator.max_clock_offset_ms
     return config.region(region), config.table(table), state["regions"][region]
 
 
@@ -39,6 +43,7 @@ async def _with_writer(url: str, region, fn):
 
     async with region_client(AioSession(), "dynamodb", region, url) as c:
         writer = RegionWriter(c, region.name, HybridClock(), lambda: int(time.time() * 1000))
+        writer.max_offset_ms = _OFFSET_MS.get(region.name, writer.max_offset_ms)
         return await fn(writer)
 
 

@@ -87,6 +87,8 @@ class ReplicatorSettings:
     breaker_failures: int = 5
     breaker_cooldown_s: float = 5.0
     unstamped_wait_s: float = 5.0
+    # an HLC seen further ahead of the local clock than this is not followed by later writes
+    max_clock_offset_ms: int = 60_000
 
 
 @dataclass(frozen=True)

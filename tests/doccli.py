@@ -14,9 +14,9 @@ INT_PLACEHOLDERS = {"N"}
 
 def root():
     """The CLI as ``georep`` runs it, with every command module registered (as ``cli.main``)."""
-    from georep import cli, cli_data, cli_dlq, cli_lab, cli_reconcile  # noqa: F401
+    from georep.cli import load_commands
 
-    return typer.main.get_command(cli.app)
+    return typer.main.get_command(load_commands())
 
 
 def resolve(group, tokens: list[str]) -> tuple[list[str], object, list[str]]:

@@ -361,6 +361,7 @@ def stamp_plain(
     seq: int,
     tombstone: bool = False,
     crdt: bool = False,
+    max_offset_ms: int = MAX_CLOCK_OFFSET_MS,
 ) -> Version:
     """Stamp a write made by a plain AWS client, seen in ``origin``'s stream.
 
@@ -373,7 +374,8 @@ def stamp_plain(
     ``base`` carries CRDT state, and for any write when ``crdt`` says the table is a crdt table
     (a write that creates an item has no base to tell).
     """
-    seen = horizon(base, region=origin, now_ms=record_ms)  # the record's own clock
+    seen = horizon(base, region=origin, now_ms=record_ms,  # the record's own clock
+                   max_offset_ms=max_offset_ms)
     v = stamp(attrs, base, origin=origin, ts=tick(seen, record_ms), tie=seq, tombstone=tombstone)
     from .crdt.plain import plain_crdt  # it builds on this module: imported when first needed
 

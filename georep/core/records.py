@@ -31,6 +31,7 @@ from typing import Any
 
 from .causality import Order, compare
 from .meta import (
+    MAX_CLOCK_OFFSET_MS,
     META,
     NON_LOCAL_WRITERS,
     Meta,
@@ -118,6 +119,7 @@ def local_write(
     prior: Version | None = None,
     crdt: bool = False,
     prior_seq: int | None = None,
+    max_offset_ms: int = MAX_CLOCK_OFFSET_MS,
 ) -> LocalWrite | None:
     """The version a record contributes to replication, or None for a replicated write.
 
@@ -134,7 +136,7 @@ def local_write(
         base = before.meta if before is not None else old_meta
         attrs = dict(keys) if not old_attrs else key_of(old_attrs, key_names)
         v = stamp_plain(attrs, base, origin=origin, record_ms=record_ms, seq=seq, tombstone=True,
-                        crdt=crdt)
+                        crdt=crdt, max_offset_ms=max_offset_ms)
         return LocalWrite(v, seq, plain=True)
     new_attrs, new_meta = split(new_image)
     before = replaced(old_image, prior, seq, prior_seq)
@@ -150,9 +152,10 @@ def local_write(
             # A replicated write (an UpdateItem) that kept an attribute a plain client added
             # while it was in flight: the item is that plain write, made after this one.
             v = stamp_plain(new_attrs, new_meta, origin=origin, record_ms=record_ms, seq=seq,
-                            crdt=crdt)
+                            crdt=crdt, max_offset_ms=max_offset_ms)
             return LocalWrite(v, seq, plain=True, seen=new_image.get(META))
     stale = new_meta if new_meta is not None else old_meta
     base = before.meta if before is not None else stale
-    v = stamp_plain(new_attrs, base, origin=origin, record_ms=record_ms, seq=seq, crdt=crdt)
+    v = stamp_plain(new_attrs, base, origin=origin, record_ms=record_ms, seq=seq, crdt=crdt,
+                    max_offset_ms=max_offset_ms)
     return LocalWrite(v, seq, plain=True, seen=new_image.get(META))

@@ -13,7 +13,7 @@ from collections import OrderedDict
 
 from ..aws.stamps import latest_before
 from ..config import Table
-from ..core.meta import META, Version
+from ..core.meta import MAX_CLOCK_OFFSET_MS, META, Version
 from ..core.records import LocalWrite, buried, local_write, record_ms
 from .apply import key_id
 
@@ -21,7 +21,8 @@ KEYS = 100_000  # keys remembered; an evicted key is recalled from the store whe
 
 
 class PlainStamps:
-    def __init__(self) -> None:
+    def __init__(self, max_offset_ms: int = MAX_CLOCK_OFFSET_MS) -> None:
+        self.max_offset_ms = max_offset_ms  # see georep.core.meta.horizon
         # (table, key id) -> the sequence number and stamp of the key's latest plain write seen
         # in the stream, or of the latest tombstone georep buried (its REMOVE record)
         self._latest: OrderedDict[tuple[str, str], tuple[int, Version]] = OrderedDict()
@@ -62,7 +63,7 @@ class PlainStamps:
             new_image=d.get("NewImage"), origin=origin,
             record_ms=record_ms(d["ApproximateCreationDateTime"]),
             seq=seq, key_names=table.key_names, prior=prior, crdt=table.policy == "crdt",
-            prior_seq=prior_seq)
+            prior_seq=prior_seq, max_offset_ms=self.max_offset_ms)
         # A buried tombstone is what a plain re-create of the key replaces: its INSERT record
         # has no old image to name it.
         remembered = lw.version if lw is not None and lw.plain else buried(

@@ -91,7 +91,8 @@ class Replicator:
                                  rng=self.rng, on_retry=self._on_retry)
         self.redriver = Redriver(dlq, src, {tl.table.name: tl for tl in tables}, emit,
                                  self._redriven)
-        self.stamps = PlainStamps()  # the stamps of this link's plain writes, by key
+        # the stamps of this link's plain writes, by key
+        self.stamps = PlainStamps(settings.max_clock_offset_ms)
         for tl in tables:  # conflicts reach the feed before the write that resolves them
             tl.applier.journal = self._journal(tl, self.dst)
             tl.local.journal = self._journal(tl, src)

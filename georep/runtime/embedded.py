@@ -121,6 +121,7 @@ class Lab(LabData):
             clock = HybridClock()
             self.writers[r.name] = RegionWriter(self._clients[r.name], r.name, clock,
                                                 lambda n=r.name: self.physical_ms(n))
+            self.writers[r.name].max_offset_ms = self.config.replicator.max_clock_offset_ms
         for src, dst in self.config.links:
             await self._start_link(src, dst)
         self.events.emit("lab-start", run=self.run_id, seed=self.seed,
