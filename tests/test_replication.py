@@ -145,6 +145,7 @@ async def test_plain_client_writes_replicate(georep_lab, a, b):
     # writer "stamp"; the destination's copy was written by the replicator).
     stamped, applied = (raw_items(lab, r)["p1"]["_georep"]["M"] for r in (a, b))
     assert stamped.pop("w") == {"S": "stamp"} and applied.pop("w") == {"S": "replicator"}
+    assert stamped.pop("a") != applied.pop("a")  # each authenticates its own writer
     assert stamped == applied
 
     ddb.update_item(TableName="users", Key={"id": {"S": "p1"}}, UpdateExpression="SET n = :n",

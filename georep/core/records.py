@@ -140,8 +140,11 @@ def local_write(
         return LocalWrite(v, seq, plain=True)
     new_attrs, new_meta = split(new_image)
     before = replaced(old_image, prior, seq, prior_seq)
+    # Only an item's own stamp shows what a georep write replaced: an apply over an absent item
+    # may not have seen a plain delete whose stamp (``prior``) was still on its way to the row.
+    shown = Version(old_attrs, old_meta) if is_stamped(old_attrs, old_meta) else None
     if new_meta is not None and new_meta != old_meta and not _restored(
-            new_meta, before, old_image is not None and digest(old_attrs) == new_meta.digest):
+            new_meta, shown, old_image is not None and digest(old_attrs) == new_meta.digest):
         if new_meta.writer == "stamp":
             return None  # a write-back: the attributes are the old image's
         if is_stamped(new_attrs, new_meta):
