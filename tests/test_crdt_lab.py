@@ -94,3 +94,13 @@ async def test_bad_operations_are_clear_errors(georep_lab):
         with pytest.raises(LabError, match=needle):
             await lab.crdt("us-east", "users", "x", ops)
     assert await lab.get("us-east", "users", "x") is None  # nothing written
+
+
+async def test_a_counter_growing_past_38_digits_is_a_lab_error(georep_lab):
+    """Issue 10: DynamoDB numbers have 38 digits; the sum that would overflow is refused with
+    one line (before, a decimal.Inexact traceback), and the counter keeps its value."""
+    lab = georep_lab
+    await lab.crdt("us-east", "users", "c", [("visits", "+=", 9 * 10**37)])
+    with pytest.raises(LabError, match="us-east/users"):
+        await lab.crdt("us-east", "users", "c", [("visits", "+=", 9 * 10**37)])
+    assert (await lab.get("us-east", "users", "c"))["visits"] == 9 * 10**37

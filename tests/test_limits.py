@@ -119,3 +119,13 @@ async def test_an_item_at_the_budget_is_written_and_replicated(georep_lab):
     await lab.put("us-east", "users", "full", {"v": "x" * fill})
     await lab.settle()
     assert len((await lab.get("eu-west", "users", "full"))["v"]) == fill
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("value", [10**38 + 1, float("inf"), object()],
+                         ids=["39-digits", "infinity", "object"])
+async def test_lab_put_refuses_a_value_dynamodb_cannot_hold_in_one_line(georep_lab, value):
+    with pytest.raises(LabError, match=r"attribute 'n': .* cannot be stored in DynamoDB"):
+        await georep_lab.put("us-east", "users", "k", {"n": value})
+    assert await georep_lab.get("us-east", "users", "k") is None
+

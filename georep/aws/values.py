@@ -14,6 +14,7 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
 from ..core.meta import META
+from ..errors import LabError
 
 _ser = TypeSerializer()
 _de = TypeDeserializer()
@@ -53,5 +54,15 @@ def _encodable(value: Any) -> Any:
 
 
 def to_dynamo(values: Mapping[str, Any]) -> dict[str, Any]:
-    """Python values to attribute values (floats go through Decimal, as DynamoDB requires)."""
-    return {k: _ser.serialize(_encodable(v)) for k, v in values.items()}
+    """Python values to attribute values (floats go through Decimal, as DynamoDB requires).
+    LabError, naming the attribute, for a value DynamoDB cannot hold (a number beyond 38
+    digits or its range, an infinity, an object of another type)."""
+    out = {}
+    for k, v in values.items():
+        try:
+            out[k] = _ser.serialize(_encodable(v))
+        except (TypeError, ValueError, ArithmeticError) as exc:
+            why = type(exc).__name__ if isinstance(exc, ArithmeticError) else str(exc)
+            raise LabError(f"attribute {k!r}: {str(v)[:60]} cannot be stored in DynamoDB "
+                           f"({why}; numbers have at most 38 significant digits)") from None
+    return out

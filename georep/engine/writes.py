@@ -203,13 +203,15 @@ class RegionWriter:
             if meta is not None:
                 state, _ = policy.state(base)
             ts = self._tick(meta)
-            try:
+            try:  # a counter past 38 digits fails in values_of/encode, not in change
                 state = change(state, ts.pack())
-            except ValueError as exc:
-                raise LabError(f"{self.region}/{table.name}: {exc}") from None
-            body = values_of(state, key_av)
+                body = values_of(state, key_av)
+                crdt = state.encode()
+            except (ValueError, ArithmeticError) as exc:
+                raise LabError(f"{self.region}/{table.name}: {exc or type(exc).__name__}"
+                               ) from None
             version = stamp(body, meta, origin=self.region, ts=ts, tombstone=not state.exists())
-            version = Version(body, replace(version.meta, crdt=state.encode()))
+            version = Version(body, replace(version.meta, crdt=crdt))
             if await self._write_version(table, version, current):
                 if replaced is not None:
                     replaced.append(current)
