@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import json
 import time
 
@@ -94,15 +95,23 @@ def test_policies_from_the_command_line(policy_lab):
 
 def test_reconcile_repairs_and_proves_the_regions_equal(lab):
     from georep.core.hlc import Timestamp
-    from georep.core.meta import stamp
+    from georep.core.meta import stamp, use_secret
+    from georep.runtime.home import LabHome
 
     ok(lab, "put", "us-east", "users", "a", "v=1")
     wait_until(lambda: item(lab, "eu-west", "a"), what="replication")
     # A version only eu-west has, marked as replicated so that no replicator ships it.
-    lost = stamp({"id": {"S": "b"}, "v": {"S": "2"}}, None, origin="us-east",
-                 ts=Timestamp(int(time.time() * 1000)))
+    # Authenticated with the lab's secret (else it is a plain client's write, and replicates).
+    secret = LabHome(lab).meta_secret()
+
+    def replicated() -> dict:
+        use_secret(secret)
+        lost = stamp({"id": {"S": "b"}, "v": {"S": "2"}}, None, origin="us-east",
+                     ts=Timestamp(int(time.time() * 1000)))
+        return lost.written_by("replicator").item()
+
     plain_client(lab, "eu-west", "eu-west-1").put_item(
-        TableName="users", Item=lost.written_by("replicator").item())
+        TableName="users", Item=contextvars.copy_context().run(replicated))
     assert item(lab, "us-east", "b") is None
     report = json.loads(ok(lab, "reconcile", "--json"))
     assert report["verified"] is True
