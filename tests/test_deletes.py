@@ -201,3 +201,32 @@ async def test_two_concurrent_deletes_are_named_in_the_feed_of_the_region_that_m
     there = await lab.conflicts("users", "k", region=B)  # eu-west merged the same two
     assert [(e["winner"], e["losers"]) for e in there] == [(entry["winner"], entry["losers"])]
     assert (await lab.reconcile())["verified"]
+
+
+async def test_a_plain_update_landing_between_a_burials_steps_is_not_deleted(georep_lab):
+    """The 10-minute 3-region chaos run lost a plain UpdateItem: it landed on the tombstone item
+    of a burial between steps (a) and (c), kept the tombstone's metadata, and (c) deleted it.
+    Now (c) puts the plain client's attributes back, and the update wins everywhere."""
+    from georep.engine.burial import finish
+    from georep.core.policy import policy_named
+
+    lab = georep_lab
+    await lab.put(A, "users", "k", {"v": "x"})
+    await lab.settle()
+    await lab.stop_replicator(A, B)  # the plain update stays unstamped meanwhile
+    _, meta = split(raw_items(lab, A)["k"])
+    clock = lab.writers[A].clock
+    tomb = stamp(dict(KEY), meta, origin=A, ts=clock.observe(meta.timestamp,
+                                                             lab.physical_ms(A)), tombstone=True)
+    client = lab.writers[A].client
+    table = lab.config.table("users")
+    await client.put_item(TableName="users", Item=tomb.item())  # step (a)
+    lab.client(A).update_item(TableName="users", Key=KEY, UpdateExpression="SET v = :v",
+                              ExpressionAttributeValues={":v": {"S": "plain"}})
+    await finish(client, table, TombstoneStore(client, "users"), policy_named("lww"), tomb)
+    assert raw_items(lab, A)["k"] == {**KEY, "v": {"S": "plain"}}  # put back, unstamped
+    await lab.start_replicator(A, B)
+    await lab.settle()
+    for region in (A, B):
+        assert await lab.get(region, "users", "k") == {"id": "k", "v": "plain"}, region
+    assert (await lab.reconcile())["verified"]

@@ -11,7 +11,8 @@ b. record it in the key's tombstone row (:mod:`georep.aws.tombstones`), merged w
    row holds (conditional; a lost race re-reads and merges again);
 c. delete the item, on condition that it still holds that tombstone's metadata. The REMOVE
    record this makes carries a stamped tombstone as its old image, which the replicators skip
-   (:func:`georep.core.records.local_write`).
+   (:func:`georep.core.records.local_write`). A plain update that landed on the tombstone item
+   in between is put back (:func:`_put_back`).
 
 A crash between (a) and (c) leaves a stamped tombstone item: any later apply or reconcile that
 finds one whose merge result is that tombstone finishes (b) and (c) (:func:`finish`).
@@ -89,13 +90,35 @@ async def finish(client, table: Table, tombs: TombstoneStore, policy: ConflictPo
     stored, if known)."""
     await record(tombs, policy, kid_of(table, version.attrs), version, journal=journal)
     try:
-        await client.delete_item(
+        resp = await client.delete_item(
             TableName=table.name, Key=key_of(version.attrs, table.key_names),
             ConditionExpression="#m = :m", ExpressionAttributeNames={"#m": META},
-            ExpressionAttributeValues={":m": item_meta or encode(version.meta)})
+            ExpressionAttributeValues={":m": item_meta or encode(version.meta)},
+            ReturnValues="ALL_OLD")
     except ClientError as exc:
         # The item changed since (a): a writer that read the tombstone replaced it, or
         # another finisher deleted it. Either way the row holds the tombstone.
+        if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+            raise
+        return
+    await _put_back(client, table, resp.get("Attributes") or {})
+
+
+async def _put_back(client, table: Table, deleted: dict) -> None:
+    """A plain UpdateItem that landed on the tombstone item between (a) and (c) kept its
+    metadata, so (c) deleted it too (no condition can name attributes it does not know). Put
+    the plain client's attributes back, without georep's metadata, unless the key was written
+    since: its REMOVE then reads as a plain delete of that update, and the re-put as a plain
+    write that follows it, so the update survives everywhere. A crash between (c) and this put
+    loses it (the chaos run found the window)."""
+    attrs = {k: v for k, v in deleted.items() if k != META}
+    if not set(attrs) - set(table.key_names):
+        return  # only the tombstone: nothing of anyone else's was deleted
+    try:
+        await client.put_item(
+            TableName=table.name, Item=attrs, ConditionExpression="attribute_not_exists(#k)",
+            ExpressionAttributeNames={"#k": table.hash_key.name})
+    except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
             raise
 
