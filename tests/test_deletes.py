@@ -207,8 +207,8 @@ async def test_a_plain_update_landing_between_a_burials_steps_is_not_deleted(geo
     """The 10-minute 3-region chaos run lost a plain UpdateItem: it landed on the tombstone item
     of a burial between steps (a) and (c), kept the tombstone's metadata, and (c) deleted it.
     Now (c) puts the plain client's attributes back, and the update wins everywhere."""
-    from georep.engine.burial import finish
     from georep.core.policy import policy_named
+    from georep.engine.burial import finish
 
     lab = georep_lab
     await lab.put(A, "users", "k", {"v": "x"})
