@@ -23,18 +23,16 @@ from .errors import LabError
 
 # -- data commands: straight to the region, through georep's write path ------------------------
 
-_OFFSET_MS: dict[str, int] = {}  # region -> the lab's max_clock_offset_ms (one command a process)
-
-
 def _region(home: Path | None, region: str, table: str):
+    """The region, the table, the region's URL and the lab's max_clock_offset_ms."""
     h = _home(home)
     state = h.state()
     config = load(state["regions_dir"])
-    _OFFSET_MS[region] = config.replicator.max_clock_offset_ms
-    return config.region(region), config.table(table), state["regions"][region]
+    return (config.region(region), config.table(table), state["regions"][region],
+            config.replicator.max_clock_offset_ms)
 
 
-async def _with_writer(url: str, region, fn):
+async def _with_writer(url: str, region, max_offset_ms: int, fn):
     from aiobotocore.session import AioSession
 
     from .cli_regions import region_client
@@ -43,7 +41,7 @@ async def _with_writer(url: str, region, fn):
 
     async with region_client(AioSession(), "dynamodb", region, url) as c:
         writer = RegionWriter(c, region.name, HybridClock(), lambda: int(time.time() * 1000))
-        writer.max_offset_ms = _OFFSET_MS.get(region.name, writer.max_offset_ms)
+        writer.max_offset_ms = max_offset_ms
         return await fn(writer)
 
 
@@ -55,23 +53,23 @@ VALUES_HELP = ("attr=value sets a string; attr:=json sets raw JSON: a number (n:
 def put(region: str, table: str, key: str,
         values: Annotated[list[str] | None, typer.Argument(help=VALUES_HELP)] = None,
         home: HomeOpt = None) -> None:
-    r, t, url = _region(home, region, table)
+    r, t, url, offset = _region(home, region, table)
     attrs = parse_assignments(values or [], t)
     k = parse_key(key, t)
-    v = asyncio.run(_with_writer(url, r, lambda w: w.put(t, k, attrs)))
+    v = asyncio.run(_with_writer(url, r, offset, lambda w: w.put(t, k, attrs)))
     out.print(f"put {region}/{table} {key} (HLC {v.meta.timestamp})", highlight=False)
 
 
 @app.command()
 def get(region: str, table: str, key: str, home: HomeOpt = None, as_json: JsonOpt = False):
     """Read one item (consistent read) without georep's metadata. Exit 1 if absent."""
-    r, t, url = _region(home, region, table)
+    r, t, url, offset = _region(home, region, table)
     k = parse_key(key, t)
 
     async def both(w):
         return await w.get(t, k), await w.siblings(t, k)
 
-    item, siblings = asyncio.run(_with_writer(url, r, both))
+    item, siblings = asyncio.run(_with_writer(url, r, offset, both))
     if len(siblings) > 1:  # vclock: concurrent values, not yet resolved
         if as_json:
             print(json.dumps({**(item or {}), "_siblings": siblings}, sort_keys=True,
@@ -99,7 +97,7 @@ def resolve(region: str, table: str, key: str,
     (--pick N) or write new values (attr=value ...)."""
     if (pick is None) == (not values):
         fail("give either --pick N or attr=value arguments")
-    r, t, url = _region(home, region, table)
+    r, t, url, offset = _region(home, region, table)
     k = parse_key(key, t)
     attrs = parse_assignments(values or [], t)
 
@@ -117,16 +115,16 @@ def resolve(region: str, table: str, key: str,
                                       if a not in t.key_names})
         return await w.put(t, k, attrs)
 
-    v = asyncio.run(_with_writer(url, r, go))
+    v = asyncio.run(_with_writer(url, r, offset, go))
     out.print(f"resolved {region}/{table} {key} (HLC {v.meta.timestamp})", highlight=False)
 
 
 @app.command()
 def delete(region: str, table: str, key: str, home: HomeOpt = None) -> None:
     """Delete an item through georep's write path (a tombstone that replicates)."""
-    r, t, url = _region(home, region, table)
+    r, t, url, offset = _region(home, region, table)
     k = parse_key(key, t)
-    v = asyncio.run(_with_writer(url, r, lambda w: w.delete(t, k)))
+    v = asyncio.run(_with_writer(url, r, offset, lambda w: w.delete(t, k)))
     out.print(f"deleted {region}/{table} {key} (tombstone, HLC {v.meta.timestamp})",
               highlight=False)
 
@@ -134,7 +132,7 @@ def delete(region: str, table: str, key: str, home: HomeOpt = None) -> None:
 @app.command()
 def scan(region: str, table: str, home: HomeOpt = None, as_json: JsonOpt = False) -> None:
     """Every live item of a table in one region (tombstones and metadata hidden)."""
-    r, t, url = _region(home, region, table)
+    r, t, url, offset = _region(home, region, table)
 
     async def go(writer):
         from .aws.values import to_python
@@ -151,7 +149,7 @@ def scan(region: str, table: str, home: HomeOpt = None, as_json: JsonOpt = False
                 return items
             kw["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
 
-    items = asyncio.run(_with_writer(url, r, go))
+    items = asyncio.run(_with_writer(url, r, offset, go))
     items.sort(key=lambda i: str(i.get(t.hash_key.name)))
     if as_json:
         print(json.dumps(items, default=str))
@@ -222,10 +220,10 @@ OPS_HELP = ("balance+=100 / balance-=30 increments or decrements a counter; tags
 def update(region: str, table: str, key: str,
            ops: Annotated[list[str], typer.Argument(help=OPS_HELP)],
            home: HomeOpt = None) -> None:
-    r, t, url = _region(home, region, table)
+    r, t, url, offset = _region(home, region, table)
     parsed = parse_ops(ops, t)
     k = parse_key(key, t)
-    v = asyncio.run(_with_writer(url, r, lambda w: w.crdt(t, k, parsed)))
+    v = asyncio.run(_with_writer(url, r, offset, lambda w: w.crdt(t, k, parsed)))
     out.print(f"updated {region}/{table} {key} (HLC {v.meta.timestamp})", highlight=False)
 
 
@@ -243,9 +241,10 @@ def rights_transfer(region: str, table: str, key: str, attr: str,
     if amount < 1:
         fail("the amount must be a positive whole number")
     check_count(amount, "the amount")
-    r, t, url = _region(home, region, table)
+    r, t, url, offset = _region(home, region, table)
     config = load(_home(home).state()["regions_dir"])
     config.region(to)
     k = parse_key(key, t)
-    asyncio.run(_with_writer(url, r, lambda w: w.crdt(t, k, [(attr, "rights", (to, amount))])))
+    ops = [(attr, "rights", (to, amount))]
+    asyncio.run(_with_writer(url, r, offset, lambda w: w.crdt(t, k, ops)))
     out.print(f"{region} gave {amount} rights on {table}/{key}.{attr} to {to}")

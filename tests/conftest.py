@@ -11,6 +11,8 @@ from hypothesis import settings
 
 from georep.config import load
 
+from .helpers import LAB, region_toml
+
 ROOT = Path(__file__).resolve().parent.parent
 
 # Property tests take their budget from a profile: "bounded" keeps the default run fast,
@@ -18,6 +20,15 @@ ROOT = Path(__file__).resolve().parent.parent
 settings.register_profile("bounded", max_examples=100, deadline=None)
 settings.register_profile("long", max_examples=2000, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "bounded"))
+
+
+@pytest.fixture
+def lab_dir(tmp_path: Path) -> Path:
+    """A valid two-region lab in a tmp folder (the config tests')."""
+    (tmp_path / "a.toml").write_text(region_toml("alpha", "us-east-1", 9001))
+    (tmp_path / "b.toml").write_text(region_toml("beta", "eu-west-1", 9002))
+    (tmp_path / "lab.toml").write_text(LAB)
+    return tmp_path
 
 
 def pytest_configure(config):

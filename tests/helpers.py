@@ -2,6 +2,27 @@
 
 from __future__ import annotations
 
+import re
+from dataclasses import replace
+from pathlib import Path
+
+# A lab.toml with one table, and a region file: the config tests' smallest valid lab.
+LAB = """
+[tables.users]
+hash_key = { name = "id", type = "S" }
+policy = "lww"
+"""
+
+
+def region_toml(name: str, aws_region: str, port: int | str = 9000) -> str:
+    port_text = f'"{port}"' if isinstance(port, str) else str(port)
+    return f'name = "{name}"\naws_region = "{aws_region}"\nport = {port_text}\n'
+
+
+def at(path: Path, rest: str) -> str:
+    """A ``match=`` pattern: the message starts with the file, then ``rest`` (a regex)."""
+    return "^" + re.escape(f"{path}: ") + rest
+
 
 def stream_records(lab, region: str, table: str = "users") -> list[dict]:
     """Every record in the region's stream for ``table`` (read with a plain boto3 client)."""
@@ -71,3 +92,10 @@ async def write_stamped(lab, region: str, items: dict[str, int], pace_s: float =
     if batch:
         await client.batch_write_item(RequestItems={"users": [
             {"PutRequest": {"Item": v.item()}} for v in batch]})
+
+
+def with_policy(config, policy: str, crdt: dict[str, str] | None = None):
+    """``config`` with every table under ``policy`` (and, for crdt, these attribute types): what
+    a test's ``georep_config`` override returns."""
+    tables = tuple(replace(t, policy=policy, crdt=dict(crdt or {})) for t in config.tables)
+    return replace(config, tables=tables)

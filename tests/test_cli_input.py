@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 
 import pytest
 
@@ -214,22 +213,6 @@ def test_help_shows_the_default_home():
     proc = georep_without_home("get", "--help")
     assert proc.returncode == 0
     assert "[default: ($GEOREP_HOME or .georep)]" in " ".join(proc.stdout.split())
-
-
-# -- errors printed once -----------------------------------------------------------------------
-
-def test_a_lab_that_fails_to_start_says_error_once(tmp_path):
-    regions = make_regions(tmp_path)
-    port = int((regions / "us-east.toml").read_text().split("port = ")[1])
-    with socket.socket() as blocker:
-        blocker.bind(("127.0.0.1", port))
-        blocker.listen()
-        fresh = tmp_path / "home"
-        try:
-            proc = georep(fresh, "up", "--regions", str(regions))
-        finally:
-            force_down(fresh)
-    one_line_error(proc, f"port {port} is already in use")
 
 
 # -- regions that are down or were reset ---------------------------------------------------------

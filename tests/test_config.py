@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import shutil
 from pathlib import Path
 
@@ -11,32 +10,16 @@ import pytest
 from georep.config import KeyAttr, ReplicatorSettings, load, load_lab, load_region
 from georep.errors import ConfigError, GeorepError
 
+from .helpers import LAB, at, region_toml
+
 REPO_REGIONS = Path(__file__).resolve().parents[1] / "regions"
 
 
-def at(path: Path, rest: str) -> str:
-    """A ``match=`` pattern: the message starts with the file, then ``rest`` (a regex)."""
-    return "^" + re.escape(f"{path}: ") + rest
-
-LAB = """
-[tables.users]
-hash_key = { name = "id", type = "S" }
-policy = "lww"
-"""
 
 
-def region_toml(name: str, aws_region: str, port: int | str = 9000) -> str:
-    port_text = f'"{port}"' if isinstance(port, str) else str(port)
-    return f'name = "{name}"\naws_region = "{aws_region}"\nport = {port_text}\n'
 
 
-@pytest.fixture
-def lab_dir(tmp_path: Path) -> Path:
-    """A valid two-region lab in a tmp folder."""
-    (tmp_path / "a.toml").write_text(region_toml("alpha", "us-east-1", 9001))
-    (tmp_path / "b.toml").write_text(region_toml("beta", "eu-west-1", 9002))
-    (tmp_path / "lab.toml").write_text(LAB)
-    return tmp_path
+
 
 
 def test_repo_regions_load_us_east_and_eu_west() -> None:

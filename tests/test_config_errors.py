@@ -14,16 +14,7 @@ from georep.config import load
 from georep.core.meta import META
 from georep.errors import ConfigError
 
-from .test_config import LAB, at, region_toml
-
-
-@pytest.fixture
-def lab_dir(tmp_path: Path) -> Path:
-    """A valid two-region lab in a tmp folder."""
-    (tmp_path / "a.toml").write_text(region_toml("alpha", "us-east-1", 9001))
-    (tmp_path / "b.toml").write_text(region_toml("beta", "eu-west-1", 9002))
-    (tmp_path / "lab.toml").write_text(LAB)
-    return tmp_path
+from .helpers import LAB, at, region_toml
 
 
 def refused(directory: Path, file: str, rest: str) -> str:

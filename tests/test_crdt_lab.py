@@ -3,13 +3,11 @@ partition, the bounded counter's rights, and replays that change nothing."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 
 from georep.errors import LabError
 
-from .helpers import raw_items, stream_records
+from .helpers import raw_items, stream_records, with_policy
 
 pytestmark = pytest.mark.asyncio
 
@@ -19,8 +17,7 @@ TYPES = {"balance": "bcounter", "visits": "pncounter", "tags": "orset",
 
 @pytest.fixture
 def georep_config(georep_config):
-    tables = tuple(replace(t, policy="crdt", crdt=dict(TYPES)) for t in georep_config.tables)
-    return replace(georep_config, tables=tables)
+    return with_policy(georep_config, "crdt", TYPES)
 
 
 async def test_a_partition_loses_no_increment_and_keeps_both_values(georep_lab):

@@ -23,7 +23,7 @@ from georep.core.meta import Version, split, stamp
 from georep.core.policy import policy_named
 from georep.engine.apply import Applier
 
-from .helpers import RaceAfterRead, raw_items
+from .helpers import RaceAfterRead, raw_items, with_policy
 
 pytestmark = pytest.mark.asyncio
 
@@ -33,8 +33,7 @@ A, B = "us-east", "eu-west"
 
 @pytest.fixture
 def georep_config(georep_config):
-    tables = tuple(replace(t, policy="crdt", crdt=dict(TYPES)) for t in georep_config.tables)
-    return replace(georep_config, tables=tables)
+    return with_policy(georep_config, "crdt", TYPES)
 
 
 async def test_a_plain_register_write_racing_an_apply_that_sets_it_survives(georep_lab):

@@ -4,15 +4,13 @@ an observed reset (a concurrent, unobserved increment survives it; a re-create s
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 
 from georep.core.crdt_policy import CRDTs
 from georep.core.meta import Version, split
 from georep.errors import LabError
 
-from .helpers import raw_items
+from .helpers import raw_items, with_policy
 
 pytestmark = pytest.mark.asyncio
 
@@ -22,8 +20,7 @@ A, B = "us-east", "eu-west"
 
 @pytest.fixture
 def georep_config(georep_config):
-    tables = tuple(replace(t, policy="crdt", crdt=dict(TYPES)) for t in georep_config.tables)
-    return replace(georep_config, tables=tables)
+    return with_policy(georep_config, "crdt", TYPES)
 
 
 def state_at(lab, region: str, key: str):

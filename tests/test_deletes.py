@@ -4,8 +4,6 @@ the region's tombstone row (georep/aws/tombstones.py), not in the user's table."
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 
 from georep.aws.tombstones import TombstoneStore
@@ -13,7 +11,7 @@ from georep.core.crdt_policy import CRDTs
 from georep.core.meta import Version, split, stamp
 from georep.engine.apply import key_id
 
-from .helpers import raw_items
+from .helpers import raw_items, with_policy
 
 pytestmark = pytest.mark.asyncio
 
@@ -154,9 +152,7 @@ async def test_a_malformed_tombstone_row_is_ignored(georep_lab):
 class TestCrdt:
     @pytest.fixture
     def georep_config(self, georep_config):
-        tables = tuple(replace(t, policy="crdt", crdt=dict(CRDT_TYPES))
-                       for t in georep_config.tables)
-        return replace(georep_config, tables=tables)
+        return with_policy(georep_config, "crdt", CRDT_TYPES)
 
     async def test_a_delete_then_re_create_keeps_the_entries(self, georep_lab):
         lab = georep_lab

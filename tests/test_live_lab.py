@@ -114,6 +114,8 @@ def test_port_in_use_is_named(tmp_path):
     assert proc.returncode != 0
     assert f"port {port} is already in use" in proc.stderr
     assert "Traceback" not in proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and proc.stderr.count("error:") == 1
 
 
 @pytest.mark.parametrize("args,needle", [

@@ -3,8 +3,6 @@ an apply all count, and the stock is never oversold (real moto servers, nothing 
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 
 from georep.core.meta import Version, split
@@ -12,7 +10,7 @@ from georep.core.policy import policy_named
 from georep.engine.apply import Applier
 from georep.errors import LabError
 
-from .helpers import RaceAfterRead
+from .helpers import RaceAfterRead, with_policy
 
 pytestmark = pytest.mark.asyncio
 
@@ -21,8 +19,7 @@ TYPES = {"stock": "bcounter", "visits": "pncounter"}
 
 @pytest.fixture
 def georep_config(georep_config):
-    tables = tuple(replace(t, policy="crdt", crdt=dict(TYPES)) for t in georep_config.tables)
-    return replace(georep_config, tables=tables)
+    return with_policy(georep_config, "crdt", TYPES)
 
 
 async def race_an_apply(lab, key: str, remote_ops, local_ops):

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 
-from .helpers import raw_items, stream_records
+from .helpers import raw_items, stream_records, with_policy
 
 pytestmark = pytest.mark.asyncio
 
 
 @pytest.fixture
 def georep_config(georep_config):
-    tables = tuple(replace(t, policy="vclock") for t in georep_config.tables)
-    return replace(georep_config, tables=tables)
+    return with_policy(georep_config, "vclock")
 
 
 async def test_concurrent_writes_become_siblings_everywhere_until_resolved(georep_lab):

@@ -81,18 +81,23 @@ def replaced(
     return None
 
 
-def _restored(new: Meta, before: Version | None, same_attrs: bool) -> bool:
+def _restored(new: Meta, old_attrs: Mapping[str, Any] | None, old_meta: Meta | None) -> bool:
     """Metadata georep wrote, but not written now by georep: an item restored from a backup
     (its ``_georep`` included) or copied back by a plain client. georep's own writes only move
     forward — an apply writes a merge that has seen the item it replaces, a client write
     follows what it read, a stamp write-back changes only the metadata — so a version whose
-    vector is older than, or concurrent with, the version it replaced (``before``) is a plain
-    client's write, and is stamped as one (it has seen ``before``)."""
-    if new.writer == "stamp" and not same_attrs:
+    vector is older than, or concurrent with, the version it replaced is a plain
+    client's write, and is stamped as one (it has seen that version). Only the item's own stamp
+    (``old_meta`` over ``old_attrs``; None: no item) shows what a georep write replaced: an apply
+    over an absent item may not have seen a plain delete whose stamp was still on its way to the
+    row. One digest at most, and only for a record with an old image."""
+    needed = old_attrs is not None and (new.writer == "stamp" or old_meta is not None)
+    old_digest = digest(old_attrs) if needed else None
+    if new.writer == "stamp" and old_digest != new.digest:
         return True
-    if before is None:
+    if old_meta is None or old_meta.digest != old_digest:
         return False
-    return compare(new.vv, before.meta.vv) in (Order.BEFORE, Order.CONCURRENT)
+    return compare(new.vv, old_meta.vv) in (Order.BEFORE, Order.CONCURRENT)
 
 
 def buried(event: str, old_image: Mapping[str, Any] | None) -> Version | None:
@@ -139,12 +144,8 @@ def local_write(
                         crdt=crdt, max_offset_ms=max_offset_ms)
         return LocalWrite(v, seq, plain=True)
     new_attrs, new_meta = split(new_image)
-    before = replaced(old_image, prior, seq, prior_seq)
-    # Only an item's own stamp shows what a georep write replaced: an apply over an absent item
-    # may not have seen a plain delete whose stamp (``prior``) was still on its way to the row.
-    shown = Version(old_attrs, old_meta) if is_stamped(old_attrs, old_meta) else None
     if new_meta is not None and new_meta != old_meta and not _restored(
-            new_meta, shown, old_image is not None and digest(old_attrs) == new_meta.digest):
+            new_meta, old_attrs if old_image is not None else None, old_meta):
         if new_meta.writer == "stamp":
             return None  # a write-back: the attributes are the old image's
         if is_stamped(new_attrs, new_meta):
@@ -157,6 +158,7 @@ def local_write(
             v = stamp_plain(new_attrs, new_meta, origin=origin, record_ms=record_ms, seq=seq,
                             crdt=crdt, max_offset_ms=max_offset_ms)
             return LocalWrite(v, seq, plain=True, seen=new_image.get(META))
+    before = replaced(old_image, prior, seq, prior_seq)
     stale = new_meta if new_meta is not None else old_meta
     base = before.meta if before is not None else stale
     v = stamp_plain(new_attrs, base, origin=origin, record_ms=record_ms, seq=seq, crdt=crdt,

@@ -265,12 +265,12 @@ class Replicator:
             found = await self._retrying("recall-stamps", lambda: tl.stamps.recall(missing))
             self.stamps.recalled(tl.table, missing, found)
         for rec in records:
-            why = foreign(rec["dynamodb"].get("NewImage"))
-            if why is not None:  # not georep's metadata: the write is a plain client's
+            lw = self.stamps.interpret(tl.table, self.src, rec)  # foreign metadata: a plain write
+            why = foreign(rec["dynamodb"].get("NewImage")) if lw is not None and lw.plain else None
+            if why is not None:
                 self.stats.foreign += 1
                 self.emit("foreign-metadata", link=self.name, table=tl.table.name,
                           seq=rec["dynamodb"]["SequenceNumber"], error=why[:200])
-            lw = self.stamps.interpret(tl.table, self.src, rec)
             if lw is None:
                 self.stats.skipped += 1
                 self._observe("skipped")
@@ -348,11 +348,11 @@ class Replicator:
         self.emit("conflict-withdrawn", link=self.name, id=e["id"], region=e["region"])
 
     async def _redriven(self, tl: TableLink, result: ApplyResult) -> None:
-        """Count what a DLQ redrive applied (its conflicts went to the feed like any batch's:
-        through the applier's journal)."""
-        self.stats.races += result.races  # its conflicts are in the feed (the journal)
+        """Count what a DLQ redrive applied (its conflicts reached the feed via the journal)."""
+        self.stats.races += result.races
 
     async def _write_back(self, tl: TableLink, lw: LocalWrite) -> None:
+        key = to_python(key_of(lw.version.attrs, tl.table.key_names))
         try:
             stamped = await write_back(self.source, tl.table, lw, self.src)
         except Exception as exc:  # classified: only a retriable failure is tried again
@@ -362,7 +362,6 @@ class Replicator:
             # Cannot be stamped (say the metadata would push it past 400 KB): ship it anyway
             # (the destination refuses it too, and it goes to the DLQ with its reason), and
             # name it in the source's feed: it exists there only, and reconcile leaves it alone.
-            key = to_python(key_of(lw.version.attrs, tl.table.key_names))
             self.stats.unreplicable += 1
             self.emit("stamp-failed", link=self.name, table=tl.table.name, error=str(err)[:300],
                       key=key)
@@ -396,7 +395,6 @@ class Replicator:
             if o.written is None:
                 continue
             self.stats.repaired += 1
-            key = to_python(key_of(lw.version.attrs, tl.table.key_names))
             self.emit("repair", link=self.name, table=tl.table.name, region=self.src, key=key,
                       restored=describe(lw.version))
 
