@@ -71,13 +71,13 @@ async def run(n: int, divergent: float, twice: bool) -> dict:
                         ts = lab.writers["eu-west"].clock.now(lab.physical_ms("eu-west"))
                         v = stamp(attrs, None, origin="eu-west", ts=ts)
                         newer.append(v.written_by("replicator").item())
-                await asyncio.gather(*(batch_write(lab._clients[r], "users", same)
+                await asyncio.gather(*(batch_write(lab.clients[r], "users", same)
                                        for r in REGIONS))
-                await batch_write(lab._clients["eu-west"], "users", newer)
+                await batch_write(lab.clients["eu-west"], "users", newer)
             load_s = time.perf_counter() - t
 
             t = time.perf_counter()
-            counts = await asyncio.gather(*(plain_scan(lab._clients[r], "users")
+            counts = await asyncio.gather(*(plain_scan(lab.clients[r], "users")
                                             for r in REGIONS))
             scan_s = time.perf_counter() - t
 

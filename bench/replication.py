@@ -78,8 +78,8 @@ async def conditional_put_rate(client, table: str, items: list[dict], in_flight:
 
 
 async def stream_read_rate(lab: Lab, expect: int) -> float:
-    streams = lab._clients[SRC + "/streams"]
-    arn = (await lab._clients[SRC].describe_table(TableName="users"))["Table"]["LatestStreamArn"]
+    streams = lab.async_client(SRC, "dynamodbstreams")
+    arn = (await lab.clients[SRC].describe_table(TableName="users"))["Table"]["LatestStreamArn"]
     shards = (await streams.describe_stream(StreamArn=arn))["StreamDescription"]["Shards"]
     t0 = time.perf_counter()
     got = 0
@@ -113,16 +113,16 @@ async def run(n: int, rate: float, seconds: float) -> dict:
 
             # (a) the emulator alone
             seed = items_for(lab, n, "b")
-            source_write = await batch_write(lab._clients[SRC], "users", seed)
+            source_write = await batch_write(lab.clients[SRC], "users", seed)
             read_rate = await stream_read_rate(lab, n)
             scratch = {"TableName": "bench_scratch", "BillingMode": "PAY_PER_REQUEST",
                        "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}],
                        "AttributeDefinitions": [{"AttributeName": "id", "AttributeType": "S"}]}
-            await ensure_table(lab._clients[DST], scratch)
-            write_rate = await batch_write(lab._clients[DST], "bench_scratch",
+            await ensure_table(lab.clients[DST], scratch)
+            write_rate = await batch_write(lab.clients[DST], "bench_scratch",
                                            items_for(lab, n, "s"))
             limit = min(read_rate, write_rate)
-            cond_rate = await conditional_put_rate(lab._clients[DST], "bench_scratch",
+            cond_rate = await conditional_put_rate(lab.clients[DST], "bench_scratch",
                                                    items_for(lab, min(n, 3000), "c"))
 
             # (b) the replicator, catching up on n items

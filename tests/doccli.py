@@ -13,10 +13,10 @@ INT_PLACEHOLDERS = {"N"}
 
 
 def root():
-    """The CLI as ``georep`` runs it, with every command module registered (as ``cli.main``)."""
-    from georep.cli import load_commands
+    """The CLI as ``georep`` runs it, (importing the package registers every command module)."""
+    from georep.cli import app
 
-    return typer.main.get_command(load_commands())
+    return typer.main.get_command(app)
 
 
 def resolve(group, tokens: list[str]) -> tuple[list[str], object, list[str]]:

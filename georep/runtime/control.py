@@ -5,6 +5,7 @@ Place in the data flow: the supervisor serves it (aiohttp); CLI commands call it
 per lab and stored in the lab home with mode 0600. Bodies are JSON, never evaluated.
 
     GET  /status                 regions, links, replicators
+    GET  /replicators            links and replicators only (no item counts: cheap to poll)
     GET  /metrics                Prometheus text format
     POST /partition              {"a": .., "b": .., "one_way": false}
     POST /heal                   {} or {"a": .., "b": ..}
@@ -63,6 +64,9 @@ def control_app(sup) -> web.Application:
     async def status(request):
         return web.json_response(await lab_status(sup))
 
+    async def replicators(request):
+        return web.json_response(links_status(sup))
+
     async def metrics(request):
         from .metrics import render
 
@@ -102,7 +106,8 @@ def control_app(sup) -> web.Application:
 
     app = web.Application(middlewares=[auth])
     app.add_routes([
-        web.get("/status", status), web.get("/metrics", metrics),
+        web.get("/status", status), web.get("/replicators", replicators),
+        web.get("/metrics", metrics),
         web.post("/partition", partition), web.post("/heal", heal),
         web.post("/replicator/kill", kill), web.post("/replicator/start", start),
         web.post("/checkpoint/reset", reset),
@@ -141,6 +146,12 @@ async def lab_status(sup) -> dict[str, Any]:
         counts = {t.name: await _count(sup.clients[name], t.name) for t in sup.config.tables}
         up = proc.alive() and all(c is not None for c in counts.values())
         regions[name] = {"url": proc.url, "pid": proc.pid, "up": up, "items": counts}
+    return {"run_id": sup.run_id, "home": str(sup.home.path), "regions": regions,
+            **links_status(sup)}
+
+
+def links_status(sup) -> dict[str, Any]:
+    """The links' states and each replicator's figures (from its stats file)."""
     links = {name: {"state": p.state, "proxy_port": p.port,
                     "dropped_bytes": p.dropped_bytes} for name, p in sup.proxies.items()}
     replicators = {}
@@ -156,6 +167,7 @@ async def lab_status(sup) -> dict[str, Any]:
             "lag_ms": stats.get("lag_ms") if fresh else None,
             "pending": stats.get("pending") if fresh else None,
             "pending_capped": bool(stats.get("pending_capped")) if fresh else False,
+            "pending_at": stats.get("pending_at") if fresh else None,
             **{k: stats.get(k) for k in ("applied", "suppressed", "skipped", "retries",
                                         "conflicts", "repaired", "dead_lettered",
                                         "unreplicable", "foreign",
@@ -168,8 +180,7 @@ async def lab_status(sup) -> dict[str, Any]:
             "stopped": stats.get("stopped") if proc is not None and not alive
             and stats.get("pid") == proc.pid else None,
         }
-    return {"run_id": sup.run_id, "home": str(sup.home.path), "regions": regions,
-            "links": links, "replicators": replicators}
+    return {"links": links, "replicators": replicators}
 
 
 class ControlClient:

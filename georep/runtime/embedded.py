@@ -40,7 +40,7 @@ from ..engine.replicator import Replicator
 from ..engine.writes import RegionWriter
 from ..errors import LabError
 from .events import EventLog
-from .labdata import LabData
+from .labdata import LabData, tally_redrive
 from .moto import MotoProcess, MotoRegion
 from .wiring import build_replicator
 
@@ -66,7 +66,8 @@ class Lab(LabData):
         self.proxies: dict[tuple[str, str], LinkProxy] = {}
         self.replicators: dict[tuple[str, str], Replicator] = {}
         self.writers: dict[str, RegionWriter] = {}
-        self._clients: dict[str, Any] = {}
+        self.clients: dict[str, Any] = {}  # region -> its DynamoDB client (aiobotocore)
+        self._service: dict[str, Any] = {}  # "region/streams", "region/sqs" -> clients
         self._tasks: dict[tuple[str, str], asyncio.Task] = {}
         self._dest_clients: dict[tuple[str, str], Any] = {}
         self.zombies: list[tuple[Replicator, asyncio.Task]] = []
@@ -112,14 +113,14 @@ class Lab(LabData):
         for name, server in self.servers.items():
             self.endpoints[name] = Endpoint(self.config.region(name).aws_region, server.url)
         for r in self.config.regions:
-            self._clients[r.name] = await self._client("dynamodb", self.endpoints[r.name])
-            self._clients[r.name + "/streams"] = await self._client(
+            self.clients[r.name] = await self._client("dynamodb", self.endpoints[r.name])
+            self._service[r.name + "/streams"] = await self._client(
                 "dynamodbstreams", self.endpoints[r.name])
-            self._clients[r.name + "/sqs"] = await self._client("sqs", self.endpoints[r.name])
+            self._service[r.name + "/sqs"] = await self._client("sqs", self.endpoints[r.name])
         await asyncio.gather(*(self._create_tables(r) for r in self.config.regions))
         for r in self.config.regions:
             clock = HybridClock()
-            self.writers[r.name] = RegionWriter(self._clients[r.name], r.name, clock,
+            self.writers[r.name] = RegionWriter(self.clients[r.name], r.name, clock,
                                                 lambda n=r.name: self.physical_ms(n))
             self.writers[r.name].max_offset_ms = self.config.replicator.max_clock_offset_ms
         for src, dst in self.config.links:
@@ -128,12 +129,23 @@ class Lab(LabData):
                          regions={n: e.url for n, e in self.endpoints.items()},
                          startup_s=round(time.perf_counter() - t0, 3))
 
+    def async_client(self, region: str, service: str = "dynamodb"):
+        """The lab's own aiobotocore client of ``service`` (dynamodb, dynamodbstreams or sqs)
+        in ``region``, straight to its endpoint; open for the lab's life."""
+        name = self.config.region(region).name
+        if service == "dynamodb":
+            return self.clients[name]
+        short = {"dynamodbstreams": "streams", "sqs": "sqs"}.get(service)
+        if short is None:
+            raise LabError(f"no {service!r} client: dynamodb, dynamodbstreams or sqs")
+        return self._service[f"{name}/{short}"]
+
     async def _client(self, service: str, endpoint: Endpoint, **kw):
         return await self._stack.enter_async_context(
             async_client(self._session, service, endpoint, **kw))
 
     async def _create_tables(self, region: Region) -> None:
-        client = self._clients[region.name]
+        client = self.clients[region.name]
         await ensure_table(client, checkpoint_request())
         await ensure_table(client, conflicts_request())
         await asyncio.gather(*(ensure_table(client, table_request(t))
@@ -153,8 +165,8 @@ class Lab(LabData):
 
     async def _launch(self, src: str, dst: str, seed: str) -> Replicator:
         rep = await build_replicator(
-            self.config, src, dst, source=self._clients[src],
-            source_streams=self._clients[src + "/streams"], source_sqs=self._clients[src + "/sqs"],
+            self.config, src, dst, source=self.clients[src],
+            source_streams=self._service[src + "/streams"], source_sqs=self._service[src + "/sqs"],
             dest=self._dest_clients[(src, dst)],
             emit=self.events.emit, clock=self.clock, rng=random.Random(seed))
         self.replicators[(src, dst)] = rep
@@ -186,6 +198,10 @@ class Lab(LabData):
             await asyncio.gather(task, return_exceptions=True)
             self.events.emit("replicator-stop", link=f"{src}>{dst}")
 
+    async def kill_replicator(self, src: str, dst: str) -> None:
+        """The lab interface's name for :meth:`stop_replicator`: a crash at any await point."""
+        await self.stop_replicator(src, dst)
+
     async def start_replicator(self, src: str, dst: str, *, duplicate: bool = False) -> Replicator:
         """Start a fresh replicator for the link; it takes the lease and resumes from the
         checkpoint. ``duplicate`` starts it even though one runs: the old one becomes a
@@ -213,11 +229,19 @@ class Lab(LabData):
         tables = [self.config.table(table)] if table is not None else list(self.config.tables)
         done = {}
         for t in tables:
-            reader = StreamReader(self._clients[src + "/streams"],
-                                  await stream_arn(self._clients[src], t.name))
-            done[t.name] = await reset(self._clients[src], reader, f"{src}>{dst}", t.name, to)
+            reader = StreamReader(self._service[src + "/streams"],
+                                  await stream_arn(self.clients[src], t.name))
+            done[t.name] = await reset(self.clients[src], reader, f"{src}>{dst}", t.name, to)
         self.events.emit("checkpoint-reset", link=f"{src}>{dst}", to=to, tables=list(done))
         return done
+
+    async def redrive_all(self, out: dict[str, Any]) -> int:
+        """Redrive every running link's DLQ; the number of dead letters still blocked."""
+        blocked = 0
+        for key, rep in self.replicators.items():
+            if key in self._tasks:
+                blocked += tally_redrive(out, rep.name, await rep.redrive())
+        return blocked
 
     def _check_tasks(self) -> None:
         for key, task in self._tasks.items():

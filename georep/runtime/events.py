@@ -11,8 +11,19 @@ import json
 import os
 from collections import Counter
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
+
+
+def plain(value: Any) -> Any:
+    """JSON for what ``json`` cannot encode itself: a DynamoDB number (Decimal) as a number,
+    a set as a sorted list, anything else as its ``str``."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, set | frozenset):
+        return sorted(value, key=repr)
+    return str(value)
 
 
 class EventLog:
@@ -36,7 +47,7 @@ class EventLog:
         if self._keep:
             self.events.append(event)
         if self._fd is not None:
-            line = json.dumps(event, default=str, separators=(",", ":")) + "\n"
+            line = json.dumps(event, default=plain, separators=(",", ":")) + "\n"
             os.write(self._fd, line.encode())
         return event
 
@@ -47,3 +58,20 @@ class EventLog:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+
+
+def read_events(path: Path) -> list[dict[str, Any]]:
+    """Every complete event line of an events file (a line still being written is skipped)."""
+    try:
+        text = path.read_text(errors="replace")
+    except FileNotFoundError:
+        return []
+    out = []
+    for line in text.splitlines():
+        try:
+            event = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(event, dict):
+            out.append(event)
+    return out

@@ -1,10 +1,17 @@
 """What a lab does with data: writes through georep's write path, reads, scans, the conflict
-feed, divergence checks and reconcile. A mixin of :class:`georep.runtime.embedded.Lab`, which
-provides the clients, writers, replicators and ``settle``.
+feed, divergence checks and the reconcile orchestration, written once for both runtimes.
+
+Place in the data flow: the data half of :class:`~georep.runtime.surface.LabSurface`, inherited by
+the embedded :class:`~georep.runtime.embedded.Lab` and the live lab's client
+:class:`~georep.runtime.live.LiveLab`. Each provides ``config``, ``clients`` (a DynamoDB client
+per region), ``writers`` (a :class:`~georep.engine.writes.RegionWriter` per region), ``events``,
+``endpoints``, ``clock``, ``settle``, ``link_state`` and ``redrive_all``. Every write emits the
+same ``write`` event on both.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Mapping
@@ -16,6 +23,18 @@ from ..aws.values import to_python
 from ..core.meta import split
 from ..engine.reconcile import reconcile_table
 from ..errors import LabError
+from .events import read_events
+
+
+def tally_redrive(out: dict[str, Any], link: str, report) -> int:
+    """Add a link's redrive report to ``out`` (a reconcile's ``redrive`` figures); the number
+    of its dead letters still blocked."""
+    seen = out.get(link, {})
+    out[link] = {"delivered": seen.get("delivered", 0) + report.delivered,
+                 "suppressed": seen.get("suppressed", 0) + report.suppressed,
+                 "blocked": report.blocked, "poison": len(report.poison),
+                 "stopped": report.stopped}
+    return report.blocked
 
 
 class LabData:
@@ -82,7 +101,7 @@ class LabData:
 
     async def scan(self, region: str, table: str, *, raw: bool = False) -> list[dict[str, Any]]:
         """Every item (tombstones excluded unless ``raw``), as Python values without metadata."""
-        client = self._clients[self.config.region(region).name]
+        client = self.clients[self.config.region(region).name]
         tname = self.config.table(table).name
         out = []
         kw: dict[str, Any] = {"TableName": tname, "ConsistentRead": True}
@@ -138,31 +157,32 @@ class LabData:
                                                                     self.config.regions]
         out = []
         for name in names:
-            out.extend(await ConflictFeed(self._clients[name]).read(table, key))
+            out.extend(await ConflictFeed(self.clients[name]).read(table, key))
         return sorted(out, key=lambda e: (e["time"], e["region"], e["id"]))
 
-    async def _redrive_all(self, out: dict[str, Any]) -> int:
-        """Redrive every running link's DLQ; the number of dead letters still blocked."""
-        blocked = 0
-        for key, rep in self.replicators.items():
-            if key in self._tasks:
-                report = await rep.redrive()
-                seen = out.get(rep.name, {})
-                out[rep.name] = {"delivered": seen.get("delivered", 0) + report.delivered,
-                                 "suppressed": seen.get("suppressed", 0) + report.suppressed,
-                                 "blocked": report.blocked, "poison": len(report.poison),
-                                 "stopped": report.stopped}
-                blocked += report.blocked
-        return blocked
+    def run_events(self) -> list[dict[str, Any]]:
+        """The run's events so far (``runs/<id>/events.jsonl``), oldest first."""
+        return read_events(self.events.path) if self.events.path else list(self.events.events)
 
     async def _caught_up(self, timeout: float) -> None:
-        try:
-            await self.settle(timeout)
-        except TimeoutError:
+        """Every running replicator settled with every link open (a cut link may hide writes
+        on their way), within ``timeout``; otherwise LabError saying what is not."""
+        deadline = time.monotonic() + timeout
+        while True:
+            why = None
+            try:
+                await self.settle(max(deadline - time.monotonic(), 0.001))
+            except TimeoutError as exc:
+                why = str(exc) or "replicators still busy"
             cut = [name for name, state in self.link_state().items() if state != "open"]
-            why = f"links not open: {', '.join(cut)}" if cut else "replicators still busy"
-            raise LabError(f"the replicators did not catch up within {timeout:.0f}s ({why}); "
-                           "heal the links and try again") from None
+            if cut:
+                why = f"links not open: {', '.join(cut)}"
+            if why is None:
+                return
+            if time.monotonic() >= deadline:
+                raise LabError(f"the replicators did not catch up within {timeout:.0f}s "
+                               f"({why}); heal the links and try again")
+            await asyncio.sleep(0.2)
 
     async def reconcile(self, table: str | None = None, *, timeout: float = 60.0,
                         progress=None) -> dict[str, Any]:
@@ -172,15 +192,15 @@ class LabData:
         tables = [self.config.table(table)] if table else list(self.config.tables)
         out: dict[str, Any] = {"redrive": {}, "seconds": {}}
         t0 = time.perf_counter()
-        blocked = await self._redrive_all(out["redrive"])
+        blocked = await self.redrive_all(out["redrive"])
         out["seconds"]["redrive"] = round(time.perf_counter() - t0, 3)
         t0 = time.perf_counter()
         await self._caught_up(timeout)
         if blocked:  # dead letters that waited for a plain write's stamp: stamped by now
-            await self._redrive_all(out["redrive"])
+            await self.redrive_all(out["redrive"])
             await self._caught_up(timeout)
         out["seconds"]["catch_up"] = round(time.perf_counter() - t0, 3)
-        clients = {r.name: self._clients[r.name] for r in self.config.regions}
+        clients = {r.name: self.clients[r.name] for r in self.config.regions}
         reports = [await reconcile_table(clients, t, clock=self.clock, progress=progress)
                    for t in tables]
         out["tables"] = [r.__dict__ for r in reports]

@@ -74,12 +74,13 @@ async def run(args: argparse.Namespace) -> str | None:
                                   "updated": time.time()})
 
         async def report() -> None:
-            pending, oldest, counted = None, None, 0.0
+            pending, oldest, counted, pending_at = None, None, 0.0, None
             while True:
                 if time.monotonic() - counted >= PENDING_EVERY_S:
                     # Counting reads the backlog itself: keep it small and infrequent, so a
                     # long backlog does not slow down the replication it measures.
                     counted = time.monotonic()
+                    pending_at = time.time()  # the count covers what was written before this
                     try:
                         pending, oldest = await rep.pending(cap=PENDING_CAP)
                     except Exception as exc:
@@ -96,7 +97,8 @@ async def run(args: argparse.Namespace) -> str | None:
                 metrics.PENDING.labels(link_key).set(pending or 0)
                 metrics.BREAKER.labels(link_key).set(metrics.BREAKER_VALUES[breaker])
                 metrics.DLQ_DEPTH.labels(link_key).set(depth or 0)
-                write(pending=pending, lag_ms=lag, breaker=breaker, dlq_depth=depth,
+                write(pending=pending, pending_at=pending_at, lag_ms=lag, breaker=breaker,
+                      dlq_depth=depth,
                       pending_capped=pending is not None and pending >= PENDING_CAP)
                 await asyncio.sleep(STATS_EVERY_S)
 

@@ -1,7 +1,8 @@
-"""The CLI's clients to the lab's regions: where a region's failure becomes one line.
+"""Clients to a running live lab's regions: where a region's failure becomes one line.
 
-Place in the data flow: front end. Every data command (get, put, update, delete, scan,
-conflicts, dlq, reconcile) talks to a region through :func:`region_client`. A region that is down
+Place in the data flow: between a live lab's client (:class:`georep.runtime.live.LiveLab`, which
+every CLI data command, ``dlq`` and ``reconcile`` use) and the regions. Every call goes through
+:func:`region_client`. A region that is down
 (connection refused, no answer) or that lost its tables (its emulator was reset) then raises a
 :class:`~georep.errors.LabError` that names the region, its endpoint and the table, instead of
 botocore's traceback. The client remembers, through botocore's events, which table its latest
@@ -25,9 +26,9 @@ from botocore.exceptions import (
 )
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
-from .aws.clients import Endpoint, async_client
-from .config import Region
-from .errors import LabError
+from ..aws.clients import Endpoint, async_client
+from ..config import Region
+from ..errors import LabError
 
 UNREACHABLE = (BotoConnectionError, HTTPClientError, aiohttp.ClientError, asyncio.TimeoutError,
                ConnectionError)

@@ -6,80 +6,26 @@ the link's proxy, exactly as the replicator would, and is idempotent.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
-import random
-import time
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from .cli import JsonOpt, app, fail, out, styled
-from .cli_lab import HomeOpt, _home
-from .config import load
-from .errors import LabError
+from .connect import on_link
+from .shared import HomeOpt, JsonOpt, LinkArg, fail, out, styled
 
-dlq_app = typer.Typer(help="A link's dead-letter queue: list, redrive, purge.",
-                      no_args_is_help=True)
-app.add_typer(dlq_app, name="dlq")
+app = typer.Typer(name="dlq", help="A link's dead-letter queue: list, redrive, purge.",
+                  no_args_is_help=True)
 
-LinkArg = Annotated[str, typer.Argument(help="The link as SRC:DST, e.g. us-east:eu-west.")]
-
-
-def _parse_link(text: str, config) -> tuple[str, str]:
-    src, sep, dst = text.partition(":")
-    if not sep or not src or not dst:
-        raise LabError(f"link {text!r}: write it as SRC:DST, e.g. us-east:eu-west")
-    config.region(src)
-    config.region(dst)
-    if src == dst:
-        raise LabError(f"link {text!r} joins a region with itself")
-    return src, dst
-
-
-async def _with_link(home: Path | None, link: str, fn):
-    from aiobotocore.session import AioSession
-
-    from .aws.clients import Endpoint, async_client
-    from .cli_regions import region_client
-    from .runtime.events import EventLog
-    from .runtime.wiring import build_replicator
-
-    state = _home(home).state()
-    config = load(state["regions_dir"])
-    src, dst = _parse_link(link, config)
-    s = config.settings_for(src, dst)
-    via = Endpoint(config.region(dst).aws_region,
-                   f"http://127.0.0.1:{state['links'][f'{src}>{dst}']}")
-    events = EventLog(Path(state["run_path"]) / "events.jsonl", time.time, keep=False)
-    session = AioSession()
-    async with contextlib.AsyncExitStack() as stack:
-        clients = {}
-        for name, service in (("ddb", "dynamodb"), ("streams", "dynamodbstreams"),
-                              ("sqs", "sqs")):
-            clients[name] = await stack.enter_async_context(region_client(
-                session, service, config.region(src), state["regions"][src]))
-        dest = await stack.enter_async_context(async_client(
-            session, "dynamodb", via, connect_s=s.connect_timeout_s, read_s=s.read_timeout_s))
-        rep = await build_replicator(
-            config, src, dst, source=clients["ddb"], source_streams=clients["streams"],
-            source_sqs=clients["sqs"], dest=dest, emit=events.emit, clock=time.time,
-            rng=random.Random())
-        try:
-            return await fn(rep)
-        finally:
-            events.close()
 
 
 def _when(t: float | None) -> str:
     return "-" if t is None else datetime.fromtimestamp(t, UTC).strftime("%H:%M:%S")
 
 
-@dlq_app.command("list")
+@app.command("list")
 def dlq_list(link: LinkArg, home: HomeOpt = None, as_json: JsonOpt = False) -> None:
     """Every message in the link's DLQ: key, reason, error, attempts, failure times."""
     async def go(rep):
@@ -100,7 +46,7 @@ def dlq_list(link: LinkArg, home: HomeOpt = None, as_json: JsonOpt = False) -> N
                          "truncated": body.get("truncated", False)})
         return rows
 
-    rows = asyncio.run(_with_link(home, link, go))
+    rows = on_link(home, link, go)
     if as_json:
         print(json.dumps(rows, default=str))
         return
@@ -117,14 +63,14 @@ def dlq_list(link: LinkArg, home: HomeOpt = None, as_json: JsonOpt = False) -> N
     out.print(t)
 
 
-@dlq_app.command("redrive")
+@app.command("redrive")
 def dlq_redrive(link: LinkArg, home: HomeOpt = None, as_json: JsonOpt = False) -> None:
     """Apply every message through the link (idempotent: twice changes nothing).
 
     Poison messages stay with their reason, malformed ones are reported; neither stops the
     rest. Exits 1 if the link still fails (the messages stay for later).
     """
-    report = asyncio.run(_with_link(home, link, lambda rep: rep.redriver.redrive()))
+    report = on_link(home, link, lambda rep: rep.redriver.redrive())
     if as_json:
         print(json.dumps(report.as_dict(), default=str))
     else:
@@ -137,11 +83,11 @@ def dlq_redrive(link: LinkArg, home: HomeOpt = None, as_json: JsonOpt = False) -
         fail(f"the link still fails, redrive stopped: {report.stopped}", 1)
 
 
-@dlq_app.command("purge")
+@app.command("purge")
 def dlq_purge(link: LinkArg, home: HomeOpt = None,
               yes: Annotated[bool, typer.Option("--yes", help="Really delete.")] = False) -> None:
     """Delete every message in the link's DLQ (what they held is not replicated)."""
     if not yes:
         fail("purge deletes every message in the DLQ; add --yes to confirm")
-    n = asyncio.run(_with_link(home, link, lambda rep: rep.delivery.dlq.purge()))
+    n = on_link(home, link, lambda rep: rep.delivery.dlq.purge())
     out.print(f"purged {n} messages from the DLQ of {link}")

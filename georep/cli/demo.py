@@ -1,74 +1,22 @@
-"""The georep command line (typer). Front end only: it parses, calls the lab, and renders.
-
-Every error a user can cause ends as one line on stderr and a non-zero exit, never a traceback.
+"""``georep demo``: the global-tables story on an embedded lab, told step by step with its
+verdict. Front end only: the story is :mod:`georep.stories.global_tables`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import math
-import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from .config import load
-from .errors import GeorepError
+from ..config import load
+from .shared import JsonOpt, RegionsOpt, fail, out, styled
 
-app = typer.Typer(
-    help="georep: multi-region DynamoDB replication under network partitions, as a lab.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-# Not a terminal (a pipe, a file, a test): wide enough that tables are not squeezed.
-# markup=False: keys, values, paths and messages are printed as given ("[red]" stays); georep's
-# own colours are Text with a style (see styled).
-out = Console(width=None if sys.stdout.isatty() else 140, markup=False)
-err = Console(stderr=True, width=None if sys.stderr.isatty() else 400, markup=False)
-
-RegionsOpt = Annotated[Path, typer.Option("--regions", help="Folder of region files and lab.toml.")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")]
-
-
-@app.callback()
-def _root() -> None:
-    """georep: a lab for multi-region DynamoDB replication under network partitions.
-
-    Regions are DynamoDB endpoints under moto; replicators stream each region's local writes
-    to the others through link proxies, where partitions are injected.
-    """
-
-
-def styled(markup: str) -> Text:
-    """georep's own rich markup (``"[red]down[/red]"``), never user text: escape any inside."""
-    return Text.from_markup(markup)
-
-
-def error_line(message: str) -> None:
-    err.print(Text.assemble(("error:", "red"), " ", message), highlight=False, soft_wrap=True)
-
-
-def fail(message: str, code: int = 2) -> None:
-    error_line(message)
-    raise typer.Exit(code)
-
-
-def _positive_seconds(param: typer.CallbackParam, value: float) -> float:
-    if not (math.isfinite(value) and value > 0):
-        fail(f"{param.opts[0]} must be a positive, finite number of seconds, not {value:g}")
-    return value
-
-
-def seconds_option(help_text: str):
-    """A duration option, refused while parsing (before the command does anything) unless it
-    is a positive, finite number of seconds."""
-    return typer.Option(help=help_text, callback=_positive_seconds)
+app = typer.Typer()
 
 
 @app.command()
@@ -88,8 +36,8 @@ def demo(
     """
     from dataclasses import replace
 
-    from .runtime.embedded import Lab
-    from .stories import global_tables
+    from ..runtime.embedded import Lab
+    from ..stories import global_tables
 
     config = load(regions)
     if policy not in ("lww", "vclock", "crdt"):
@@ -161,38 +109,3 @@ def _render_demo(report, run_dir: Path) -> None:
             "does not hold for concurrent updates to one item."), highlight=False)
     out.print(Text(f"events: {run_dir / report.run_id / 'events.jsonl'}", style="dim"),
               highlight=False)
-
-
-def load_commands() -> typer.Typer:
-    """The whole CLI: registers the live-lab command modules on ``app`` and returns it."""
-    from . import (  # noqa: F401  (they register their commands)
-        cli_checkpoint,
-        cli_data,
-        cli_dlq,
-        cli_lab,
-        cli_reconcile,
-    )
-
-    return app
-
-
-def main() -> None:
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    load_commands()
-    try:
-        app()
-    except GeorepError as exc:
-        error_line(str(exc))
-        sys.exit(2)
-    except (BotoCoreError, ClientError) as exc:  # a region call outside cli_regions' clients
-        error_line(f"a region refused or did not answer: {exc}")
-        sys.exit(2)
-    except OSError as exc:  # a path given on the command line (--home, --run-dir, ...)
-        if exc.filename is None:
-            raise
-        error_line(f"{exc.filename}: {exc.strerror or exc}")
-        sys.exit(2)
-    except KeyboardInterrupt:
-        err.print("interrupted")
-        sys.exit(130)

@@ -1,49 +1,26 @@
-"""Data commands of the CLI: put, get, delete, scan, resolve and the conflict feed.
+"""Data commands of the CLI: put, get, delete, scan, resolve, update, rights and the conflict
+feed.
 
-Front end only: each command finds the running lab's regions in its home folder and talks to
-a region directly, through georep's write path (so every write is stamped).
+Front end only: each command connects a :class:`~georep.runtime.live.LiveLab` to the running lab
+and talks to a region directly, through georep's write path (the embedded lab's own): every
+write is stamped and leaves a ``write`` event in the run's ``events.jsonl``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
-from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from .assignments import check_count, parse_assignments, parse_key, parse_ops
-from .cli import JsonOpt, app, fail, out
-from .cli_lab import HomeOpt, _home
-from .config import load
-from .errors import LabError
+from ..assignments import check_count, parse_assignments, parse_key, parse_ops
+from ..errors import LabError
+from .connect import live, run
+from .shared import HomeOpt, JsonOpt, fail, out
 
-# -- data commands: straight to the region, through georep's write path ------------------------
-
-def _region(home: Path | None, region: str, table: str):
-    """The region, the table, the region's URL and the lab's max_clock_offset_ms."""
-    h = _home(home)
-    state = h.state()
-    config = load(state["regions_dir"])
-    return (config.region(region), config.table(table), state["regions"][region],
-            config.replicator.max_clock_offset_ms)
-
-
-async def _with_writer(url: str, region, max_offset_ms: int, fn):
-    from aiobotocore.session import AioSession
-
-    from .cli_regions import region_client
-    from .core.hlc import HybridClock
-    from .engine.writes import RegionWriter
-
-    async with region_client(AioSession(), "dynamodb", region, url) as c:
-        writer = RegionWriter(c, region.name, HybridClock(), lambda: int(time.time() * 1000))
-        writer.max_offset_ms = max_offset_ms
-        return await fn(writer)
-
+app = typer.Typer()
 
 VALUES_HELP = ("attr=value sets a string; attr:=json sets raw JSON: a number (n:=5), a boolean "
                "(ok:=true), null, a list (tags:='[\"a\",\"b\"]') or a map (m:='{\"k\": 1}').")
@@ -53,23 +30,27 @@ VALUES_HELP = ("attr=value sets a string; attr:=json sets raw JSON: a number (n:
 def put(region: str, table: str, key: str,
         values: Annotated[list[str] | None, typer.Argument(help=VALUES_HELP)] = None,
         home: HomeOpt = None) -> None:
-    r, t, url, offset = _region(home, region, table)
+    lab = live(home)
+    t = lab.config.table(table)
     attrs = parse_assignments(values or [], t)
     k = parse_key(key, t)
-    v = asyncio.run(_with_writer(url, r, offset, lambda w: w.put(t, k, attrs)))
+    lab.config.region(region)
+    v = run(lab, lambda lab: lab.put(region, table, k, attrs))
     out.print(f"put {region}/{table} {key} (HLC {v.meta.timestamp})", highlight=False)
 
 
 @app.command()
 def get(region: str, table: str, key: str, home: HomeOpt = None, as_json: JsonOpt = False):
     """Read one item (consistent read) without georep's metadata. Exit 1 if absent."""
-    r, t, url, offset = _region(home, region, table)
+    lab = live(home)
+    t = lab.config.table(table)
     k = parse_key(key, t)
+    lab.config.region(region)
 
-    async def both(w):
-        return await w.get(t, k), await w.siblings(t, k)
+    async def both(lab):
+        return await lab.get(region, table, k), await lab.siblings(region, table, k)
 
-    item, siblings = asyncio.run(_with_writer(url, r, offset, both))
+    item, siblings = run(lab, both)
     if len(siblings) > 1:  # vclock: concurrent values, not yet resolved
         if as_json:
             print(json.dumps({**(item or {}), "_siblings": siblings}, sort_keys=True,
@@ -97,12 +78,14 @@ def resolve(region: str, table: str, key: str,
     (--pick N) or write new values (attr=value ...)."""
     if (pick is None) == (not values):
         fail("give either --pick N or attr=value arguments")
-    r, t, url, offset = _region(home, region, table)
+    lab = live(home)
+    t = lab.config.table(table)
     k = parse_key(key, t)
     attrs = parse_assignments(values or [], t)
+    lab.config.region(region)
 
-    async def go(w):
-        siblings = await w.siblings(t, k)
+    async def go(lab):
+        siblings = await lab.siblings(region, table, k)
         if not siblings:
             raise LabError(f"{key}: not found in {region}/{table}")
         if pick is not None:
@@ -110,21 +93,22 @@ def resolve(region: str, table: str, key: str,
                 raise LabError(f"--pick {pick}: {key} has {len(siblings)} sibling(s)")
             chosen = siblings[pick - 1]
             if chosen is None:
-                return await w.delete(t, k)
-            return await w.put(t, k, {a: v for a, v in chosen.items()
-                                      if a not in t.key_names})
-        return await w.put(t, k, attrs)
+                return await lab.delete(region, table, k)
+            return await lab.put(region, table, k, {a: v for a, v in chosen.items()
+                                                    if a not in t.key_names})
+        return await lab.put(region, table, k, attrs)
 
-    v = asyncio.run(_with_writer(url, r, offset, go))
+    v = run(lab, go)
     out.print(f"resolved {region}/{table} {key} (HLC {v.meta.timestamp})", highlight=False)
 
 
 @app.command()
 def delete(region: str, table: str, key: str, home: HomeOpt = None) -> None:
     """Delete an item through georep's write path (a tombstone that replicates)."""
-    r, t, url, offset = _region(home, region, table)
-    k = parse_key(key, t)
-    v = asyncio.run(_with_writer(url, r, offset, lambda w: w.delete(t, k)))
+    lab = live(home)
+    k = parse_key(key, lab.config.table(table))
+    lab.config.region(region)
+    v = run(lab, lambda lab: lab.delete(region, table, k))
     out.print(f"deleted {region}/{table} {key} (tombstone, HLC {v.meta.timestamp})",
               highlight=False)
 
@@ -132,24 +116,10 @@ def delete(region: str, table: str, key: str, home: HomeOpt = None) -> None:
 @app.command()
 def scan(region: str, table: str, home: HomeOpt = None, as_json: JsonOpt = False) -> None:
     """Every live item of a table in one region (tombstones and metadata hidden)."""
-    r, t, url, offset = _region(home, region, table)
-
-    async def go(writer):
-        from .aws.values import to_python
-        from .core.meta import split
-
-        items, kw = [], {"TableName": t.name, "ConsistentRead": True}
-        while True:
-            resp = await writer.client.scan(**kw)
-            for raw in resp.get("Items", []):
-                attrs, meta = split(raw)
-                if not (meta is not None and meta.tombstone):
-                    items.append(to_python(attrs))
-            if "LastEvaluatedKey" not in resp:
-                return items
-            kw["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
-
-    items = asyncio.run(_with_writer(url, r, offset, go))
+    lab = live(home)
+    t = lab.config.table(table)
+    lab.config.region(region)
+    items = run(lab, lambda lab: lab.scan(region, table))
     items.sort(key=lambda i: str(i.get(t.hash_key.name)))
     if as_json:
         print(json.dumps(items, default=str))
@@ -170,31 +140,17 @@ def conflicts(home: HomeOpt = None, as_json: JsonOpt = False,
               = None) -> None:
     """The conflict feed: every concurrent write a policy resolved, in every region —
     the winning value and each value that lost (or became a sibling)."""
-    from aiobotocore.session import AioSession
-
-    from .aws.conflicts import ConflictFeed
-    from .cli_regions import region_client
-
-    state = _home(home).state()
-    config = load(state["regions_dir"])
+    lab = live(home)
     key_filter = None
     if key is not None:
         if table is None:
             fail("--key needs --table")
-        t = config.table(table)
+        t = lab.config.table(table)
         key_filter = {t.hash_key.name: parse_key(key, t)}
         key_filter = json.loads(json.dumps(key_filter, default=str))
     elif table is not None:
-        config.table(table)
-
-    async def go():
-        entries = []
-        for r in config.regions:
-            async with region_client(AioSession(), "dynamodb", r, state["regions"][r.name]) as c:
-                entries.extend(await ConflictFeed(c).read(table, key_filter))
-        return sorted(entries, key=lambda e: (e["time"], e["region"]))
-
-    entries = asyncio.run(go())
+        lab.config.table(table)
+    entries = run(lab, lambda lab: lab.conflicts(table, key_filter))
     if as_json:
         print(json.dumps(entries, default=str))
         return
@@ -220,10 +176,12 @@ OPS_HELP = ("balance+=100 / balance-=30 increments or decrements a counter; tags
 def update(region: str, table: str, key: str,
            ops: Annotated[list[str], typer.Argument(help=OPS_HELP)],
            home: HomeOpt = None) -> None:
-    r, t, url, offset = _region(home, region, table)
+    lab = live(home)
+    t = lab.config.table(table)
     parsed = parse_ops(ops, t)
     k = parse_key(key, t)
-    v = asyncio.run(_with_writer(url, r, offset, lambda w: w.crdt(t, k, parsed)))
+    lab.config.region(region)
+    v = run(lab, lambda lab: lab.crdt(region, table, k, parsed))
     out.print(f"updated {region}/{table} {key} (HLC {v.meta.timestamp})", highlight=False)
 
 
@@ -241,10 +199,9 @@ def rights_transfer(region: str, table: str, key: str, attr: str,
     if amount < 1:
         fail("the amount must be a positive whole number")
     check_count(amount, "the amount")
-    r, t, url, offset = _region(home, region, table)
-    config = load(_home(home).state()["regions_dir"])
-    config.region(to)
-    k = parse_key(key, t)
-    ops = [(attr, "rights", (to, amount))]
-    asyncio.run(_with_writer(url, r, offset, lambda w: w.crdt(t, k, ops)))
+    lab = live(home)
+    k = parse_key(key, lab.config.table(table))
+    lab.config.region(region)
+    lab.config.region(to)
+    run(lab, lambda lab: lab.transfer_rights(region, table, k, attr, to, amount))
     out.print(f"{region} gave {amount} rights on {table}/{key}.{attr} to {to}")

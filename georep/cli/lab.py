@@ -1,11 +1,10 @@
-"""Live-lab commands of the CLI: up, down, status, put/get/scan/delete, partition, heal,
-replicator kill/start. Front end only: each command is its own process that finds the running
-lab in its home folder and talks to the control API or straight to the regions.
+"""``georep up``, ``down`` and ``status``: the live lab's life. Front end only: ``up`` starts the
+supervisor (:mod:`georep.runtime.supervisor`) as a detached process and waits until it is ready;
+``down`` and ``status`` talk to its control API.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
@@ -19,28 +18,14 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from .cli import JsonOpt, RegionsOpt, app, err, fail, out, seconds_option, styled
-from .config import load
-from .errors import LabError
-from .runtime.control import ControlClient
-from .runtime.home import LabHome, pid_alive, private_fd
+from ..config import load
+from ..errors import LabError
+from ..runtime.control import ControlClient
+from ..runtime.home import pid_alive, private_fd
+from .connect import lab_home
+from .shared import HomeOpt, JsonOpt, RegionsOpt, err, fail, out, seconds_option, styled
 
-HomeOpt = Annotated[Path | None, typer.Option(
-    "--home", help="The lab's home folder.", show_default="$GEOREP_HOME or .georep")]
-
-replicator_app = typer.Typer(help="Kill or start one link's replicator process.",
-                             no_args_is_help=True)
-app.add_typer(replicator_app, name="replicator")
-
-
-def _home(home: Path | None) -> LabHome:
-    """The lab home; once its lab has a token, item metadata is authenticated with that lab's
-    secret in this process (data commands, reconcile and redrive write georep metadata)."""
-    h = LabHome(home)
-    if h.token_file.is_file():
-        with contextlib.suppress(LabError):  # a corrupt token: the command says so itself
-            h.use_meta_secret()
-    return h
+app = typer.Typer()
 
 
 @app.command()
@@ -52,7 +37,7 @@ def up(regions: RegionsOpt = Path("regions"), home: HomeOpt = None,
     proxy and a replicator process; a control API on 127.0.0.1 takes `georep` commands from
     any terminal. Prints each region's endpoint URL, usable with `aws --endpoint-url` and boto3.
     """
-    h = _home(home)
+    h = lab_home(home)
     if h.running():
         pid = h.supervisor_pid()
         fail(f"a lab is already running in {h.path}" + (f" (pid {pid})" if pid else "")
@@ -114,7 +99,7 @@ def down(home: HomeOpt = None,
     Only a process verified to be this home's supervisor is ever signalled: a pid file that
     names another process is reported and that process left alone.
     """
-    h = _home(home)
+    h = lab_home(home)
     if not h.running():
         found = h.leftover()
         if found or h.stale():
@@ -152,7 +137,7 @@ def down(home: HomeOpt = None,
 def status(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
     """Regions (up, items per table), links (open or cut) and replicators (alive, lag, pending,
     applied, suppressed duplicates, retries)."""
-    s = ControlClient(_home(home)).call("GET", "/status")
+    s = ControlClient(lab_home(home)).call("GET", "/status")
     if as_json:
         print(json.dumps(s))
         return
@@ -193,48 +178,3 @@ def status(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
                                     f": {r['stopped']} (`georep checkpoint reset {src}:{dst}`, "
                                     f"then `georep replicator start {src} {dst}`)"),
                       highlight=False, soft_wrap=True)
-
-
-@app.command()
-def partition(a: str, b: str, home: HomeOpt = None,
-              one_way: Annotated[bool, typer.Option(
-                  "--one-way", help="Drop only the bytes A sends to B.")] = False) -> None:
-    """Cut the link between regions A and B (both directions unless --one-way).
-
-    Bytes are blackholed: connections are held and nothing is forwarded, so the replicators
-    time out and retry, as in a real partition.
-
-    --one-way drops only what A sends to B: A's requests to B (the A → B replicator times out,
-    nothing reaches B) and A's responses to B. B's requests still reach A and are applied, but
-    B never hears back: the B → A replicator times out and retries, and each retry is counted
-    at A as a suppressed duplicate. Those are applied writes whose success the caller never saw.
-    """
-    states = ControlClient(_home(home)).call("POST", "/partition",
-                                             {"a": a, "b": b, "one_way": one_way})["cut"]
-    for link, state in states.items():
-        out.print(f"{link.replace('>', ' → ')}: {state}")
-
-
-@app.command()
-def heal(a: Annotated[str | None, typer.Argument()] = None,
-         b: Annotated[str | None, typer.Argument()] = None, home: HomeOpt = None) -> None:
-    """Restore the link between A and B, or every link when no region is given."""
-    if (a is None) != (b is None):
-        fail("heal takes two regions, or none to heal every link")
-    body = {} if a is None else {"a": a, "b": b}
-    links = ControlClient(_home(home)).call("POST", "/heal", body)["healed"]
-    out.print("healed: " + ", ".join(x.replace(">", " → ") for x in links))
-
-
-@replicator_app.command("kill")
-def replicator_kill(src: str, dst: str, home: HomeOpt = None) -> None:
-    """SIGKILL the SRC→DST replicator process: a real crash. It stays dead until started."""
-    pid = ControlClient(_home(home)).call("POST", "/replicator/kill", {"src": src, "dst": dst})
-    out.print(f"killed replicator {src} → {dst} (pid {pid['killed']})")
-
-
-@replicator_app.command("start")
-def replicator_start(src: str, dst: str, home: HomeOpt = None) -> None:
-    """Start the SRC→DST replicator process; it resumes from its checkpoint."""
-    pid = ControlClient(_home(home)).call("POST", "/replicator/start", {"src": src, "dst": dst})
-    out.print(f"started replicator {src} → {dst} (pid {pid['started']})")

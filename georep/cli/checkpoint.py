@@ -9,16 +9,13 @@ from typing import Annotated
 
 import typer
 
-from .aws.checkpoints import checked
-from .cli import JsonOpt, app, out
-from .cli_dlq import LinkArg, _parse_link
-from .cli_lab import HomeOpt, _home
-from .config import load
-from .runtime.control import ControlClient
+from ..aws.checkpoints import checked
+from ..runtime.control import ControlClient
+from .connect import live_config
+from .shared import HomeOpt, JsonOpt, LinkArg, out, parse_link
 
-checkpoint_app = typer.Typer(help="A link's checkpoints: where its replicator resumes.",
-                             no_args_is_help=True)
-app.add_typer(checkpoint_app, name="checkpoint")
+app = typer.Typer(name="checkpoint", help="A link's checkpoints: where its replicator resumes.",
+                  no_args_is_help=True)
 
 RESET_HELP = "\n\n".join((
     "Rewrite the SRC:DST link's checkpoint, e.g. after the link stopped with \"checkpoint "
@@ -33,7 +30,7 @@ RESET_HELP = "\n\n".join((
 ))
 
 
-@checkpoint_app.command("reset", help=RESET_HELP)
+@app.command("reset", help=RESET_HELP)
 def reset(link: LinkArg, home: HomeOpt = None,
           table: Annotated[str | None, typer.Option(
               help="Only this table's checkpoint (default: every table of the link).")] = None,
@@ -42,9 +39,8 @@ def reset(link: LinkArg, home: HomeOpt = None,
           ] = "trim-horizon",
           as_json: JsonOpt = False) -> None:
     checked(to)
-    h = _home(home)
-    config = load(h.state()["regions_dir"])
-    src, dst = _parse_link(link, config)
+    h, _, config = live_config(home)
+    src, dst = parse_link(link, config)
     if table is not None:
         config.table(table)
     body = {"src": src, "dst": dst, "table": table, "to": to}
