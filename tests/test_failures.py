@@ -110,9 +110,14 @@ async def test_partition_longer_than_the_retry_budget_goes_through_the_dlq(geore
     assert await lab.diverged("users") == {}
     transitions = [(e["old"], e["new"]) for e in lab.events.of_kind("breaker")
                    if e["link"] == "us-east>eu-west"]
-    assert transitions == [("closed", "open"), ("open", "half-open"), ("half-open", "closed")]
-    [redrive] = [e for e in lab.events.of_kind("redrive") if e["link"] == "us-east>eu-west"]
-    assert redrive["delivered"] == 6 and redrive["malformed"] == 0
+    # Opened by the partition; closed by the first probe after the heal (probes during the
+    # partition, if the machine is slow enough to make one, open it again).
+    assert transitions[0] == ("closed", "open") and transitions[-1] == ("half-open", "closed")
+    assert set(transitions) <= {("closed", "open"), ("open", "half-open"),
+                                ("half-open", "open"), ("half-open", "closed")}
+    redrives = [e for e in lab.events.of_kind("redrive") if e["link"] == "us-east>eu-west"]
+    assert sum(e["delivered"] for e in redrives) == 6
+    assert all(e["malformed"] == 0 for e in redrives) and redrives[-1]["stopped"] is None
     # Redriving again finds nothing and changes nothing.
     report = await rep.redrive()
     assert report.received == 0
@@ -162,8 +167,27 @@ async def test_a_malformed_dlq_message_is_reported_and_skipped(georep_lab):
     lab.heal()
     await lab.settle()
     assert await lab.get("eu-west", "users", "k") == {"id": "k", "n": 1}
-    malformed = lab.events.of_kind("dlq-malformed")
-    assert len(malformed) == 2
+    malformed = lab.events.of_kind("dlq-malformed")  # each redrive reports what it kept
+    assert len({e["id"] for e in malformed}) == 2
     assert await rep.delivery.dlq.depth() == 2  # kept, never crashed the redriver
     again = await rep.redrive()
     assert len(again.malformed) == 2 and again.delivered == 0 and again.stopped is None
+
+
+async def test_a_restarted_replicator_redrives_what_its_predecessor_dead_lettered(georep_lab):
+    """Killed while its breaker was open, the old replicator never saw the breaker close (the
+    moment a DLQ is redriven). Its successor starts with a closed breaker; it must still
+    deliver those dead letters on its own, without a reconcile."""
+    lab = georep_lab
+    rep = lab.replicators[("us-east", "eu-west")]
+    lab.partition("us-east", "eu-west")
+    for i in range(5):
+        await lab.put("us-east", "users", f"d{i}", {"n": i})
+    await wait_for(lambda: rep.stats.dead_lettered == 5, timeout=20, what="5 dead letters")
+    await lab.kill_replicator("us-east", "eu-west")
+    lab.heal()
+    fresh = await lab.start_replicator("us-east", "eu-west")
+    assert fresh.delivery.breaker.state.value == "closed"
+    await lab.settle()
+    assert await fresh.delivery.dlq.depth() == 0
+    assert {i["id"] for i in await lab.scan("eu-west", "users")} == {f"d{i}" for i in range(5)}

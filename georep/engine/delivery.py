@@ -58,13 +58,26 @@ class Delivery:
                                   settings.retry_cap_ms, settings.retry_budget_s)
         self.breaker = CircuitBreaker(settings.breaker_failures, settings.breaker_cooldown_s,
                                       on_transition=self._transition)
-        self.redrive_due = False
+        # A fresh replicator redrives once: its predecessor may have died with dead letters
+        # waiting for a breaker close that it never saw.
+        self.redrive_due = True
+        self.redrive_after: float | None = None  # a redrive that stopped early: try again then
         self.dead_letters = 0
 
     def _transition(self, old: BreakerState, new: BreakerState, reason: str) -> None:
         self.emit("breaker", link=self.link, old=old.value, new=new.value, reason=reason)
         if old is BreakerState.HALF_OPEN and new is BreakerState.CLOSED:
             self.redrive_due = True
+
+    def wants_redrive(self, now: float) -> bool:
+        """A redrive is due: the breaker closed (or this replicator started), or an earlier
+        redrive stopped (the link failed again, or a dead letter waited for a stamp) and its
+        retry time has come while the breaker is closed."""
+        if self.redrive_after is not None and now >= self.redrive_after \
+                and self.breaker.state is BreakerState.CLOSED:
+            self.redrive_after = None
+            self.redrive_due = True
+        return self.redrive_due
 
     async def deliver(self, tl, items: list[Item]) -> DeliveryResult:
         out = DeliveryResult()

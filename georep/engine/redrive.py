@@ -100,10 +100,11 @@ class Redriver:
         finally:
             for m in kept.values():
                 await self.dlq.release(m)
-            self.emit("redrive", link=self.dlq.link, received=report.received,
-                      delivered=report.delivered, suppressed=report.suppressed,
-                      poison=len(report.poison), malformed=len(report.malformed),
-                      stopped=report.stopped)
+            if report.received or report.stopped:  # an empty queue's redrive is no event
+                self.emit("redrive", link=self.dlq.link, received=report.received,
+                          delivered=report.delivered, suppressed=report.suppressed,
+                          poison=len(report.poison), malformed=len(report.malformed),
+                          stopped=report.stopped)
 
     async def _together(self, batch: list[Message], report: RedriveReport,
                         kept: dict[str, Message]) -> bool:

@@ -187,6 +187,8 @@ class Replicator:
         """Apply what the link's DLQ holds (idempotent); returns the RedriveReport."""
         self.delivery.redrive_due = False
         report = await self.redriver.redrive()
+        if report.stopped or report.blocked:  # dead letters left: again after a cool-down
+            self.delivery.redrive_after = self.clock() + self.settings.breaker_cooldown_s
         self.stats.applied += report.delivered
         self.stats.suppressed += report.suppressed
         self._observe("applied", report.delivered)
@@ -238,7 +240,7 @@ class Replicator:
                     await self._save(tl, unsaved)
                     lineage.finish(sid)
                     last_discovery = -REDISCOVER_S  # children may be listed now
-            if self.delivery.redrive_due:
+            if self.delivery.wants_redrive(self.clock()):
                 await self.redrive()
             # Checkpoints are saved at most every checkpoint_interval_ms while records flow,
             # and at once when the stream goes quiet: a crash replays at most that much, which
