@@ -16,7 +16,7 @@ import time
 import pytest
 
 from georep.config import load
-from georep.core.grudge import partition
+from georep.core.grudge import halves, partition
 from georep.engine.faults import Faults
 from georep.engine.proxy import NO_DELAY, Delay, LinkProxy
 from georep.errors import GeorepError
@@ -92,6 +92,15 @@ def test_latency_per_byte_flow_lands_on_both_links_and_heal_lifts_it(faults):
     assert [d["from"] for d in faults.describe()["latency"]] == [C, B]
     faults.set_latency(B, C, 0)  # 0 lifts it
     assert faults.describe()["latency"] == []
+
+
+def test_any_grudge_is_applied_by_the_same_mechanism(faults):
+    faults.cut(halves([A, B, C], first=1))  # A from B and C
+    assert set(drops(faults)) == {f"{A}>{B}", f"{B}>{A}", f"{A}>{C}", f"{C}>{A}"}
+    assert faults.events[-1]["kind"] == "cut" and faults.events[-1]["cuts"] == (
+        f"{C} ↔ {A}, {B} ↔ {A}")  # pairs sorted by name
+    with pytest.raises(GeorepError, match="unknown region 'mars'"):
+        faults.cut(partition(A, "mars"))
 
 
 def test_skew_is_a_clock_heal_leaves_it(faults):

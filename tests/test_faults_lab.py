@@ -14,6 +14,7 @@ import pytest
 
 from georep import Lab
 from georep.config import load
+from georep.errors import GeorepError
 from georep.testing import wait_for
 
 from .helpers import LAB, region_toml
@@ -137,5 +138,5 @@ async def test_a_flap_cuts_and_heals_until_healed(georep_config, tmp_path):
 ])
 async def test_the_lab_refuses_bad_faults_in_one_line(georep_config, tmp_path, call, message):
     lab = lab_of(georep_config, tmp_path)  # not started: the checks come first
-    with pytest.raises(Exception, match=message):
+    with pytest.raises(GeorepError, match=message):
         call(lab)

@@ -41,7 +41,7 @@ class Flap:
                 "toggles": self.toggles}
 
 
-def number(name: str, value: Any, *, unit: str = "milliseconds", negative: bool = False,
+def _number(name: str, value: Any, *, unit: str = "milliseconds", negative: bool = False,
            zero: bool = True) -> float:
     """``value`` as a finite number, or a one-line LabError naming ``name``."""
     if isinstance(value, bool) or not isinstance(value, int | float):
@@ -150,7 +150,7 @@ class Faults:
                     one_way: bool = False) -> list[str]:
         """Delay the bytes a sends to b (and b to a unless ``one_way``) by ``ms`` ± ``jitter``;
         0 and 0 lift it. Returns the links whose delays changed."""
-        ms, jitter = number("ms", ms), number("jitter", jitter)
+        ms, jitter = _number("ms", ms), _number("jitter", jitter)
         if jitter > ms:
             raise LabError(f"jitter ({jitter} ms) must not exceed ms ({ms} ms): "
                            "a delay cannot be negative")
@@ -171,7 +171,7 @@ class Faults:
     def skew(self, region: str, offset_ms: float) -> int:
         """Offset one region's physical clock by ``offset_ms`` (rounded to whole ms)."""
         self.config.region(region)
-        offset = round(number("ms", offset_ms, negative=True))
+        offset = round(_number("ms", offset_ms, negative=True))
         self.skew_ms[region] = offset
         self._changed()
         self.emit("skew", region=region, offset_ms=offset)
@@ -181,7 +181,7 @@ class Faults:
         """Cut a↔b now, heal it ``period`` seconds later, cut again, ... until a heal of the
         pair (or of everything). Each toggle emits ``flap-cut`` or ``flap-heal``. Needs a
         running event loop: the toggles are a task on it."""
-        period = number("period", period, unit="seconds", zero=False)
+        period = _number("period", period, unit="seconds", zero=False)
         self._check_pair(a, b)
         loop = asyncio.get_running_loop()
         self._stop_flap(a, b)
