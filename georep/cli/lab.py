@@ -135,8 +135,9 @@ def down(home: HomeOpt = None,
 
 @app.command()
 def status(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
-    """Regions (up, items per table), links (open or cut) and replicators (alive, lag, pending,
-    applied, suppressed duplicates, retries)."""
+    """Regions (up, items per table), links (open, cut or responses dropped), the active faults
+    (cuts, latency, flaps, clock skew) and replicators (alive, lag, pending, applied, suppressed
+    duplicates, retries)."""
     s = ControlClient(lab_home(home)).call("GET", "/status")
     if as_json:
         print(json.dumps(s))
@@ -156,6 +157,7 @@ def status(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
         t.add_row(name.replace(">", " → "), state if state == "open" else styled(f"[red]{state}"),
                   str(link["dropped_bytes"]))
     out.print(t)
+    _show_faults(s.get("faults") or {})
     t = Table(title="replicators")
     for col in ("link", "alive", "lag ms", "pending", "applied", "suppressed", "retries",
                 "conflicts", "unreplicable", "foreign", "breaker", "dlq"):
@@ -178,3 +180,20 @@ def status(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
                                     f": {r['stopped']} (`georep checkpoint reset {src}:{dst}`, "
                                     f"then `georep replicator start {src} {dst}`)"),
                       highlight=False, soft_wrap=True)
+
+
+def _show_faults(f: dict[str, Any]) -> None:
+    """The active faults, one line each; nothing when the lab runs clean."""
+    lines = []
+    if f.get("cuts") and f["cuts"] != "no cuts":
+        lines.append(f"cuts: {f['cuts']}")
+    for d in f.get("latency", []):
+        jitter = f" ± {d['jitter']:g}" if d.get("jitter") else ""
+        lines.append(f"latency {d['from']} → {d['to']}: {d['ms']:g}{jitter} ms")
+    for fl in f.get("flaps", []):
+        now = "cut" if fl.get("cutting") else "healed"
+        lines.append(f"flapping {fl['a']} ↔ {fl['b']} every {fl['period']:g} s (now {now})")
+    for region, ms in sorted((f.get("skew_ms") or {}).items()):
+        lines.append(f"clock skew {region}: {ms:+d} ms")
+    for line in lines:
+        out.print(Text.assemble(("fault", "yellow"), f" {line}"), highlight=False)

@@ -8,7 +8,13 @@ A cut link *blackholes*: connections are accepted and held, bytes are read and d
 callers wait until their own timeout, as in a real partition. Requests (src's bytes to dst) and
 responses (dst's bytes back) can be dropped separately: a one-way cut of the byte direction
 A→B drops requests on the A→B link and responses on the B→A link. A connection that lost bytes
-is broken (its HTTP framing is gone), so healing closes it; callers reconnect.
+is broken (its HTTP framing is gone), so lifting a drop closes it; callers reconnect. Which
+direction drops what is decided in one place, :func:`georep.core.grudge.proxy_drops`; the
+proxy only obeys (:meth:`LinkProxy.set_drops`, through :mod:`georep.engine.faults`).
+
+Latency: each direction may hold its bytes for a delay plus uniform jitter (:class:`Delay`,
+drawn from the proxy's seeded ``rng``) before forwarding them. Bytes keep their order within a
+connection, and a held direction never holds up the other one.
 Listens on 127.0.0.1 only.
 """
 
@@ -16,9 +22,30 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
+from collections import deque
 from dataclasses import dataclass
 
 CHUNK = 65536
+
+
+@dataclass(frozen=True)
+class Delay:
+    """How long one direction holds each chunk: ``ms`` plus a uniform draw in ±``jitter_ms``
+    (never below zero). ``Delay()`` is no delay."""
+
+    ms: float = 0.0
+    jitter_ms: float = 0.0
+
+    def __bool__(self) -> bool:
+        return self.ms > 0 or self.jitter_ms > 0
+
+    def sample_s(self, rng: random.Random) -> float:
+        jitter = rng.uniform(-self.jitter_ms, self.jitter_ms) if self.jitter_ms else 0.0
+        return max(0.0, self.ms + jitter) / 1000
+
+
+NO_DELAY = Delay()
 
 
 @dataclass(eq=False)
@@ -34,12 +61,16 @@ class _Conn:
 
 
 class LinkProxy:
-    def __init__(self, src: str, dst: str, upstream_host: str, upstream_port: int) -> None:
+    def __init__(self, src: str, dst: str, upstream_host: str, upstream_port: int, *,
+                 rng: random.Random | None = None) -> None:
         self.src = src
         self.dst = dst
         self.upstream = (upstream_host, upstream_port)
         self.drop_requests = False
         self.drop_responses = False
+        self.request_delay = NO_DELAY
+        self.response_delay = NO_DELAY
+        self.rng = rng if rng is not None else random.Random(f"{src}>{dst}")
         self.dropped_bytes = 0
         self._server: asyncio.Server | None = None
         self._conns: set[_Conn] = set()
@@ -85,14 +116,18 @@ class LinkProxy:
             return "cut"
         return "responses dropped" if self.drop_responses else "open"
 
-    def partition(self, *, requests: bool = True, responses: bool = True) -> None:
-        self.drop_requests = self.drop_requests or requests
-        self.drop_responses = self.drop_responses or responses
+    def set_drops(self, requests: bool, responses: bool) -> None:
+        """Drop (or forward) each direction's bytes from now on. Lifting a drop closes the
+        connections that lost bytes: their framing is gone, callers reconnect."""
+        lifted = (self.drop_requests and not requests) or (self.drop_responses and not responses)
+        self.drop_requests, self.drop_responses = requests, responses
+        if lifted:
+            for c in [c for c in self._conns if c.tainted]:
+                c.close()
 
-    def heal(self) -> None:
-        self.drop_requests = self.drop_responses = False
-        for c in [c for c in self._conns if c.tainted]:
-            c.close()
+    def set_delays(self, requests: Delay = NO_DELAY, responses: Delay = NO_DELAY) -> None:
+        """Hold each chunk read from now on for its direction's delay."""
+        self.request_delay, self.response_delay = requests, responses
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
@@ -105,8 +140,8 @@ class LinkProxy:
             except OSError:
                 return  # destination down: the caller sees the connection close
             await asyncio.gather(
-                self._pump(reader, conn.upstream, conn, "drop_requests"),
-                self._pump(up_reader, writer, conn, "drop_responses"),
+                self._pump(reader, conn.upstream, conn, requests=True),
+                self._pump(up_reader, writer, conn, requests=False),
             )
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
@@ -115,16 +150,54 @@ class LinkProxy:
             self._conns.discard(conn)
             self._tasks.discard(task)
 
+    def _forward(self, data: bytes, dst: asyncio.StreamWriter, conn: _Conn,
+                 requests: bool) -> None:
+        if self.drop_requests if requests else self.drop_responses:
+            conn.tainted = True
+            self.dropped_bytes += len(data)
+        else:
+            dst.write(data)
+
     async def _pump(self, src: asyncio.StreamReader, dst: asyncio.StreamWriter, conn: _Conn,
-                    drop: str):
+                    *, requests: bool) -> None:
+        """Forward one direction. Undelayed bytes go at once; delayed ones (and any that arrive
+        while some are held, so order is kept) queue for a sender task, so this loop keeps
+        reading while they wait."""
+        loop = asyncio.get_running_loop()
+        held: deque[tuple[float, bytes]] = deque()
+        sender: asyncio.Task | None = None
         try:
             while data := await src.read(CHUNK):
-                if getattr(self, drop):
-                    conn.tainted = True
-                    self.dropped_bytes += len(data)
+                if sender is not None and sender.done():
+                    sender.result()  # a failed send ends this direction with its error
+                    sender = None
+                delay = self.request_delay if requests else self.response_delay
+                if not delay and sender is None:
+                    self._forward(data, dst, conn, requests)
+                    await dst.drain()
                     continue
-                dst.write(data)
-                await dst.drain()
+                held.append((loop.time() + delay.sample_s(self.rng), data))
+                if sender is None:
+                    sender = asyncio.create_task(self._send_held(held, dst, conn, requests))
+            if sender is not None:
+                await sender  # what was read before the end still goes out
         finally:
+            if sender is not None and not sender.done():
+                sender.cancel()
             # One side finished: close both so the other pump ends too.
             conn.close()
+
+    async def _send_held(self, held: deque[tuple[float, bytes]], dst: asyncio.StreamWriter,
+                         conn: _Conn, requests: bool) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while held:
+                due, data = held[0]
+                if (wait := due - loop.time()) > 0:
+                    await asyncio.sleep(wait)
+                held.popleft()
+                self._forward(data, dst, conn, requests)
+                await dst.drain()
+        except BaseException:
+            conn.close()
+            raise

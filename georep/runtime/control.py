@@ -4,11 +4,15 @@ Place in the data flow: the supervisor serves it (aiohttp); CLI commands call it
 :class:`ControlClient`. Requests carry ``Authorization: Bearer <token>``; the token is random
 per lab and stored in the lab home with mode 0600. Bodies are JSON, never evaluated.
 
-    GET  /status                 regions, links, replicators
-    GET  /replicators            links and replicators only (no item counts: cheap to poll)
+    GET  /status                 regions, links, replicators, active faults
+    GET  /replicators            links, faults and replicators (no item counts: cheap to poll)
     GET  /metrics                Prometheus text format
     POST /partition              {"a": .., "b": .., "one_way": false}
-    POST /heal                   {} or {"a": .., "b": ..}
+    POST /isolate                {"region": ..}
+    POST /latency                {"a": .., "b": .., "ms": .., "jitter": 0, "one_way": false}
+    POST /flap                   {"a": .., "b": .., "period": seconds}
+    POST /skew                   {"region": .., "ms": ..}   (0 clears it)
+    POST /heal                   {} or {"a": .., "b": ..}  (cuts, flaps and latency; not skew)
     POST /replicator/kill        {"src": .., "dst": ..}   (SIGKILL)
     POST /replicator/start       {"src": .., "dst": ..}
     POST /checkpoint/reset       {"src": .., "dst": .., "table": null, "to": "trim-horizon"}
@@ -39,6 +43,71 @@ def authorized(given: str, token: str) -> bool:
     are not ASCII is refused first: aiohttp hands them over as lone surrogates, which
     ``str.encode`` cannot encode (the token itself is URL-safe base64)."""
     return given.isascii() and secrets.compare_digest(given.encode(), f"Bearer {token}".encode())
+
+
+def region_field(body: dict[str, Any], name: str, *, required: bool = True) -> str | None:
+    """A region's name from the body: a one-line LabError if missing or not a string."""
+    value = body.get(name)
+    if value is None and not required:
+        return None
+    if name not in body:
+        raise LabError(f"missing field {name!r}")
+    if not isinstance(value, str):
+        raise LabError(f"{name!r} must be a region's name, not {value!r}")
+    return value
+
+
+def number_field(body: dict[str, Any], name: str, default: float | None = None) -> Any:
+    """The field as given (the fault mechanism checks the number); missing: ``default``."""
+    if name not in body:
+        if default is None:
+            raise LabError(f"missing field {name!r}")
+        return default
+    return body[name]
+
+
+def flag_field(body: dict[str, Any], name: str) -> bool:
+    value = body.get(name, False)
+    if not isinstance(value, bool):
+        raise LabError(f"{name!r} must be true or false, not {value!r}")
+    return value
+
+
+# -- faults: each route reads its fields, the supervisor's Faults checks and applies -----------
+
+def _partition(sup, b: dict[str, Any]) -> dict[str, Any]:
+    return {"cut": sup.partition(region_field(b, "a"), region_field(b, "b"),
+                                 flag_field(b, "one_way"))}
+
+
+def _isolate(sup, b: dict[str, Any]) -> dict[str, Any]:
+    region = region_field(b, "region")
+    return {"isolated": region, "links": sup.isolate(region)}
+
+
+def _latency(sup, b: dict[str, Any]) -> dict[str, Any]:
+    links = sup.latency(region_field(b, "a"), region_field(b, "b"), number_field(b, "ms"),
+                        number_field(b, "jitter", 0), flag_field(b, "one_way"))
+    return {"latency": links, "faults": sup.faults()}
+
+
+def _flap(sup, b: dict[str, Any]) -> dict[str, Any]:
+    sup.flap(region_field(b, "a"), region_field(b, "b"), number_field(b, "period"))
+    return {"flapping": sup.faults()["flaps"]}
+
+
+def _skew(sup, b: dict[str, Any]) -> dict[str, Any]:
+    region = region_field(b, "region")
+    return {"region": region, "skew_ms": sup.skew(region, number_field(b, "ms"))}
+
+
+def _heal(sup, b: dict[str, Any]) -> dict[str, Any]:
+    a, other = region_field(b, "a", required=False), region_field(b, "b", required=False)
+    return {"healed": sup.heal(a, other)}
+
+
+FAULT_ROUTES = {"/partition": _partition, "/isolate": _isolate, "/latency": _latency,
+                "/flap": _flap, "/skew": _skew, "/heal": _heal}
 
 
 def control_app(sup) -> web.Application:
@@ -73,15 +142,6 @@ def control_app(sup) -> web.Application:
         return web.Response(body=render(str(sup.home.metrics_dir)),
                             content_type="text/plain", charset="utf-8")
 
-    async def partition(request):
-        b = await body(request)
-        states = sup.partition(b["a"], b["b"], bool(b.get("one_way", False)))
-        return web.json_response({"cut": states})
-
-    async def heal(request):
-        b = await body(request)
-        return web.json_response({"healed": sup.heal(b.get("a"), b.get("b"))})
-
     async def kill(request):
         b = await body(request)
         return web.json_response({"killed": sup.kill_replicator(b["src"], b["dst"])})
@@ -104,11 +164,16 @@ def control_app(sup) -> web.Application:
         asyncio.get_running_loop().call_later(0.05, sup.stopping.set)
         return web.json_response({"stopping": True})
 
+    def fault(handle):
+        async def route(request):
+            return web.json_response(handle(sup, await body(request)))
+        return route
+
     app = web.Application(middlewares=[auth])
     app.add_routes([
         web.get("/status", status), web.get("/replicators", replicators),
         web.get("/metrics", metrics),
-        web.post("/partition", partition), web.post("/heal", heal),
+        *(web.post(path, fault(handle)) for path, handle in FAULT_ROUTES.items()),
         web.post("/replicator/kill", kill), web.post("/replicator/start", start),
         web.post("/checkpoint/reset", reset),
         web.post("/down", down),
@@ -180,7 +245,7 @@ def links_status(sup) -> dict[str, Any]:
             "stopped": stats.get("stopped") if proc is not None and not alive
             and stats.get("pid") == proc.pid else None,
         }
-    return {"links": links, "replicators": replicators}
+    return {"links": links, "faults": sup.faults(), "replicators": replicators}
 
 
 class ControlClient:

@@ -35,6 +35,7 @@ from ..aws.streams import StreamReader
 from ..aws.tables import checkpoint_request, ensure_table, stream_arn, table_request
 from ..config import LabConfig, Region, load
 from ..core.hlc import HybridClock
+from ..engine.faults import Faults
 from ..engine.proxy import LinkProxy
 from ..engine.replicator import Replicator
 from ..engine.writes import RegionWriter
@@ -60,10 +61,11 @@ class Lab(LabData):
         self.run_id = run_id or time.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
         self.run_path = Path(run_dir) / self.run_id if run_dir is not None else None
         self.events = EventLog(self.run_path / "events.jsonl" if self.run_path else None, clock)
-        self.skew_ms: dict[str, int] = {r.name: 0 for r in config.regions}
         self.servers: dict[str, MotoRegion | MotoProcess] = {}
         self.endpoints: dict[str, Endpoint] = {}
         self.proxies: dict[tuple[str, str], LinkProxy] = {}
+        self._faults = Faults(config, self.proxies, emit=self.events.emit)
+        self.skew_ms = self._faults.skew_ms  # region -> offset of its physical clock (ms)
         self.replicators: dict[tuple[str, str], Replicator] = {}
         self.writers: dict[str, RegionWriter] = {}
         self.clients: dict[str, Any] = {}  # region -> its DynamoDB client (aiobotocore)
@@ -155,7 +157,8 @@ class Lab(LabData):
         s = self.config.replicator
         target = self.endpoints[dst]
         if dst in self.servers:
-            proxy = LinkProxy(src, dst, "127.0.0.1", self.servers[dst].port)
+            proxy = LinkProxy(src, dst, "127.0.0.1", self.servers[dst].port,
+                              rng=random.Random(f"{self.seed}/proxy/{src}>{dst}"))
             await proxy.start()
             self.proxies[(src, dst)] = proxy
             target = Endpoint(target.aws_region, proxy.url, lab=True)
@@ -174,6 +177,7 @@ class Lab(LabData):
         return rep
 
     async def stop(self) -> None:
+        await self._faults.close()
         tasks = [*self._tasks.values(), *(t for _, t in self.zombies)]
         for task in tasks:
             task.cancel()
@@ -287,8 +291,6 @@ class Lab(LabData):
         await quiet_round()
         await quiet_round()
 
-    # -- faults ----------------------------------------------------------------------------
-
     def _link(self, src: str, dst: str) -> tuple[str, str]:
         self.config.region(src)
         self.config.region(dst)
@@ -296,46 +298,51 @@ class Lab(LabData):
             raise LabError(f"a link joins two different regions, not {src} with itself")
         return (src, dst)
 
-    def _proxy(self, src: str, dst: str) -> LinkProxy:
-        key = self._link(src, dst)
-        if key not in self.proxies:
-            raise LabError(f"link {src}>{dst} goes to an external endpoint; it cannot be faulted")
-        return self.proxies[key]
+    # -- faults (georep.engine.faults applies them) ----------------------------------------
 
     def partition(self, a: str, b: str, *, one_way: bool = False) -> None:
         """Cut a↔b: bytes are blackholed, callers time out.
 
         ``one_way`` cuts only the bytes a sends to b: a's requests to b, and a's responses to
         b's requests. b's requests still reach a and are applied, but b never hears back: it
-        times out and retries, and the retry is a suppressed duplicate.
+        times out and retries, and the retry is a suppressed duplicate. Cuts add up: a later
+        partition leaves the earlier ones in place.
         """
-        self._proxy(a, b).partition()
-        if one_way:
-            self._proxy(b, a).partition(requests=False)
-        else:
-            self._proxy(b, a).partition()
-        self.events.emit("partition", a=a, b=b, one_way=one_way, links=self.link_state())
+        self._faults.partition(a, b, one_way=one_way)
+
+    def isolate(self, region: str) -> None:
+        """Cut ``region`` from every other region, both directions."""
+        self._faults.isolate(region)
+
+    def latency(self, a: str, b: str, ms: float, jitter: float = 0, *,
+                one_way: bool = False) -> None:
+        """Hold the bytes a sends to b (and b to a, unless ``one_way``) for ``ms`` ± a uniform
+        ``jitter`` before forwarding them. ``ms=0`` (and no jitter) lifts the delay."""
+        self._faults.set_latency(a, b, ms, jitter, one_way)
+
+    def flap(self, a: str, b: str, period: float) -> None:
+        """Cut a↔b now, heal it after ``period`` seconds, cut again, ... until ``heal(a, b)``
+        or ``heal()``. Events ``flap-cut`` and ``flap-heal`` mark each toggle."""
+        self._faults.flap(a, b, period)
 
     def heal(self, a: str | None = None, b: str | None = None) -> None:
-        """Restore a↔b, or every link when no region is named."""
-        if (a is None) != (b is None):
-            raise LabError("heal takes two regions, or none to heal every link")
-        keys = list(self.proxies) if a is None else [(a, b), (b, a)]
-        for key in keys:
-            self._proxy(*key).heal()
-        self.events.emit("heal", links=[f"{s}>{d}" for s, d in keys])
+        """Restore a↔b, or every link when no region is named: cuts, flaps and latency go;
+        clock skew stays (``skew(region, 0)`` clears it)."""
+        self._faults.heal(a, b)
 
     def link_state(self) -> dict[str, str]:
-        return {p.name: p.state for p in self.proxies.values()}
+        return self._faults.link_state()
+
+    def faults(self) -> dict[str, Any]:
+        """The active faults: grudge, cuts (in words), latency, skew_ms, flaps."""
+        return self._faults.describe()
 
     def physical_ms(self, region: str) -> int:
         return int(self.clock() * 1000) + self.skew_ms[region]
 
     def skew(self, region: str, offset_ms: int) -> None:
         """Offset one region's physical clock (its HLC still never runs backwards)."""
-        self.config.region(region)
-        self.skew_ms[region] = offset_ms
-        self.events.emit("skew", region=region, offset_ms=offset_ms)
+        self._faults.skew(region, offset_ms)
 
     def stats(self) -> dict[str, dict[str, Any]]:
         return {rep.name: rep.stats.as_dict() for rep in self.replicators.values()}

@@ -4,7 +4,9 @@ Place in the data flow: written by the supervisor, read by every CLI command to 
 lab. A lab runs while its supervisor holds ``lab.lock`` (``flock``, for the process's life):
 that, not the pid file, says whether a lab runs, so a garbled or stale pid file never makes a
 running lab look crashed. A pid is signalled only once ``/proc`` shows it is this home's
-supervisor. ``state.json`` holds the endpoints and ports; ``token`` the control API's secret.
+supervisor. ``state.json`` holds the endpoints and ports; ``token`` the control API's secret;
+``faults.json`` the active faults, whose clock skew the CLI's writers read
+(:meth:`LabHome.skew_ms`).
 The home is 0700 and every file in it 0600: the logs and the event log hold item values.
 """
 
@@ -25,8 +27,8 @@ from ..errors import LabError
 
 SUPERVISOR_MODULE = "georep.runtime.supervisor"
 TOKEN = re.compile(r"[A-Za-z0-9_-]{16,200}")
-LAB_NAMES = frozenset({"lab.lock", "supervisor.pid", "token", "state.json", "logs", "runs",
-                       "metrics", "links"})
+LAB_NAMES = frozenset({"lab.lock", "supervisor.pid", "token", "state.json", "faults.json",
+                       "logs", "runs", "metrics", "links"})
 # What a ready state.json holds: field -> (type, type of its values for a map).
 STATE_FIELDS: dict[str, tuple[type, type | None]] = {
     "pid": (int, None), "control_port": (int, None), "run_id": (str, None),
@@ -77,6 +79,7 @@ class LabHome:
     pid_file = property(lambda self: self.path / "supervisor.pid")
     token_file = property(lambda self: self.path / "token")
     state_file = property(lambda self: self.path / "state.json")
+    faults_file = property(lambda self: self.path / "faults.json")  # the active faults
     logs = property(lambda self: self.path / "logs")
     runs = property(lambda self: self.path / "runs")
     metrics_dir = property(lambda self: self.path / "metrics")
@@ -249,6 +252,14 @@ class LabHome:
             return None
         return data if isinstance(data, dict) else None
 
+    def skew_ms(self, region: str) -> int:
+        """The running lab's clock skew of ``region`` in ms (0 if none, or no lab): what a
+        writer in another process adds to its physical clock, as the embedded lab's
+        ``physical_ms`` does. The supervisor keeps it in ``faults.json``."""
+        skews = (self.read_json(self.faults_file) or {}).get("skew_ms")
+        value = skews.get(region, 0) if isinstance(skews, dict) else 0
+        return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
     def read_state(self) -> dict[str, Any] | None:
         """state.json, checked: None if absent; a one-line LabError if it is corrupt."""
         def corrupt(why: str) -> LabError:
@@ -292,7 +303,7 @@ class LabHome:
     def clear(self) -> None:
         """Forget a lab that is gone (its pid, state and per-link files). Only call it while
         no lab runs (the caller checked :meth:`running`, or holds the lock itself)."""
-        for p in (self.pid_file, self.state_file):
+        for p in (self.pid_file, self.state_file, self.faults_file):
             p.unlink(missing_ok=True)
         for d in (self.links_dir, self.metrics_dir):
             if d.is_dir():

@@ -99,9 +99,10 @@ class LiveLab(LabData):
                              self.state["regions"][region], **kw)
 
     def physical_ms(self, region: str) -> int:
-        """``region``'s physical clock as its writers here read it."""
+        """``region``'s physical clock as its writers here read it: this machine's clock plus
+        the region's skew (``georep skew``), which the supervisor keeps in the home."""
         self.config.region(region)
-        return int(self.clock() * 1000)
+        return int(self.clock() * 1000) + self.home.skew_ms(region)
 
     # -- faults: the supervisor applies them -------------------------------------------------
 
@@ -116,8 +117,23 @@ class LiveLab(LabData):
             raise LabError("heal takes two regions, or none to heal every link")
         return self._call("/heal", {} if a is None else {"a": a, "b": b})["healed"]
 
-    def skew(self, region: str, offset_ms: int) -> Any:
-        return self._call("/skew", {"region": region, "ms": offset_ms})
+    def skew(self, region: str, offset_ms: int) -> int:
+        return self._call("/skew", {"region": region, "ms": offset_ms})["skew_ms"]
+
+    def isolate(self, region: str) -> dict[str, str]:
+        return self._call("/isolate", {"region": region})["links"]
+
+    def latency(self, a: str, b: str, ms: float, jitter: float = 0, *,
+                one_way: bool = False) -> list[str]:
+        return self._call("/latency", {"a": a, "b": b, "ms": ms, "jitter": jitter,
+                                       "one_way": one_way})["latency"]
+
+    def flap(self, a: str, b: str, period: float) -> list[dict[str, Any]]:
+        return self._call("/flap", {"a": a, "b": b, "period": period})["flapping"]
+
+    def faults(self) -> dict[str, Any]:
+        """The active faults, as the supervisor applies them."""
+        return self._call("/replicators", method="GET")["faults"]
 
     def link_state(self) -> dict[str, str]:
         links = self._call("/replicators", method="GET")["links"]

@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import random
 import secrets
 import signal
 import socket
@@ -30,6 +31,7 @@ from ..aws.conflicts import conflicts_request
 from ..aws.streams import StreamReader
 from ..aws.tables import checkpoint_request, ensure_table, stream_arn, table_request
 from ..config import LabConfig, load
+from ..engine.faults import Faults
 from ..engine.proxy import LinkProxy
 from ..errors import GeorepError, LabError
 from .events import EventLog
@@ -59,6 +61,9 @@ class Supervisor:
         self.regions: dict[str, MotoProcess] = {}
         self.endpoints: dict[str, Endpoint] = {}
         self.proxies: dict[str, LinkProxy] = {}
+        self.metrics = None  # georep.runtime.metrics, imported once the process records
+        self._faults = Faults(self.config, self.proxies, emit=self._emit,
+                              on_change=self._faults_changed)
         self.replicators: dict[str, subprocess.Popen] = {}
         self.exit_codes: dict[str, int] = {}
         self.resetting: set[str] = set()  # links whose checkpoint is being rewritten
@@ -98,10 +103,11 @@ class Supervisor:
                 async_client(self._session, "dynamodb", ep))
         await asyncio.gather(*(self._tables(name) for name in self.regions))
         for src, dst in self.config.links:
-            proxy = LinkProxy(src, dst, "127.0.0.1", self.regions[dst].port)
+            proxy = LinkProxy(src, dst, "127.0.0.1", self.regions[dst].port,
+                              rng=random.Random(f"{self.seed}/proxy/{src}>{dst}"))
             await proxy.start()
             self.proxies[proxy.name] = proxy
-            metrics.LINK_UP.labels(proxy.name).set(1)
+        self._faults_changed()  # every link up, and a faults file with no skew
         for src, dst in self.config.links:
             self.start_replicator(src, dst)
         self.events.emit("lab-start", run=self.run_id, seed=self.seed,
@@ -115,6 +121,7 @@ class Supervisor:
             await ensure_table(client, table_request(t))
 
     async def stop(self) -> None:
+        await self._faults.close()
         for link in list(self.replicators):
             self._terminate(link, signal.SIGTERM)
         for proxy in self.proxies.values():
@@ -219,28 +226,45 @@ class Supervisor:
                                      exit_code=proc.returncode)
             await asyncio.sleep(0.2)
 
-    # -- faults ------------------------------------------------------------------------------
+    # -- faults (georep.engine.faults applies them; see the embedded Lab's methods) ---------
+
+    def _emit(self, kind: str, **fields) -> None:
+        if self.events is not None:
+            self.events.emit(kind, **fields)
+
+    def _faults_changed(self) -> None:
+        """Meter the links and persist the active faults: the CLI's writers, in processes
+        of their own, read their region's clock skew from the file (:meth:`LabHome.skew_ms`)."""
+        if self.metrics is not None:
+            for name, proxy in self.proxies.items():
+                self.metrics.LINK_UP.labels(name).set(1 if proxy.state == "open" else 0)
+        self.home.write_json(self.home.faults_file, {
+            "run_id": self.run_id, **self._faults.describe(), "skew_ms": self._faults.skew_ms})
 
     def partition(self, a: str, b: str, one_way: bool) -> dict[str, str]:
         """Cut a↔b; ``one_way`` drops only the bytes a sends to b (see Lab.partition)."""
-        forward, backward = self._link(a, b), self._link(b, a)
-        self.proxies[forward].partition()
-        self.proxies[backward].partition(requests=not one_way)
-        states = {link: self.proxies[link].state for link in (forward, backward)}
-        for link, state in states.items():
-            self.metrics.LINK_UP.labels(link).set(1 if state == "open" else 0)
-        self.events.emit("partition", a=a, b=b, one_way=one_way, links=states)
-        return states
+        self._faults.partition(a, b, one_way=one_way)
+        return self._faults.link_state([f"{a}>{b}", f"{b}>{a}"])
 
     def heal(self, a: str | None, b: str | None) -> list[str]:
-        if (a is None) != (b is None):
-            raise LabError("heal takes two regions, or none to heal every link")
-        links = list(self.proxies) if a is None else [self._link(a, b), self._link(b, a)]
-        for link in links:
-            self.proxies[link].heal()
-            self.metrics.LINK_UP.labels(link).set(1)
-        self.events.emit("heal", links=links)
-        return links
+        return self._faults.heal(a, b)
+
+    def isolate(self, region: str) -> dict[str, str]:
+        self._faults.isolate(region)
+        return self._faults.link_state()
+
+    def latency(self, a: str, b: str, ms: float, jitter: float = 0,
+                one_way: bool = False) -> list[str]:
+        return self._faults.set_latency(a, b, ms, jitter, one_way)
+
+    def skew(self, region: str, ms: float) -> int:
+        return self._faults.skew(region, ms)
+
+    def flap(self, a: str, b: str, period: float) -> None:
+        self._faults.flap(a, b, period)
+
+    def faults(self) -> dict:
+        return self._faults.describe()
 
 
 async def serve(home: LabHome, regions_dir: Path) -> None:
@@ -280,6 +304,7 @@ async def serve(home: LabHome, regions_dir: Path) -> None:
             await sup.stop()
         home.pid_file.unlink(missing_ok=True)  # ours: this process holds the home's lock
         home.state_file.unlink(missing_ok=True)
+        home.faults_file.unlink(missing_ok=True)
 
 
 def main() -> None:
