@@ -9,7 +9,7 @@ import shlex
 import typer
 
 PLACEHOLDER = re.compile(r"^[A-Z][A-Z0-9_]*(:[A-Z][A-Z0-9_]*)?$")
-INT_PLACEHOLDERS = {"N"}
+INT_PLACEHOLDERS = {"N", "J", "S"}  # numbers: counts, milliseconds, seconds
 
 
 def root():

@@ -34,7 +34,7 @@ from .docblocks import (
 
 DEADLINE_S = 150  # per block; an embedded lab takes a few seconds to start on a slow machine
 # Fragments, deliberately not run. A new one must be counted here on purpose.
-NO_RUN_EXPECTED = 1  # georep.runtime.embedded's module docstring: a sketch with `...`
+NO_RUN_EXPECTED = 2  # georep.runtime.embedded's sketch; README's LiveLab (needs `georep up`)
 
 BLOCKS = markdown_blocks() + docstring_blocks()
 RUNNABLE = [b for b in BLOCKS if b.kind in ("run", "pytest")]
