@@ -6,12 +6,24 @@ from __future__ import annotations
 import json
 import time
 
+import pytest
+
 from georep.core.hlc import Timestamp
 from georep.runtime.events import read_events
 
-from .live import georep, ok, state, status
+from .live import force_down, georep, make_regions, ok, state, status
 
 A, B = "us-east", "eu-west"
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    """One live lab for the module: each test leaves it healed, with no skew."""
+    tmp = tmp_path_factory.mktemp("cli-faults")
+    home = tmp / "home"
+    ok(home, "up", "--regions", str(make_regions(tmp)))
+    yield home
+    force_down(home)
 
 
 def test_faults_from_the_cli_show_in_status_and_heal(lab):
@@ -37,7 +49,7 @@ def test_faults_from_the_cli_show_in_status_and_heal(lab):
     ok(lab, "skew", B, "--ms", "0")
     assert status(lab)["faults"]["skew_ms"] == {}
     assert "fault" not in ok(lab, "status")
-    kinds = [e["kind"] for e in read_events(_events(lab))]
+    kinds = [e["kind"] for e in read_events(_events(lab))]  # this module's lab: its events
     for kind in ("partition", "latency", "skew", "flap", "heal"):
         assert kind in kinds, kind
 
@@ -53,8 +65,12 @@ def test_isolate_cuts_every_link_of_the_region(lab):
 def test_a_skewed_region_stamps_cli_writes_with_its_clock(lab):
     ok(lab, "skew", A, "--ms", "3600000")
     before = int(time.time() * 1000)
-    ok(lab, "put", A, "users", "ahead", "v=1")
-    [write] = [e for e in read_events(_events(lab)) if e["kind"] == "write"]
+    try:
+        ok(lab, "put", A, "users", "ahead", "v=1")
+    finally:
+        ok(lab, "skew", A, "--ms", "0")
+    [write] = [e for e in read_events(_events(lab)) if e["kind"] == "write"
+               and e["key"] == "ahead"]
     assert write["region"] == A
     assert Timestamp.unpack(write["hlc"]).physical >= before + 3_600_000
     got = json.loads(ok(lab, "get", A, "users", "ahead", "--json"))
