@@ -19,7 +19,8 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from georep.core.crdt import ItemState
 from georep.core.crdt_policy import CRDTs, apply_ops, values_of
 from georep.core.hlc import HybridClock
-from georep.core.meta import Version, stamp, stamp_plain
+from georep.core.meta import Version, stamp
+from georep.core.records import stamp_plain
 
 from .crdt_adapters import ACTORS, assert_only_grew, assert_owned, entries
 

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from georep.core.crdt import ItemState
 from georep.core.crdt_policy import CRDTs, apply_ops, values_of
 from georep.core.hlc import Timestamp
-from georep.core.meta import Meta, Version, decode, encode, stamp, stamp_plain
+from georep.core.meta import Meta, Version, decode, encode, stamp
+from georep.core.records import stamp_plain
 
 TYPES = {"balance": "bcounter", "visits": "pncounter", "tags": "orset"}
 POLICY = CRDTs(TYPES)

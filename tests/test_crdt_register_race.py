@@ -20,7 +20,7 @@ from georep.core.crdt import ItemState
 from georep.core.crdt_policy import CRDTs, apply_ops
 from georep.core.hlc import Timestamp
 from georep.core.meta import Version, split, stamp
-from georep.core.policy import policy_named
+from georep.core.policies import policy_named
 from georep.engine.apply import Applier
 
 from .helpers import RaceAfterRead, raw_items, with_policy

@@ -8,8 +8,7 @@ import pytest
 
 from georep.aws.tombstones import TombstoneStore
 from georep.core.crdt_policy import CRDTs
-from georep.core.meta import Version, split, stamp
-from georep.engine.apply import key_id
+from georep.core.meta import Version, key_id, split, stamp
 
 from .helpers import raw_items, with_policy
 
@@ -203,7 +202,7 @@ async def test_a_plain_update_landing_between_a_burials_steps_is_not_deleted(geo
     """The 10-minute 3-region chaos run lost a plain UpdateItem: it landed on the tombstone item
     of a burial between steps (a) and (c), kept the tombstone's metadata, and (c) deleted it.
     Now (c) puts the plain client's attributes back, and the update wins everywhere."""
-    from georep.core.policy import policy_named
+    from georep.core.policies import policy_named
     from georep.engine.burial import finish
 
     lab = georep_lab

@@ -22,8 +22,8 @@ from georep.core.meta import (
     is_stamped,
     split,
     stamp,
-    stamp_plain,
 )
+from georep.core.records import stamp_plain
 
 BOUNDED = settings(deadline=None)
 

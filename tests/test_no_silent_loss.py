@@ -10,8 +10,9 @@ from dataclasses import replace
 
 import pytest
 
-from georep.core.meta import Version, split, stamp, stamp_plain
-from georep.core.policy import policy_named
+from georep.core.meta import Version, split, stamp
+from georep.core.policies import policy_named
+from georep.core.records import stamp_plain
 from georep.engine.apply import Applier
 from georep.errors import LabError
 from georep.testing import wait_for

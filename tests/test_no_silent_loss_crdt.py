@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from georep.core.meta import Version, split
-from georep.core.policy import policy_named
+from georep.core.policies import policy_named
 from georep.engine.apply import Applier
 from georep.errors import LabError
 

@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 from georep.core.causality import Order, compare, join
 from georep.core.hlc import HybridClock, Timestamp
 from georep.core.meta import Version, stamp
-from georep.core.policy import Conflict, LastWriterWins, Merge, policy_named
+from georep.core.policies import policy_named
+from georep.core.policy import Conflict, LastWriterWins, Merge
 
 LWW = LastWriterWins()
 

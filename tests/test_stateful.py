@@ -16,7 +16,7 @@ from georep.core.crdt import CRDTMap
 from georep.core.crdt_policy import CRDTs, apply_ops, values_of
 from georep.core.hlc import HybridClock
 from georep.core.meta import Version, stamp
-from georep.core.policy import policy_named
+from georep.core.policies import policy_named
 
 REGIONS = ("a", "b", "c")
 KEY = {"id": {"S": "k"}}

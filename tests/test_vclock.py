@@ -8,7 +8,8 @@ from hypothesis import strategies as st
 from georep.core.causality import join
 from georep.core.hlc import HybridClock, Timestamp
 from georep.core.meta import Meta, Version, digest, stamp
-from georep.core.policy import VectorClocks, policy_named
+from georep.core.policies import policy_named
+from georep.core.policy import VectorClocks
 
 REGIONS = ("us-east", "eu-west", "ap-south")
 

@@ -33,10 +33,10 @@ from ..config import ReplicatorSettings, Table
 from ..core.backoff import full_jitter
 from ..core.breaker import BreakerState
 from ..core.lineage import ShardLineage
-from ..core.meta import Version, foreign, key_of
+from ..core.meta import Version, foreign, key_id, key_of
 from ..core.records import LocalWrite, record_ms
 from ..errors import CheckpointUnreadable, Fenced, ReplicationError
-from .apply import Applier, ApplyResult, key_id
+from .apply import Applier, ApplyResult
 from .burial import record
 from .delivery import Delivery, Item
 from .linkstats import LinkStats
