@@ -96,7 +96,7 @@ async def stream_read_rate(lab: Lab, expect: int) -> float:
 
 
 async def wait_applied(lab: Lab, link: tuple[str, str], target: int, timeout: float) -> None:
-    rep = lab.replicators[link]
+    rep = lab.replicator(*link)
     deadline = time.monotonic() + timeout
     while rep.stats.applied < target:
         if time.monotonic() > deadline:

@@ -382,14 +382,7 @@ def _replicator_stacks() -> dict[str, str]:
 
 
 def _replicator_states(lab: Lab) -> dict[str, Any]:
-    """What keeps a replicator from reporting quiet (private fields: diagnosis only)."""
-    out = {}
-    for (src, dst), rep in lab.replicators.items():
-        delivery = getattr(rep, "delivery", None)
-        breaker = getattr(delivery, "breaker", None)
-        out[f"{src}>{dst}"] = {
-            "running": (src, dst) in lab._tasks, "stats": rep.stats.as_dict(),
-            "breaker": str(getattr(breaker, "state", None)),
-            "redrive_due": getattr(delivery, "redrive_due", None),
-            "quiet": dict(getattr(rep, "_quiet", {})), "tick": getattr(rep, "_tick", None)}
-    return out
+    """What keeps a replicator from reporting quiet."""
+    return {rep.name: {"running": lab.running(src, dst), "stats": rep.stats.as_dict(),
+                       **rep.diagnosis()}
+            for (src, dst), rep in lab.replicators.items()}

@@ -23,8 +23,8 @@ from georep.core.crdt import (
     MVRegister,
     ORSet,
     PNCounter,
+    canonical,
 )
-from georep.core.crdt._base import canonical
 
 ACTORS = ["us-east", "eu-west", "ap-south"]
 RESET = ("reset",)

@@ -41,6 +41,8 @@ def parse(group, args: list[str]) -> None:
     ctx = group.make_context("georep", list(args))
     cmd = group
     while hasattr(cmd, "resolve_command"):
+        # click keeps a group's subcommand name in ctx._protected_args: its public
+        # ``protected_args`` is deprecated (click 8.2) and nothing replaces it before click 9.
         name, sub, rest = cmd.resolve_command(ctx, [*ctx._protected_args, *ctx.args])
         ctx = sub.make_context(name, rest, parent=ctx)
         cmd = sub

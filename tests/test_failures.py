@@ -18,11 +18,11 @@ async def test_a_zombie_replicator_is_fenced_and_stops(georep_lab):
     lab = georep_lab
     await lab.put("us-east", "users", "before", {"v": 0})
     await lab.settle()
-    zombie = lab.replicators[("us-east", "eu-west")]
-    epoch = zombie.tables[0].checkpoints.epoch
+    zombie = lab.replicator("us-east", "eu-west")
+    epoch, _ = zombie.lease()
     usurper = await lab.start_replicator("us-east", "eu-west", duplicate=True)
-    await wait_for(lambda: usurper.tables[0].checkpoints.epoch is not None, what="the lease")
-    assert usurper.tables[0].checkpoints.epoch == epoch + 1
+    await wait_for(lambda: usurper.lease()[0] is not None, what="the lease")
+    assert usurper.lease()[0] == epoch + 1
     # Both see the next write; only the lease holder may move the checkpoint.
     await lab.put("us-east", "users", "after", {"v": 1})
     [(_, zombie_task)] = lab.zombies
@@ -35,7 +35,7 @@ async def test_a_zombie_replicator_is_fenced_and_stops(georep_lab):
     item = lab.client("us-east").get_item(
         TableName="georep_checkpoints", Key={"id": {"S": "us-east>eu-west|users"}})["Item"]
     assert item["epoch"] == {"N": str(epoch + 1)}
-    assert item["owner"] == {"S": usurper.tables[0].checkpoints.owner}
+    assert item["owner"] == {"S": usurper.lease()[1]}
     assert await lab.diverged("users") == {}
 
 
@@ -58,7 +58,7 @@ async def test_crashes_at_random_moments_lose_and_duplicate_nothing(georep_lab):
     task = asyncio.create_task(writer())
     while not done.is_set() or crashes < 10:
         await asyncio.sleep(rng.uniform(0.02, 0.3))
-        stats = lab.replicators[("us-east", "eu-west")].stats
+        stats = lab.replicator("us-east", "eu-west").stats
         await lab.stop_replicator("us-east", "eu-west")
         applied += stats.applied
         suppressed += stats.suppressed
@@ -66,7 +66,7 @@ async def test_crashes_at_random_moments_lose_and_duplicate_nothing(georep_lab):
         await lab.start_replicator("us-east", "eu-west")
     await task
     await lab.settle(60)
-    stats = lab.replicators[("us-east", "eu-west")].stats
+    stats = lab.replicator("us-east", "eu-west").stats
     applied += stats.applied
     suppressed += stats.suppressed
     assert crashes >= 10
@@ -87,24 +87,24 @@ async def test_crashes_at_random_moments_lose_and_duplicate_nothing(georep_lab):
 
 async def test_partition_longer_than_the_retry_budget_goes_through_the_dlq(georep_lab):
     lab = georep_lab
-    rep = lab.replicators[("us-east", "eu-west")]
+    rep = lab.replicator("us-east", "eu-west")
     lab.partition("us-east", "eu-west")
     for i in range(5):
         await lab.put("us-east", "users", f"p{i}", {"n": i})
     # 5 consecutive timeouts open the breaker; the batch goes to the DLQ and the checkpoint
     # moves on. Later writes go straight to the DLQ while the breaker is open.
-    await wait_for(lambda: rep.delivery.breaker.state.value == "open", timeout=20,
+    await wait_for(lambda: rep.breaker_state.value == "open", timeout=20,
                    what="the breaker to open")
     await lab.put("us-east", "users", "late", {"n": 99})
     await wait_for(lambda: rep.stats.dead_lettered == 6, timeout=20, what="6 dead letters")
-    assert await rep.delivery.dlq.depth() == 6
+    assert await rep.dlq.depth() == 6
     reasons = {e["reason"] for e in lab.events.of_kind("dlq")}
     assert "breaker open" in reasons
     assert rep.stats.applied == 0
     lab.heal()
     await lab.settle()  # the probe closes the breaker, which redrives the DLQ
-    assert rep.delivery.breaker.state.value == "closed"
-    assert await rep.delivery.dlq.depth() == 0
+    assert rep.breaker_state.value == "closed"
+    assert await rep.dlq.depth() == 0
     assert {i["id"] for i in await lab.scan("eu-west", "users")} == {
         *(f"p{i}" for i in range(5)), "late"}
     assert await lab.diverged("users") == {}
@@ -120,7 +120,7 @@ async def test_partition_longer_than_the_retry_budget_goes_through_the_dlq(geore
 
 async def test_a_poison_record_goes_to_the_dlq_while_the_others_flow(georep_lab):
     lab = georep_lab
-    rep = lab.replicators[("us-east", "eu-west")]
+    rep = lab.replicator("us-east", "eu-west")
     await lab.stop_replicator("us-east", "eu-west")  # so all three land in one batch
     # moto refuses items over 405,000 bytes (real DynamoDB: 400 KB). This one fits at the
     # source; with georep's metadata (~250 bytes) it does not fit anywhere.
@@ -137,21 +137,21 @@ async def test_a_poison_record_goes_to_the_dlq_while_the_others_flow(georep_lab)
     [dead] = lab.events.of_kind("dlq")
     assert dead["key"] == {"id": "poison"} and dead["reason"] == "non-retriable"
     assert "size" in dead["error"].lower()
-    [message] = await rep.delivery.dlq.all()
+    [message] = await rep.dlq.all()
     body = message.decoded()
     assert body["reason"] == "non-retriable" and body["retriable"] is False
     assert body["record"]["dynamodb"]["Keys"] == {"id": {"S": "poison"}}
-    assert rep.delivery.breaker.state.value == "closed"  # a poison record is not a link failure
+    assert rep.breaker_state.value == "closed"  # a poison record is not a link failure
     # A redrive keeps it, with its reason, and does not stop on it.
     report = await rep.redrive()
     assert len(report.poison) == 1 and report.delivered == 0
-    assert await rep.delivery.dlq.depth() == 1
+    assert await rep.dlq.depth() == 1
 
 
 async def test_a_malformed_dlq_message_is_reported_and_skipped(georep_lab):
     lab = georep_lab
-    rep = lab.replicators[("us-east", "eu-west")]
-    url = await rep.delivery.dlq.url()
+    rep = lab.replicator("us-east", "eu-west")
+    url = await rep.dlq.url()
     sqs = lab.client("us-east", "sqs")
     sqs.send_message(QueueUrl=url, MessageBody="{not json")
     sqs.send_message(QueueUrl=url, MessageBody='{"v": 1, "link": "us-east>eu-west"}')
@@ -164,6 +164,6 @@ async def test_a_malformed_dlq_message_is_reported_and_skipped(georep_lab):
     assert await lab.get("eu-west", "users", "k") == {"id": "k", "n": 1}
     malformed = lab.events.of_kind("dlq-malformed")
     assert len(malformed) == 2
-    assert await rep.delivery.dlq.depth() == 2  # kept, never crashed the redriver
+    assert await rep.dlq.depth() == 2  # kept, never crashed the redriver
     again = await rep.redrive()
     assert len(again.malformed) == 2 and again.delivered == 0 and again.stopped is None

@@ -1,5 +1,6 @@
 """The package's shape: no import cycle, command modules that do not import each other, a pure
-core that does no I/O. Read statically (``ast``): nothing is imported to check it.
+core that does no I/O (read statically with ``ast``: nothing is imported to check them); the
+public names, pinned; both runtimes offering every member of the lab interface.
 
 Every ``import`` statement counts, wherever it is (module level, inside a function, under
 ``TYPE_CHECKING``): a cycle hidden in a function is still a cycle. A package's ``__init__`` is
@@ -9,9 +10,17 @@ not an edge of its own submodules (Python imports it first in any case).
 from __future__ import annotations
 
 import ast
+import importlib
+import inspect
+import textwrap
 from pathlib import Path
 
+import pytest
+
 import georep
+from georep.runtime.embedded import Lab
+from georep.runtime.live import LiveLab
+from georep.runtime.surface import LabSurface
 
 ROOT = Path(georep.__file__).parent
 
@@ -149,3 +158,71 @@ def test_the_core_imports_nothing_that_does_io():
     io = {m: sorted(EXTERNAL[m] & IO_MODULES) for m in sorted(reach)}
     assert {m: names for m, names in io.items() if names} == {}
 
+
+# -- the public names: changing one of these lists is a decision, not an accident -----------
+
+PUBLIC = {
+    "georep": ["ConfigError", "GeorepError", "Lab", "LabConfig", "LabError", "LabSurface",
+               "LiveLab", "load"],
+    "georep.runtime.embedded": ["Lab"],
+    "georep.runtime.live": ["LiveLab"],
+    "georep.runtime.surface": ["LabSurface"],
+}
+
+
+@pytest.mark.parametrize("name", sorted(PUBLIC))
+def test_the_public_names_are_pinned_and_resolve(name):
+    module = importlib.import_module(name)
+    assert module.__all__ == PUBLIC[name]
+    for attr in module.__all__:
+        assert getattr(module, attr) is not None, f"{name}.{attr}"
+
+
+def test_the_package_names_are_the_runtime_classes():
+    assert georep.Lab is Lab and georep.LiveLab is LiveLab and georep.LabSurface is LabSurface
+
+
+def surface_members() -> tuple[list[str], list[str]]:
+    """The protocol's methods and its data attributes, read from the protocol itself."""
+    methods = sorted(n for n, v in vars(LabSurface).items()
+                     if not n.startswith("_") and inspect.isfunction(v))
+    return methods, sorted(LabSurface.__annotations__)
+
+
+def assigned_attributes(cls: type) -> set[str]:
+    """Every ``self.X = ...`` in the methods of ``cls`` and its georep bases."""
+    out = set()
+    for klass in cls.__mro__:
+        if not klass.__module__.startswith("georep"):
+            continue
+        for node in ast.walk(ast.parse(textwrap.dedent(inspect.getsource(klass)))):
+            targets = node.targets if isinstance(node, ast.Assign) else (
+                [node.target] if isinstance(node, ast.AnnAssign) else [])
+            out |= {t.attr for t in targets if isinstance(t, ast.Attribute)
+                    and isinstance(t.value, ast.Name) and t.value.id == "self"}
+    return out
+
+
+def test_the_protocol_is_read_from_the_code():
+    methods, attributes = surface_members()
+    assert {"put", "partition", "settle", "reconcile"} <= set(methods)
+    assert attributes == ["config", "run_id"]
+
+
+@pytest.mark.parametrize("runtime", [Lab, LiveLab], ids=["Lab", "LiveLab"])
+def test_both_runtimes_have_every_protocol_member_with_its_parameters(runtime):
+    methods, attributes = surface_members()
+    assert set(attributes) <= assigned_attributes(runtime)
+    for name in methods:
+        want = inspect.signature(getattr(LabSurface, name))
+        impl = getattr(runtime, name, None)
+        assert callable(impl), f"{runtime.__name__}.{name} is missing"
+        have = inspect.signature(impl)
+        assert inspect.iscoroutinefunction(impl) == inspect.iscoroutinefunction(
+            getattr(LabSurface, name)), f"{runtime.__name__}.{name}: async or not as the protocol"
+        params = [(p.name, p.kind) for p in want.parameters.values()]
+        assert [(p.name, p.kind) for p in have.parameters.values()][:len(params)] == params, (
+            f"{runtime.__name__}.{name}{have} does not take LabSurface.{name}{want}")
+        extra = list(have.parameters.values())[len(params):]
+        assert all(p.default is not p.empty or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+                   for p in extra), f"{runtime.__name__}.{name}{have}: extra required parameters"

@@ -18,9 +18,9 @@ def message(key: dict, n: int, seq: int) -> str:
 
 async def test_redrive_counts_each_message_once(georep_lab):
     lab = georep_lab
-    rep = lab.replicators[("us-east", "eu-west")]
+    rep = lab.replicator("us-east", "eu-west")
     await lab.stop_replicator("us-east", "eu-west")  # the test's redrive is the only one
-    url = await rep.delivery.dlq.url()
+    url = await rep.dlq.url()
     sqs = lab.client("us-east", "sqs")
     bodies = [
         # A key of the wrong type: the destination refuses it (poison). Stored as retriable,
@@ -31,12 +31,12 @@ async def test_redrive_counts_each_message_once(georep_lab):
     ]
     for body in bodies:
         sqs.send_message(QueueUrl=url, MessageBody=body)
-    report = await rep.redriver.redrive()
+    report = await rep.redrive()
     assert report.received == 7
     assert len(report.poison) == 3 and len(report.malformed) == 2
     assert report.delivered == 2 and report.stopped is None
-    assert await rep.delivery.dlq.depth() == 5  # poison and malformed kept
+    assert await rep.dlq.depth() == 5  # poison and malformed kept
     assert await lab.get("eu-west", "users", "g1") == {"id": "g1", "n": 1}
-    poisons = [m.decoded() for m in await rep.delivery.dlq.all() if m.body[:1] == "{"
+    poisons = [m.decoded() for m in await rep.dlq.all() if m.body[:1] == "{"
                and '"record"' in m.body]
     assert sorted(p["retriable"] for p in poisons) == [False] * 3  # the real reason recorded

@@ -178,8 +178,7 @@ async def test_one_way_cut_applies_writes_whose_success_the_caller_never_sees(ge
     lab = georep_lab
     # Cut us-east→eu-west one way right after eu-west's replicator has read us-east's item:
     # its write then reaches us-east (eu-west's bytes still flow) but the answer does not.
-    rep = lab.replicators[("eu-west", "us-east")]
-    applier = rep.tables[0].applier
+    applier = lab.replicator("eu-west", "us-east").table("users").applier
 
     async def cut():
         lab.partition("us-east", "eu-west", one_way=True)

@@ -12,13 +12,14 @@ Encoded states are DynamoDB AttributeValues tagged with their type and format ve
     {"M": {"t": {"S": "pncounter"}, "v": {"N": "1"}, ...type-specific fields}}
 
 :data:`REGISTRY` maps each tag to its class; :func:`decode_any` decodes a state of any type and
-:func:`new_of` creates an empty one by name. Every attribute type (and the map) is also
+:func:`new_of` creates an empty one by name; :func:`canonical` is the stable text form that
+orders values (an LWW register's tie-break). Every attribute type (and the map) is also
 :class:`Resettable`, which an item's delete needs; :class:`ItemState` is a whole item's state.
 """
 
 from __future__ import annotations
 
-from ._base import CRDTDecodeError
+from ._base import CRDTDecodeError, canonical
 from ._protocol import CRDT, Resettable
 from ._registry import REGISTRY, decode_any, new_of
 from .bcounter import BoundedCounter, InsufficientRights
@@ -45,6 +46,7 @@ __all__ = [
     "ORSet",
     "PNCounter",
     "Resettable",
+    "canonical",
     "decode_any",
     "item_state",
     "new_of",
