@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from georep.aws.clients import Endpoint, sync_client
@@ -55,17 +54,6 @@ def state(home: Path) -> dict:
 
 def plain_client(home: Path, region: str, aws_region: str):
     return sync_client("dynamodb", Endpoint(aws_region, state(home)["regions"][region]))
-
-
-def wait_until(predicate, timeout: float = 20, what: str = "condition", poll: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(poll)
 
 
 def force_down(home: Path) -> None:

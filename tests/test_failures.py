@@ -57,7 +57,7 @@ async def test_crashes_at_random_moments_lose_and_duplicate_nothing(georep_lab):
     applied = suppressed = crashes = 0
     task = asyncio.create_task(writer())
     while not done.is_set() or crashes < 10:
-        await asyncio.sleep(rng.uniform(0.02, 0.3))
+        await asyncio.sleep(rng.uniform(0.02, 0.3))  # a random moment to crash at, not a wait
         stats = lab.replicator("us-east", "eu-west").stats
         await lab.stop_replicator("us-east", "eu-west")
         applied += stats.applied

@@ -6,7 +6,6 @@ import json
 import re
 import socket
 import threading
-import time
 import urllib.error
 import urllib.request
 
@@ -15,6 +14,7 @@ import yaml
 
 from georep.runtime.home import pid_alive
 from georep.runtime.supervisor import port_free  # as a server binds: TIME_WAIT is fine
+from georep.testing import wait_until
 
 from .live import (
     ROOT,
@@ -26,7 +26,6 @@ from .live import (
     plain_client,
     state,
     status,
-    wait_until,
 )
 
 
@@ -202,7 +201,8 @@ def test_killed_replicator_loses_no_write(lab):
     ok(lab, "replicator", "kill", "us-east", "eu-west")
     s = status(lab)["replicators"]["us-east>eu-west"]
     assert s["alive"] is False and s["exit_code"] == -9
-    time.sleep(0.3)  # writes keep landing in us-east while the replicator is dead
+    dead_at = len(writer.written)  # writes keep landing in us-east while the replicator is dead
+    wait_until(lambda: len(writer.written) > dead_at + 20, what="writes while it is dead")
     ok(lab, "replicator", "start", "us-east", "eu-west")
     written = set(writer.stop())
     wait_until(lambda: keys_in(lab, "eu-west") == written, timeout=60, what="every write")

@@ -14,8 +14,9 @@ import urllib.request
 
 from georep.runtime.home import pid_alive
 from georep.runtime.supervisor import port_free
+from georep.testing import wait_until
 
-from .live import georep, item, ok, plain_client, state, status, wait_until
+from .live import georep, item, ok, plain_client, state, status
 
 
 def one_line(proc) -> str:

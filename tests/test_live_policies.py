@@ -8,7 +8,9 @@ import time
 
 import pytest
 
-from .live import force_down, georep, item, make_regions, ok, plain_client, wait_until
+from georep.testing import wait_until
+
+from .live import force_down, georep, item, make_regions, ok, plain_client
 
 
 def test_conflicting_writes_show_in_the_conflict_feed(lab):
