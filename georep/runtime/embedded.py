@@ -1,8 +1,9 @@
 """The embedded lab: every region, link proxy and replicator in this one process.
 
 Place in the data flow: the runtime the demo, the tests and the benchmarks use. Regions are
-in-process moto servers on free loopback ports; each directed link has a proxy in front of its
-destination and a replicator task that reaches the destination only through it. A sketch (the
+moto servers on free loopback ports, each a child process (``moto="thread"``: threads of this
+process, :mod:`.moto`); each directed link has a proxy in front of its destination and a
+replicator task that reaches the destination only through it. A sketch (the
 README's embedded-lab example is a complete program):
 
 ```python no-run
