@@ -1,6 +1,7 @@
-"""The package's shape: no import cycle, command modules that do not import each other, a pure
-core that does no I/O (read statically with ``ast``: nothing is imported to check them); the
-public names, pinned; both runtimes offering every member of the lab interface.
+"""The package's shape: no import cycle, imports that point down the layers only, command
+modules that do not import each other, a pure core that does no I/O (read statically with
+``ast``: nothing is imported to check them); the public names, pinned; both runtimes offering
+every member of the lab interface.
 
 Every ``import`` statement counts, wherever it is (module level, inside a function, under
 ``TYPE_CHECKING``): a cycle hidden in a function is still a cycle. A package's ``__init__`` is
@@ -158,6 +159,24 @@ def test_the_core_imports_nothing_that_does_io():
     io = {m: sorted(EXTERNAL[m] & IO_MODULES) for m in sorted(reach)}
     assert {m: names for m, names in io.items() if names} == {}
 
+
+# ARCHITECTURE.md's layers, bottom up: imports point downward (or stay in their layer) only.
+LAYERS = [("georep.errors",), ("georep.core",), ("georep.config", "georep.assignments"),
+          ("georep.aws",), ("georep.engine",), ("georep.runtime",),
+          ("georep.cli", "georep.stories", "georep.testing", "georep.__main__"), ("georep",)]
+
+
+def layer(module: str) -> int:
+    for n, prefixes in enumerate(LAYERS):
+        if any(module == p or module.startswith(p + ".") for p in prefixes):
+            return n
+    raise AssertionError(f"{module} is in no layer")
+
+
+def test_imports_point_downward_only():
+    upward = sorted(f"{m} -> {t}" for m, targets in GRAPH.items() for t in targets
+                    if layer(t) > layer(m))
+    assert upward == []
 
 # -- the public names: changing one of these lists is a decision, not an accident -----------
 
