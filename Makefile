@@ -27,14 +27,14 @@ test: $(DEVSTAMP)  ## install dev dependencies, lint, run the whole suite
 	$(BIN)/pytest
 
 test-long: $(DEVSTAMP)  ## the property tests with 20x the examples (HYPOTHESIS_PROFILE=long)
-	HYPOTHESIS_PROFILE=long $(BIN)/pytest tests/test_crdt_laws.py tests/test_bcounter.py \
-		tests/test_policy.py tests/test_vclock.py tests/test_stateful.py tests/test_hlc.py \
-		tests/test_causality.py tests/test_meta.py tests/test_breaker.py tests/test_retry.py
+	HYPOTHESIS_PROFILE=long $(BIN)/pytest $(addprefix tests/core/,test_crdt_laws.py \
+		test_bcounter.py test_policy.py test_vclock.py test_stateful.py test_hlc.py \
+		test_causality.py test_meta.py test_breaker.py test_retry.py)
 
 CHAOS_SECONDS ?= 600
 CHAOS_OFF ?=
 chaos: $(DEVSTAMP)  ## the chaos test for ten minutes, every op kind; its seed is printed (CHAOS_SEED=N replays its choices)
-	CHAOS_SECONDS=$(CHAOS_SECONDS) CHAOS_OFF=$(CHAOS_OFF) $(BIN)/pytest -s -m chaos tests/test_chaos.py
+	CHAOS_SECONDS=$(CHAOS_SECONDS) CHAOS_OFF=$(CHAOS_OFF) $(BIN)/pytest -s -m chaos tests/embedded/test_chaos.py
 
 bench: $(STAMP)  ## benchmarks: ratios measured in one run (not tests)
 	$(BIN)/python bench/replication.py

@@ -26,6 +26,7 @@ from pathlib import Path
 from georep import Lab
 from georep.aws.tables import ensure_table
 from georep.core.meta import stamp
+from georep.runtime.waits import wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 SRC, DST = "us-east", "eu-west"
@@ -96,12 +97,9 @@ async def stream_read_rate(lab: Lab, expect: int) -> float:
 
 
 async def wait_applied(lab: Lab, link: tuple[str, str], target: int, timeout: float) -> None:
-    rep = lab.replicators[link]
-    deadline = time.monotonic() + timeout
-    while rep.stats.applied < target:
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"only {rep.stats.applied}/{target} applied after {timeout}s")
-        await asyncio.sleep(0.01)
+    rep = lab.replicator(*link)
+    await wait_for(lambda: rep.stats.applied >= target, timeout=timeout, poll=0.01,
+                   what=f"{target} applied on {rep.name}")
 
 
 async def run(n: int, rate: float, seconds: float) -> dict:

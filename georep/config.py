@@ -14,7 +14,7 @@ from typing import Any
 
 from .core.crdt_policy import check_types
 from .core.meta import META
-from .core.policy import POLICIES
+from .core.policies import POLICIES
 from .errors import ConfigError
 
 LAB_FILE = "lab.toml"

@@ -23,34 +23,22 @@ async def test_a_write_made_during_a_partition_arrives_after_the_heal(georep_lab
 ``georep_regions`` (override it in your conftest) names the regions folder, ``regions`` in the
 working directory by default; ``georep_lab`` writes its run under pytest's tmp_path. Needs
 pytest-asyncio: mark each test ``@pytest.mark.asyncio``, or set ``asyncio_mode = "auto"``.
+
+Wait on a condition, never for a fixed time: ``await wait_for(predicate, timeout=..., what=...)``
+in a coroutine, ``wait_until(...)`` in plain code (:mod:`georep.runtime.waits`). Both return
+the predicate's first truthy value or raise TimeoutError "timed out after Ns waiting for WHAT".
 """
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
 
 from .config import LabConfig, load
 from .runtime.embedded import Lab
-
-
-async def wait_for(predicate: Callable[[], Awaitable[bool] | bool], *, timeout: float = 10.0,
-                   what: str = "condition", poll: float = 0.02) -> None:
-    """Poll ``predicate`` until true; fail with ``what`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if asyncio.iscoroutine(value) or isinstance(value, Awaitable):
-            value = await value
-        if value:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(poll)
+from .runtime.waits import wait_for as wait_for
+from .runtime.waits import wait_until as wait_until
 
 
 @pytest.fixture

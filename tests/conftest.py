@@ -11,7 +11,7 @@ from hypothesis import settings
 
 from georep.config import load
 
-from .helpers import LAB, region_toml
+from .support.helpers import LAB, region_toml
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -53,7 +53,7 @@ def georep_config(georep_regions):
 @pytest.fixture
 def lab(tmp_path):
     """A live lab (`georep up`) on free ports in a temporary home, always torn down."""
-    from .live import force_down, make_regions, ok
+    from .support.live import force_down, make_regions, ok
 
     home = tmp_path / "home"
     ok(home, "up", "--regions", str(make_regions(tmp_path)))

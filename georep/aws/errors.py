@@ -1,14 +1,13 @@
 """Error classification in one place: every failure the replicator meets is retriable or not.
 
-Place in the data flow: the replicator wraps each call to a region in :func:`translate`, and from
-then on reasons only about :class:`~georep.errors.RetriableError` and
-:class:`~georep.errors.PermanentError`.
+Place in the data flow: the replicator, its delivery step, the DLQ redrive and reconcile pass
+every failure of a call to a region through :func:`classify`, and from then on reason only about
+:class:`~georep.errors.RetriableError` and :class:`~georep.errors.PermanentError`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 import aiohttp
 from botocore.exceptions import BotoCoreError, ClientError
@@ -52,13 +51,3 @@ def classify(exc: BaseException) -> ReplicationError:
         return RetriableError(f"{type(exc).__name__}: {exc}")
     return PermanentError(f"{type(exc).__name__}: {exc}")
 
-
-@contextlib.asynccontextmanager
-async def translate():
-    """Re-raise anything from a region call as a classified :class:`ReplicationError`."""
-    try:
-        yield
-    except asyncio.CancelledError:
-        raise
-    except Exception as exc:
-        raise classify(exc) from exc

@@ -1,7 +1,8 @@
 """Exponential backoff with full jitter (the AWS Architecture Blog's recommended variant).
 
-Place in the data flow: the replicator asks for the delay before retry ``attempt``; the random
-source is passed in so a seeded run sleeps the same (virtual) amounts every time.
+Place in the data flow: the replicator (and :mod:`.retry`, for deliveries) asks for the delay
+before retry ``attempt``; the random source is passed in so a seeded run sleeps the same
+(virtual) amounts every time.
 """
 
 from __future__ import annotations

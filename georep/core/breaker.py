@@ -1,8 +1,9 @@
 """A per-link circuit breaker: stop sending to a region that keeps failing, probe it now and then.
 
-Place in the data flow: the replicator asks :meth:`CircuitBreaker.allow` before each write to a
-destination region and reports the outcome back. Time is passed in (float seconds) on every call,
-never read here, so tests drive it with plain numbers.
+Place in the data flow: the replicator's delivery step (:mod:`georep.engine.delivery`) asks
+:meth:`CircuitBreaker.allow` before each batch to the destination and reports the outcome back.
+Time is passed in (float seconds) on every call, never read here, so tests drive it with plain
+numbers.
 
     CLOSED ──K consecutive failures──▶ OPEN ──cool-down elapsed, one caller──▶ HALF_OPEN
       ▲                                 ▲                                          │

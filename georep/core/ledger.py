@@ -1,9 +1,10 @@
 """The chaos checker: did every acknowledged write survive, or is its loss explained?
 
-Place in the data flow: the last step of a chaos run (``tests/chaos.py``). The driver keeps an
-independent ledger of what its writers did and saw — every acknowledged write with the value it
-replaced, every acknowledged counter operation — then reads every region and the conflict feed;
-:func:`check` compares the two. Pure: plain data in, a verdict out (Jepsen's checker shape).
+Place in the data flow: the last step of a chaos run (``tests/support/chaos.py``). The driver
+keeps an independent ledger of what its writers did and saw — every acknowledged write with the
+value it replaced, every acknowledged counter operation — then reads every region and the
+conflict feed; :func:`check` compares the two. Pure: plain data in, a verdict out (Jepsen's
+checker shape).
 
 Rules, each a list of findings in the result (``valid`` is true iff every list is empty):
 

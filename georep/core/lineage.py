@@ -1,9 +1,9 @@
 """Shard lineage: read a parent shard to its end before any of its children.
 
-Place in the data flow: the replicator's stream reader asks :class:`ShardLineage` which shards it
-may read now. Real DynamoDB splits shards over time (a closed parent, two children); reading a
-child before its parent is finished would apply newer writes before older ones. moto has one
-shard per table, so this logic is exercised by unit tests with synthetic lineages.
+Place in the data flow: the replicator asks :class:`ShardLineage` which shards of its source
+stream it may read now. Real DynamoDB splits shards over time (a closed parent, two children);
+reading a child before its parent is finished would apply newer writes before older ones. moto
+has one shard per table, so this logic is exercised by unit tests with synthetic lineages.
 """
 
 from __future__ import annotations

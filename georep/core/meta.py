@@ -41,7 +41,7 @@ from decimal import Context, Decimal
 from typing import Any
 
 from .causality import Dot, VersionVector, advance
-from .hlc import Timestamp, tick
+from .hlc import Timestamp
 
 META = "_georep"
 FORMAT = 2  # 2: authenticated (field a); items of format 1 read as a plain client's writes
@@ -91,7 +91,7 @@ class Meta:
     digest: str
     siblings: tuple[Sibling, ...] = ()  # vclock: every concurrent value, this one included
     crdt: Mapping[str, Any] | None = None  # crdt policy: the item's CRDT state, encoded
-    # crdt policy, a plain client's write (georep.core.crdt_policy.plain_crdt): the state of
+    # crdt policy, a plain client's write (georep.core.crdt.plain.plain_crdt): the state of
     # the last version georep wrote that it descends from, and the attribute changes that plain
     # writes made since, its own included (attribute -> stamp and value, encoded)
     crdt_base: Mapping[str, Any] | None = None
@@ -300,6 +300,15 @@ def key_of(attrs: Mapping[str, Any], key_names: Iterable[str]) -> Item:
     return {k: attrs[k] for k in key_names}
 
 
+def key_id(key: Item) -> str:
+    """A key as one canonical string (binary values in hex): a dict key, a tombstone row's id."""
+    return json.dumps(
+        {k: {t: (v.hex() if isinstance(v, bytes) else v) for t, v in av.items()}
+         for k, av in key.items()},
+        sort_keys=True,
+    )
+
+
 def stamp(
     attrs: Mapping[str, Any],
     base: Meta | None,
@@ -351,32 +360,3 @@ def ahead(meta: Meta | None, now_ms: int, max_offset_ms: int = MAX_CLOCK_OFFSET_
     """The version has seen an HLC further ahead of ``now_ms`` than the maximum offset."""
     return meta is not None and horizon(meta).physical - now_ms > max_offset_ms
 
-
-def stamp_plain(
-    attrs: Mapping[str, Any],
-    base: Meta | None,
-    *,
-    origin: str,
-    record_ms: int,
-    seq: int,
-    tombstone: bool = False,
-    crdt: bool = False,
-    max_offset_ms: int = MAX_CLOCK_OFFSET_MS,
-) -> Version:
-    """Stamp a write made by a plain AWS client, seen in ``origin``'s stream.
-
-    The stamp depends only on the stream record (its creation time, sequence number and the
-    metadata it carried), so a replayed record gets the same stamp and applies as a duplicate.
-    It follows ``base`` causally even when ``base`` came from a region whose clock runs ahead.
-
-    On a ``crdt`` table it also carries what the crdt policy needs to read the write's CRDT
-    state, again from the record alone (:func:`georep.core.crdt.plain.plain_crdt`): whenever
-    ``base`` carries CRDT state, and for any write when ``crdt`` says the table is a crdt table
-    (a write that creates an item has no base to tell).
-    """
-    seen = horizon(base, region=origin, now_ms=record_ms,  # the record's own clock
-                   max_offset_ms=max_offset_ms)
-    v = stamp(attrs, base, origin=origin, ts=tick(seen, record_ms), tie=seq, tombstone=tombstone)
-    from .crdt.plain import plain_crdt  # it builds on this module: imported when first needed
-
-    return plain_crdt(v, base, crdt=crdt)

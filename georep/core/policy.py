@@ -159,17 +159,3 @@ class VectorClocks:
                                       tuple(_as_version(s, vv) for s in dropped),
                                       tuple(_as_version(s, vv) for s in kept[1:])))
 
-
-POLICIES = ("crdt", "lww", "vclock")
-
-
-def policy_named(name: str, **options) -> ConflictPolicy:
-    if name == "lww":
-        return LastWriterWins(**options)
-    if name == "vclock":
-        return VectorClocks(**options)
-    if name == "crdt":
-        from .crdt_policy import CRDTs  # builds on Merge and Conflict above
-
-        return CRDTs(**options)
-    raise ValueError(f"unknown conflict policy {name!r} (known: {', '.join(POLICIES)})")

@@ -17,7 +17,7 @@ Rules (see ARCHITECTURE.md, "Local writes and replicated writes"):
   included: :func:`_restored`) is a plain client's write too;
 * anything else (a write by a plain AWS client, with no metadata, metadata it did not change,
   or metadata georep did not write: :func:`georep.core.meta.split` drops it) is stamped
-  from the record itself (:func:`georep.core.meta.stamp_plain`), as a write
+  from the record itself (:func:`stamp_plain`), as a write
   that has seen the version it replaced (:func:`replaced`). Such a version must also be written
   back to the source item, so that both regions order it the same way.
 """
@@ -30,6 +30,8 @@ from datetime import datetime
 from typing import Any
 
 from .causality import Order, compare
+from .crdt.plain import plain_crdt
+from .hlc import tick
 from .meta import (
     MAX_CLOCK_OFFSET_MS,
     META,
@@ -37,10 +39,11 @@ from .meta import (
     Meta,
     Version,
     digest,
+    horizon,
     is_stamped,
     key_of,
     split,
-    stamp_plain,
+    stamp,
 )
 
 
@@ -49,6 +52,34 @@ def record_ms(value: Any) -> int:
     if isinstance(value, datetime):
         return int(value.timestamp() * 1000)
     return int(float(value) * 1000)
+
+
+def stamp_plain(
+    attrs: Mapping[str, Any],
+    base: Meta | None,
+    *,
+    origin: str,
+    record_ms: int,
+    seq: int,
+    tombstone: bool = False,
+    crdt: bool = False,
+    max_offset_ms: int = MAX_CLOCK_OFFSET_MS,
+) -> Version:
+    """Stamp a write made by a plain AWS client, seen in ``origin``'s stream.
+
+    The stamp depends only on the stream record (its creation time, sequence number and the
+    metadata it carried), so a replayed record gets the same stamp and applies as a duplicate.
+    It follows ``base`` causally even when ``base`` came from a region whose clock runs ahead.
+
+    On a ``crdt`` table it also carries what the crdt policy needs to read the write's CRDT
+    state, again from the record alone (:func:`georep.core.crdt.plain.plain_crdt`): whenever
+    ``base`` carries CRDT state, and for any write when ``crdt`` says the table is a crdt table
+    (a write that creates an item has no base to tell).
+    """
+    seen = horizon(base, region=origin, now_ms=record_ms,  # the record's own clock
+                   max_offset_ms=max_offset_ms)
+    v = stamp(attrs, base, origin=origin, ts=tick(seen, record_ms), tie=seq, tombstone=tombstone)
+    return plain_crdt(v, base, crdt=crdt)
 
 
 @dataclass(frozen=True, slots=True)

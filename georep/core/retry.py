@@ -1,8 +1,9 @@
 """Retry budget: after each failed delivery, decide whether to try again and how long to wait.
 
-Place in the data flow: the replicator reports each failed write of one record to its
-:class:`Attempts`; a "give up" decision sends the record to the dead-letter queue, with the first
-and last failure times. Time is passed in (float seconds), never read here.
+Place in the data flow: the replicator's delivery step (:mod:`georep.engine.delivery`) reports
+each failed attempt at a batch to its :class:`Attempts`; a "give up" decision sends the batch's
+records to the dead-letter queue, with the first and last failure times. Time is passed in
+(float seconds), never read here.
 
 A delivery is bounded twice: by a number of attempts, and by a total time from its first try, so
 a long outage cannot hold one record (and the shard behind it) forever even with slow attempts.

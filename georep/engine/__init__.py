@@ -1,1 +1,4 @@
-"""Engines: the replicator loop, the apply step, the link proxy; they drive adapters and core."""
+"""Engines: the replicator loop (with its delivery step, plain-write stamping and DLQ redrive),
+the apply step, georep's own write path, reconcile and the link proxy; they drive the AWS
+adapters and the pure core.
+"""

@@ -25,7 +25,6 @@ delete that did not finish is finished when a merge finds nothing to change.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,7 +32,7 @@ from typing import Any
 from ..aws.tables import CHECKPOINT_TABLE
 from ..aws.tombstones import TombstoneStore, parse_rows, row_key
 from ..config import Table
-from ..core.meta import Version, is_stamped, key_of, split
+from ..core.meta import Version, is_stamped, key_id, key_of, split
 from ..core.policy import Conflict, ConflictPolicy
 from ..errors import RetriableError, UnstampedDestination
 from .burial import buried_item, finish, write_version
@@ -45,14 +44,6 @@ State = tuple[dict | None, Version | None]
 READ_CHUNK = 50  # keys per BatchGetItem (its limit is 100: an item and a row per key)
 MAX_ROUNDS = 20  # re-read rounds for a key whose conditional write keeps losing races
 IN_FLIGHT = 8  # conditional PutItems at once per applier
-
-
-def key_id(key: dict[str, Any]) -> str:
-    return json.dumps(
-        {k: {t: (v.hex() if isinstance(v, bytes) else v) for t, v in av.items()}
-         for k, av in key.items()},
-        sort_keys=True,
-    )
 
 
 @dataclass

@@ -27,7 +27,7 @@ from botocore.exceptions import ClientError
 
 from ..aws.tombstones import Row, TombstoneStore
 from ..config import Table
-from ..core.meta import META, Version, encode, is_stamped, key_of, split
+from ..core.meta import META, Version, encode, is_stamped, key_id, key_of, split
 from ..core.policy import Conflict, ConflictPolicy
 from ..errors import RetriableError
 from .condwrite import write_if_unchanged
@@ -39,8 +39,6 @@ Journal = Callable[[Conflict], Awaitable[Any]]
 
 
 def kid_of(table: Table, attrs: dict) -> str:
-    from .apply import key_id  # apply imports this module
-
     return key_id(key_of(attrs, table.key_names))
 
 

@@ -13,9 +13,8 @@ from collections import OrderedDict
 
 from ..aws.stamps import latest_before
 from ..config import Table
-from ..core.meta import MAX_CLOCK_OFFSET_MS, META, Version
+from ..core.meta import MAX_CLOCK_OFFSET_MS, META, Version, key_id
 from ..core.records import LocalWrite, buried, local_write, record_ms
-from .apply import key_id
 
 KEYS = 100_000  # keys remembered; an evicted key is recalled from the store when needed
 

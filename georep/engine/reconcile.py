@@ -34,10 +34,10 @@ from ..aws.tombstones import TombstoneStore
 from ..aws.values import to_python
 from ..config import Table
 from ..core.merkle import Tree, TreeBuilder, depth_for, differing_leaves, item_digest
-from ..core.meta import Version, key_of
-from ..core.policy import policy_named
+from ..core.meta import Version, key_id, key_of
+from ..core.policies import policy_named
 from ..errors import UnstampedDestination
-from .apply import Applier, key_id
+from .apply import Applier
 from .burial import buried_item
 
 SEGMENTS = 4

@@ -21,10 +21,10 @@ from typing import Any
 
 from ..aws.dlq import DeadLetterQueue, MalformedMessage, Message
 from ..aws.errors import classify
-from ..core.meta import Version, is_stamped, key_of, split
+from ..core.meta import Version, is_stamped, key_id, key_of, split
 from ..core.records import local_write, record_ms
 from ..errors import PermanentError, ReplicationError
-from .apply import ApplyResult, key_id
+from .apply import ApplyResult
 
 
 @dataclass

@@ -7,9 +7,11 @@ then advances the checkpoint. A crash between apply and checkpoint replays the b
 is idempotent, so replays are counted as suppressed duplicates and change nothing.
 
 Polling is adaptive: re-poll at once while records arrive, back off to ``idle_poll_max_ms``.
-Failed calls are retried with exponential backoff and full jitter, forever for now (the DLQ and
-circuit breaker come with the failure machinery); an unreadable checkpoint stops the link
-(``stats.stopped`` says why). Clock, sleep and random source are injected.
+Applies go through :mod:`georep.engine.delivery` (bounded retries, a circuit breaker, the DLQ);
+every other call (stream reads, the lease, checkpoints, stamps, the conflict feed) is retried
+with exponential backoff and full jitter until it succeeds. A lost lease stops the link
+(``fenced``), and so does an unreadable checkpoint (``stats.stopped`` says why). Clock, sleep
+and random source are injected.
 """
 
 from __future__ import annotations
@@ -33,10 +35,10 @@ from ..config import ReplicatorSettings, Table
 from ..core.backoff import full_jitter
 from ..core.breaker import BreakerState
 from ..core.lineage import ShardLineage
-from ..core.meta import Version, foreign, key_of
+from ..core.meta import Version, foreign, key_id, key_of
 from ..core.records import LocalWrite, record_ms
 from ..errors import CheckpointUnreadable, Fenced, ReplicationError
-from .apply import Applier, ApplyResult, key_id
+from .apply import Applier, ApplyResult
 from .burial import record
 from .delivery import Delivery, Item
 from .linkstats import LinkStats
@@ -107,6 +109,29 @@ class Replicator:
     def name(self) -> str:
         return f"{self.src}>{self.dst}"
 
+    def table(self, name: str | None = None) -> TableLink:
+        """Table ``name``'s pieces on this link (the first table's when not named)."""
+        return self.tables[0] if name is None else {t.table.name: t for t in self.tables}[name]
+
+    def lease(self, table: str | None = None) -> tuple[int | None, str | None]:
+        """The epoch and owner of the lease taken on ``table`` (None, None until taken)."""
+        cps = self.table(table).checkpoints
+        return cps.epoch, cps.owner
+
+    @property
+    def dlq(self) -> DeadLetterQueue:
+        return self.delivery.dlq
+
+    @property
+    def breaker_state(self) -> BreakerState:
+        return self.delivery.breaker.state
+
+    def diagnosis(self) -> dict[str, Any]:
+        """What :meth:`wait_quiet` waits on (the breaker, a redrive due, each table's latest
+        quiet poll against the current mark): for the report of a link that never goes quiet."""
+        return {"breaker": self.breaker_state.value, "redrive_due": self.delivery.redrive_due,
+                "quiet": dict(self._quiet), "mark": self._tick}
+
     def mark(self) -> int:
         """A point in this replicator's poll sequence; see :meth:`wait_quiet`."""
         self._tick += 1
@@ -148,27 +173,6 @@ class Replicator:
     def _observe(self, name: str, value: float = 1) -> None:
         if self.metrics is not None:
             self.metrics.observe(name, self.name, value)
-
-    async def pending(self, cap: int = 10_000) -> tuple[int, float | None]:
-        """Stream records after the checkpoint (up to ``cap``) and the oldest one's time (s).
-
-        Reads the source stream with its own iterators; the replication loop is not disturbed.
-        """
-        count, oldest = 0, None
-        for tl in self.tables:
-            for shard in await tl.reader.shards():
-                after = self.positions.get((tl.table.name, shard.shard_id))
-                it = await tl.reader.iterator(shard.shard_id, after)
-                while it and count < cap:
-                    page = await tl.reader.page(it, min(1000, cap - count))
-                    if not page.records:
-                        break
-                    if oldest is None:
-                        oldest = record_ms(
-                            page.records[0]["dynamodb"]["ApproximateCreationDateTime"]) / 1000
-                    count += len(page.records)
-                    it = page.next_iterator
-        return count, oldest
 
     def _on_retry(self, what: str, attempt: int, err: ReplicationError, delay_s: float) -> None:
         self._observe("retries")

@@ -1,7 +1,7 @@
 """Stamping plain-client writes at their source: the write-back of a replicator-made stamp.
 
 Place in the data flow: the replicator stamps a plain AWS client's write from its stream record
-(:func:`georep.core.meta.stamp_plain`) and, before shipping it, stores the stamp on the source
+(:func:`georep.core.records.stamp_plain`) and, before shipping it, stores the stamp on the source
 item so that the source and every destination order that write the same way.
 """
 

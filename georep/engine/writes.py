@@ -31,13 +31,14 @@ from ..core.meta import (
     ahead,
     horizon,
     is_stamped,
+    key_id,
     key_of,
     split,
     stamp,
 )
-from ..core.policy import Conflict, policy_named
+from ..core.policies import policy_named
+from ..core.policy import Conflict
 from ..errors import LabError
-from .apply import key_id
 from .burial import write_version
 
 MAX_ATTEMPTS = 50

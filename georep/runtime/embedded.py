@@ -1,8 +1,9 @@
 """The embedded lab: every region, link proxy and replicator in this one process.
 
 Place in the data flow: the runtime the demo, the tests and the benchmarks use. Regions are
-in-process moto servers on free loopback ports; each directed link has a proxy in front of its
-destination and a replicator task that reaches the destination only through it. A sketch (the
+moto servers on free loopback ports, each a child process (``moto="thread"``: threads of this
+process, :mod:`.moto`); each directed link has a proxy in front of its destination and a
+replicator task that reaches the destination only through it. A sketch (the
 README's embedded-lab example is a complete program):
 
 ```python no-run
@@ -45,9 +46,21 @@ from .labdata import LabData, tally_redrive
 from .moto import MotoProcess, MotoRegion
 from .wiring import build_replicator
 
+__all__ = ["Lab"]
+
 
 class Lab(LabData):
-    """A running lab. Use :meth:`embedded` as an async context manager."""
+    """A running lab. Use :meth:`embedded` as an async context manager.
+
+    Besides the :class:`~georep.runtime.surface.LabSurface` methods, these attributes are
+    public (read them; the lab owns them): ``config``, ``run_id``, ``run_path``, ``seed``,
+    ``events`` (the run's :class:`~georep.runtime.events.EventLog`), and per region
+    ``endpoints``, ``clients`` (aiobotocore DynamoDB clients) and ``writers`` (each region's
+    :class:`~georep.engine.writes.RegionWriter`: georep's write path); per link (src, dst)
+    ``proxies`` and ``replicators`` (the latest started, running or not; see
+    :meth:`replicator` and :meth:`running`); ``zombies``, replicators superseded by a
+    ``duplicate`` start.
+    """
 
     def __init__(self, config: LabConfig, *, run_dir: str | Path | None = "runs",
                  run_id: str | None = None, seed: int | None = None,
@@ -193,6 +206,18 @@ class Lab(LabData):
         self.events.close()
 
     # -- replicators -----------------------------------------------------------------------
+
+    def replicator(self, src: str, dst: str) -> Replicator:
+        """The link's latest replicator (running or not: see :meth:`running`)."""
+        key = self._link(src, dst)
+        if key not in self.replicators:
+            raise LabError(f"no replicator on link {src}>{dst}")
+        return self.replicators[key]
+
+    def running(self, src: str, dst: str) -> bool:
+        """Whether the link's replicator task runs (not stopped, crashed, fenced or done)."""
+        task = self._tasks.get(self._link(src, dst))
+        return task is not None and not task.done()
 
     async def stop_replicator(self, src: str, dst: str) -> None:
         """Cancel the link's replicator at whatever await point it is (a crash, in effect)."""

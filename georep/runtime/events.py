@@ -1,7 +1,9 @@
 """The event log of a lab run: ``runs/<id>/events.jsonl`` plus in-memory counters.
 
-Place in the data flow: the replicators, the write path and the nemesis (partition, heal) call
-:meth:`EventLog.emit`; the demo, the tests and ``georep.analysis`` read what it recorded.
+Place in the data flow: the replicators, the labs (every write through georep's write path,
+every fault, replicator start and stop) and the live lab's supervisor call :meth:`EventLog.emit`;
+the demo's story, the tests and the chaos report read what it recorded, in memory or from the
+file (:func:`read_events`, a lab's ``run_events()``).
 Values are plain JSON; nothing from items is ever evaluated or unpickled.
 """
 

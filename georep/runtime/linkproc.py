@@ -25,6 +25,8 @@ from aiobotocore.session import AioSession
 
 from ..aws.clients import Endpoint, async_client
 from ..config import load
+from ..core.records import record_ms
+from ..engine.replicator import Replicator
 from .events import EventLog
 from .home import LabHome
 
@@ -36,6 +38,26 @@ EXIT_STOPPED = 3  # the link stopped for good: the reason is in its stats file
 
 def stats_path(home: LabHome, src: str, dst: str) -> Path:
     return home.links_dir / f"{src}_{dst}.json"
+
+
+async def backlog(rep: Replicator, cap: int) -> tuple[int, float | None]:
+    """Stream records after the link's checkpoints (up to ``cap``) and the oldest one's time
+    (s). Reads the source stream with its own iterators: the replication loop is undisturbed."""
+    count, oldest = 0, None
+    for tl in rep.tables:
+        for shard in await tl.reader.shards():
+            after = rep.positions.get((tl.table.name, shard.shard_id))
+            it = await tl.reader.iterator(shard.shard_id, after)
+            while it and count < cap:
+                page = await tl.reader.page(it, min(1000, cap - count))
+                if not page.records:
+                    break
+                if oldest is None:
+                    oldest = record_ms(
+                        page.records[0]["dynamodb"]["ApproximateCreationDateTime"]) / 1000
+                count += len(page.records)
+                it = page.next_iterator
+    return count, oldest
 
 
 async def run(args: argparse.Namespace) -> str | None:
@@ -82,7 +104,7 @@ async def run(args: argparse.Namespace) -> str | None:
                     counted = time.monotonic()
                     pending_at = time.time()  # the count covers what was written before this
                     try:
-                        pending, oldest = await rep.pending(cap=PENDING_CAP)
+                        pending, oldest = await backlog(rep, PENDING_CAP)
                     except Exception as exc:
                         pending, oldest = None, None
                         rep.stats.last_error = f"pending: {exc}"

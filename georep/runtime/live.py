@@ -38,6 +38,8 @@ from .home import LabHome
 from .labdata import LabData, tally_redrive
 from .reach import region_client
 
+__all__ = ["LiveLab"]
+
 SETTLE_POLL_S = 0.25
 
 

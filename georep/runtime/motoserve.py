@@ -1,4 +1,5 @@
-"""A region's moto server: AWS clients only, one request at a time (run by :class:`MotoProcess`).
+"""A region's moto server: AWS clients only, one request at a time (run by
+:class:`~.moto.MotoProcess`).
 
 Place in the data flow: every region the lab starts is one of these (a child process, or a
 thread for ``moto="thread"``); the replicators, the write path and the plain clients talk to it.

@@ -19,6 +19,8 @@ from typing import Any, Protocol, runtime_checkable
 
 from ..config import LabConfig
 
+__all__ = ["LabSurface"]
+
 
 @runtime_checkable
 class LabSurface(Protocol):

@@ -16,7 +16,7 @@ from ..aws.stamps import StampStore
 from ..aws.streams import StreamReader
 from ..aws.tables import stream_arn
 from ..config import LabConfig
-from ..core.policy import policy_named
+from ..core.policies import policy_named
 from ..engine.apply import Applier
 from ..engine.replicator import Replicator, TableLink
 

@@ -7,13 +7,13 @@ rendering is the CLI's business.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..core.meta import split
 from ..runtime.embedded import Lab
+from ..runtime.waits import wait_for
 
 KEY = "user_123"
 TABLE = "users"
@@ -35,14 +35,6 @@ class Report:
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
-
-
-async def _wait(predicate, timeout: float, what: str, poll: float = 0.02) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(poll)
 
 
 async def run(lab: Lab, a: str = "us-east", b: str = "eu-west") -> Report:
@@ -71,7 +63,8 @@ async def run(lab: Lab, a: str = "us-east", b: str = "eu-west") -> Report:
     mark = len(lab.events.events)
     v_a = await lab.update(a, TABLE, KEY, {"status": "active-premium"})
     say(f"{a} sets status=active-premium (HLC {v_a.meta.timestamp})", region=a)
-    await _wait(lambda: lab.physical_ms(b) > v_a.meta.timestamp.physical, 2, "the clock to move")
+    await wait_for(lambda: lab.physical_ms(b) > v_a.meta.timestamp.physical, timeout=2,
+                   what="the clock to move")
     v_b = await lab.update(b, TABLE, KEY, {"status": "inactive"})
     say(f"later, {b} sets status=inactive (HLC {v_b.meta.timestamp})", region=b)
     if crdt:
@@ -84,7 +77,8 @@ async def run(lab: Lab, a: str = "us-east", b: str = "eu-west") -> Report:
     def retried(link: str) -> bool:
         return any(e["kind"] == "retry" and e["link"] == link for e in lab.events.events[mark:])
 
-    await _wait(lambda: retried(f"{a}>{b}") and retried(f"{b}>{a}"), 30, "a failed delivery")
+    await wait_for(lambda: retried(f"{a}>{b}") and retried(f"{b}>{a}"), timeout=30,
+                   what="a failed delivery")
     report.retries = sum(1 for e in lab.events.events[mark:] if e["kind"] == "retry")
     say(f"replicators time out and retry with backoff: {report.retries} failed deliveries so far")
 

@@ -20,7 +20,7 @@ from ._base import CRDTDecodeError, check_same_type, decoding, envelope, kind_of
 from ._registry import decode_any, new_of, register
 
 if TYPE_CHECKING:
-    from . import CRDT
+    from ._protocol import CRDT
 
 
 class CRDTTypeClash(ValueError):

@@ -1,6 +1,6 @@
 """What a plain AWS client's write to an item of a ``crdt`` table records in its metadata.
 
-Place in the data flow: :func:`georep.core.meta.stamp_plain` calls :func:`plain_crdt` when a
+Place in the data flow: :func:`georep.core.records.stamp_plain` calls :func:`plain_crdt` when a
 replicator stamps a plain write from its stream record; the crdt policy reads the record
 (:func:`record_of`) into the write's CRDT state, with the table's attribute types.
 

@@ -1,0 +1,1 @@
+"""Pure tests: no lab, no sockets, no subprocesses (see tests/README.md)."""

@@ -1,0 +1,1 @@
+"""What the test groups share: helpers, the live-lab driver, the chaos driver, the docs checks."""
