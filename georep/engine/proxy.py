@@ -2,7 +2,8 @@
 
 Place in the data flow: everything region ``src`` sends to region ``dst`` (replicator applies,
 cross-region client traffic) connects to the ``src→dst`` proxy, which forwards to ``dst``'s
-endpoint. Faults live here and nowhere else.
+endpoint. Network faults (cuts, latency) happen here and nowhere else; clock skew is a fault of
+the writers' clocks (:mod:`georep.engine.faults` holds both).
 
 A cut link *blackholes*: connections are accepted and held, bytes are read and dropped, so
 callers wait until their own timeout, as in a real partition. Requests (src's bytes to dst) and

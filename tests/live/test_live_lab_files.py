@@ -141,10 +141,12 @@ def test_metrics_keep_a_dead_replicators_last_values(lab):
                 and sample(text, "georep_breaker_state", link) == 0.0)
 
     wait_until(fresh, timeout=40, what="the new replicator's values to replace the dead one's")
-    # A new replicator starts with a closed breaker, so nothing redrives its DLQ on its own.
-    assert "1 received" in ok(lab, "dlq", "redrive", "us-east:eu-west")
+    # A new replicator starts with a closed breaker and redrives its DLQ on its own: its
+    # predecessor died before a breaker close could do it.
     wait_until(lambda: sample(metrics(lab), "georep_dlq_depth", link) == 0.0, timeout=20,
                what="the new replicator to report the emptied DLQ")
+    wait_until(lambda: item(lab, "eu-west", "d"), timeout=20, what="the dead letter delivered")
+    assert "0 received" in ok(lab, "dlq", "redrive", "us-east:eu-west")
 
 
 def test_an_unreadable_checkpoint_stops_the_link_and_a_reset_resumes_it(lab):
