@@ -53,9 +53,7 @@ def georep_config(georep_regions):
 @pytest.fixture
 def lab(tmp_path):
     """A live lab (`georep up`) on free ports in a temporary home, always torn down."""
-    from .support.live import force_down, make_regions, ok
+    from .support.live import running_lab
 
-    home = tmp_path / "home"
-    ok(home, "up", "--regions", str(make_regions(tmp_path)))
-    yield home
-    force_down(home)
+    with running_lab(tmp_path) as home:
+        yield home

@@ -22,7 +22,7 @@ from ..config import load
 from ..errors import LabError
 from ..runtime.control import ControlClient
 from ..runtime.home import pid_alive, private_fd
-from .connect import lab_home
+from .connect import control, lab_home
 from .shared import HomeOpt, JsonOpt, RegionsOpt, err, fail, out, seconds_option, styled
 
 app = typer.Typer()
@@ -138,7 +138,7 @@ def status(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
     """Regions (up, items per table), links (open, cut or responses dropped), the active faults
     (cuts, latency, flaps, clock skew) and replicators (alive, lag, pending, applied, suppressed
     duplicates, retries)."""
-    s = ControlClient(lab_home(home)).call("GET", "/status")
+    s = control(home).call("GET", "/status")
     if as_json:
         print(json.dumps(s))
         return

@@ -11,7 +11,7 @@ import pytest
 from georep.core.hlc import Timestamp
 from georep.runtime.events import read_events
 
-from ..support.live import force_down, georep, make_regions, ok, state, status
+from ..support.live import georep, ok, running_lab, state, status
 
 A, B = "us-east", "eu-west"
 
@@ -19,11 +19,8 @@ A, B = "us-east", "eu-west"
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     """One live lab for the module: each test leaves it healed, with no skew."""
-    tmp = tmp_path_factory.mktemp("cli-faults")
-    home = tmp / "home"
-    ok(home, "up", "--regions", str(make_regions(tmp)))
-    yield home
-    force_down(home)
+    with running_lab(tmp_path_factory.mktemp("cli-faults")) as home:
+        yield home
 
 
 def test_faults_from_the_cli_show_in_status_and_heal(lab):

@@ -21,7 +21,7 @@ from georep.runtime.control import ControlClient
 from georep.runtime.home import LabHome
 from georep.testing import wait_until
 
-from ..support.live import force_down, make_regions, ok, state
+from ..support.live import running_lab, state
 
 A, B = "us-east", "eu-west"
 AB, BA = f"{A}>{B}", f"{B}>{A}"
@@ -29,11 +29,8 @@ AB, BA = f"{A}>{B}", f"{B}>{A}"
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("faults-live")
-    home = tmp / "home"
-    ok(home, "up", "--regions", str(make_regions(tmp)))
-    yield home
-    force_down(home)
+    with running_lab(tmp_path_factory.mktemp("faults-live")) as home:
+        yield home
 
 
 def post(home: Path, path: str, body: dict) -> dict:

@@ -14,7 +14,7 @@ from georep.runtime.events import read_events
 from georep.runtime.live import LiveLab
 from georep.runtime.surface import LabSurface
 
-from ..support.live import force_down, make_regions, ok
+from ..support.live import ok, running_lab
 
 A, B = "us-east", "eu-west"
 
@@ -25,13 +25,9 @@ async def any_lab(request, tmp_path, georep_config):
         async with Lab.embedded(georep_config, run_dir=tmp_path / "runs", seed=7) as lab:
             yield lab
         return
-    home = tmp_path / "home"
-    ok(home, "up", "--regions", str(make_regions(tmp_path)))
-    try:
+    with running_lab(tmp_path) as home:
         async with LiveLab.connect(home) as lab:
             yield lab
-    finally:
-        force_down(home)
 
 
 async def test_a_one_way_cut_heals_and_converges_with_the_loser_in_the_feed(any_lab):

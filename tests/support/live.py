@@ -67,6 +67,17 @@ def force_down(home: Path) -> None:
             os.kill(pid, signal.SIGKILL)
 
 
+@contextlib.contextmanager
+def running_lab(tmp: Path):
+    """A live lab (`georep up`) on free ports, its home in ``tmp``; always torn down."""
+    home = tmp / "home"
+    ok(home, "up", "--regions", str(make_regions(tmp)))
+    try:
+        yield home
+    finally:
+        force_down(home)
+
+
 def item(home: Path, region: str, key: str, table: str = "users"):
     """The item as `georep get --json` prints it, or None if absent."""
     proc = georep(home, "get", region, table, key, "--json")
