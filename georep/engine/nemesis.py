@@ -2,7 +2,8 @@
 
 Place in the data flow: a test's scheduler calls :meth:`Nemesis.invoke` with an op
 (``{"f": "start"}`` or ``{"f": "stop"}``) whenever it decides; the nemesis drives a lab through
-its public fault methods (``partition``, ``heal``, ``latency``, ``skew``) and returns the
+its public fault methods (``partition``, ``heal``, ``latency``, ``skew``, ``flap``,
+``kill_replicator``, ``start_replicator``) and returns the
 completed op, type ``info``, whose ``value`` says what it did. A nemesis never sleeps: when to
 start and stop is the scheduler's business. The lab may be the embedded :class:`Lab` or the live
 lab's supervisor; a method that returns an awaitable is awaited.
@@ -91,6 +92,11 @@ class PartitionNemesis(_StartStop):
         """Cut a↔b, or only the bytes a sends to b."""
         return cls(lambda regions: g.one_way(a, b) if one_way else g.partition(a, b))
 
+    @classmethod
+    def isolating(cls, region: str) -> PartitionNemesis:
+        """Cut every link of ``region``, both ways."""
+        return cls(lambda regions: g.isolate(region, regions))
+
     async def _start(self, lab: Any) -> Any:
         grudge = self.builder([r.name for r in lab.config.regions])
         for a, b in grudge.pairs():
@@ -128,6 +134,39 @@ class LatencyNemesis(_StartStop):
 
     async def _stop(self, lab: Any) -> Any:
         return await self._set(lab, 0, 0)
+
+
+class FlapNemesis(_StartStop):
+    """``start`` makes the a↔b link flap (cut and healed every ``period`` seconds, by the lab);
+    ``stop`` heals the pair, which ends the flapping."""
+
+    def __init__(self, a: str, b: str, period: float) -> None:
+        self.a, self.b, self.period = a, b, period
+
+    async def _start(self, lab: Any) -> Any:
+        await _call(lab.flap(self.a, self.b, self.period))
+        return {"a": self.a, "b": self.b, "period": self.period}
+
+    async def _stop(self, lab: Any) -> Any:
+        await _call(lab.heal(self.a, self.b))
+        return {"healed": [self.a, self.b]}
+
+
+class KillNemesis(_StartStop):
+    """``start`` kills the src→dst replicator (a task cancelled in the embedded lab, SIGKILL of
+    its process in the live lab); ``stop`` starts a new one, which resumes from the link's
+    checkpoint."""
+
+    def __init__(self, src: str, dst: str) -> None:
+        self.src, self.dst = src, dst
+
+    async def _start(self, lab: Any) -> Any:
+        await _call(lab.kill_replicator(self.src, self.dst))
+        return {"killed": f"{self.src}>{self.dst}"}
+
+    async def _stop(self, lab: Any) -> Any:
+        await _call(lab.start_replicator(self.src, self.dst))
+        return {"started": f"{self.src}>{self.dst}"}
 
 
 class SkewNemesis(_StartStop):

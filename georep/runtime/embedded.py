@@ -355,6 +355,15 @@ class Lab(LabData):
         clock skew stays (``skew(region, 0)`` clears it)."""
         self._faults.heal(a, b)
 
+    def route(self, src: str, dst: str) -> Endpoint:
+        """Where a client in ``src`` reaches ``dst``: the link's proxy (faults apply), or the
+        region's own endpoint when src is dst or dst is external (no proxy)."""
+        src, dst = self.config.region(src).name, self.config.region(dst).name
+        proxy = self.proxies.get((src, dst))
+        if proxy is None:
+            return self.endpoints[dst]
+        return Endpoint(self.config.region(dst).aws_region, proxy.url, lab=True)
+
     def link_state(self) -> dict[str, str]:
         return self._faults.link_state()
 

@@ -137,6 +137,15 @@ class LiveLab(LabData):
         """The active faults, as the supervisor applies them."""
         return self._call("/replicators", method="GET")["faults"]
 
+    def route(self, src: str, dst: str) -> Endpoint:
+        """Where a client in ``src`` reaches ``dst``: the link's proxy (faults apply), or the
+        region's own endpoint when src is dst."""
+        src, dst = self.config.region(src).name, self.config.region(dst).name
+        if src == dst:
+            return self.endpoints[dst]
+        port = self.state["links"][f"{src}>{dst}"]
+        return Endpoint(self.config.region(dst).aws_region, f"http://127.0.0.1:{port}")
+
     def link_state(self) -> dict[str, str]:
         links = self._call("/replicators", method="GET")["links"]
         return {name: link["state"] for name, link in links.items()}

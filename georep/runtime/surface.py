@@ -8,6 +8,10 @@ path with their ``write`` events, reads, the conflict feed, divergence and the r
 orchestration) is written once, in :class:`~georep.runtime.labdata.LabData`, which both
 runtimes inherit.
 
+``route(src, dst)`` is where a client in ``src`` reaches region ``dst``: through the link's
+proxy, so the lab's faults on src→dst apply to it as to the replicator (a workload's
+cross-region call, such as an idempotency record kept in a home region).
+
 Faults are synchronous (they change a proxy's state, or ask the live lab's supervisor to);
 everything that talks to a region or waits is a coroutine.
 """
@@ -17,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol, runtime_checkable
 
+from ..aws.clients import Endpoint
 from ..config import LabConfig
 
 __all__ = ["LabSurface"]
@@ -51,6 +56,7 @@ class LabSurface(Protocol):
     def flap(self, a: str, b: str, period: float) -> Any: ...
     def faults(self) -> dict[str, Any]: ...
     def link_state(self) -> dict[str, str]: ...
+    def route(self, src: str, dst: str) -> Endpoint: ...
 
     # -- replicators, convergence, the run ----------------------------------------------------
     async def kill_replicator(self, src: str, dst: str) -> Any: ...

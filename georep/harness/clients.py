@@ -1,0 +1,230 @@
+"""Workload clients: each planned operation done on a lab, and recorded as it completes.
+
+Place in the data flow: the runner (:mod:`.runner`) hands each client a
+:class:`~georep.core.plan.PlannedOp`; the client records the ``invoke``, does the operation on
+the lab through the :class:`~georep.runtime.surface.LabSurface` (georep's write path in the
+process's region), and records ``ok``, ``fail`` or ``info`` (:mod:`.outcome`). After the run it
+reads every region for the history's final reads. The tables a workload needs are described by
+:class:`TableNeed`; :mod:`.tables` finds or adds them.
+
+Keys in the history are the plan's; in DynamoDB they carry the client's ``prefix`` (a live lab
+keeps earlier runs' items), so runs never read each other's data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..core.plan import PlannedOp
+from ..errors import LabError
+from .outcome import Refused, classify, one_line
+from .recorder import Recorder
+
+OPENING_PER_REGION = 50
+OP_TIMEOUT_S = 5.0  # an operation not done by then is given up: info (a write), fail (a read)  # bank: each region deposits this into every account
+
+
+@dataclass(frozen=True)
+class TableNeed:
+    """A table a workload uses: its role, policy and CRDT attribute types."""
+
+    role: str
+    policy: str
+    crdt: dict[str, str] = field(default_factory=dict)
+
+
+class WorkloadClient:
+    """One workload's operations. Subclasses set ``needs`` and write ``_do``."""
+
+    name = ""
+    reads = ("read",)
+
+    def __init__(self, policy: str, options: dict[str, str], prefix: str = "") -> None:
+        self.policy, self.options, self.prefix = policy, dict(options), prefix
+        self.tables: dict[str, str] = {}  # role -> the lab's table name
+        self.hash_keys: dict[str, str] = {}  # role -> its hash key attribute
+
+    def needs(self) -> list[TableNeed]:
+        raise NotImplementedError
+
+    def bind(self, tables: dict[str, Any]) -> None:
+        """Use these lab tables (role -> :class:`~georep.config.Table`)."""
+        self.tables = {role: t.name for role, t in tables.items()}
+        self.hash_keys = {role: t.hash_key.name for role, t in tables.items()}
+
+    def k(self, key: str) -> str:
+        return self.prefix + key
+
+    async def setup(self, lab: Any, rec: Recorder, keys: list[str]) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    async def invoke(self, lab: Any, rec: Recorder, op: PlannedOp) -> dict[str, Any]:
+        invoked = rec.invoke(op.process, op.f, op.value, op.region)
+        return await self.complete(lab, rec, invoked, op)
+
+    async def complete(self, lab: Any, rec: Recorder, invoked: dict[str, Any],
+                       op: PlannedOp) -> dict[str, Any]:
+        try:
+            value = await asyncio.wait_for(self._do(lab, op.region, op.f, dict(op.value)),
+                                           OP_TIMEOUT_S)
+        except Exception as exc:  # every failure is recorded; the run goes on
+            return rec.complete(invoked, classify(exc, read=op.f in self.reads),
+                                error=one_line(exc))
+        return rec.complete(invoked, "ok", value)
+
+    async def _do(self, lab: Any, region: str, f: str, value: dict[str, Any]) -> dict:
+        raise NotImplementedError
+
+    async def final_read(self, lab: Any, region: str, keys: list[str]) -> list[dict]:
+        """One ``final-read`` value per table: {table, items, siblings}."""
+        out = []
+        for role, table in self.tables.items():
+            items: dict[str, Any] = {}
+            for key in keys:
+                items[key] = self._unprefix(role, await lab.get(region, table, self.k(key)))
+            out.append({"table": table, "items": items, "siblings": {}})
+        return out
+
+    def _unprefix(self, role: str, item: dict[str, Any] | None) -> dict[str, Any] | None:
+        if item is None or not self.prefix:
+            return item
+        hk = self.hash_keys[role]
+        return {**item, hk: str(item[hk]).removeprefix(self.prefix)}
+
+
+class Register(WorkloadClient):
+    name = "register"
+
+    def needs(self) -> list[TableNeed]:
+        if self.policy not in ("lww", "vclock"):
+            raise LabError(f"the register workload runs on policy lww or vclock, "
+                           f"not {self.policy}")
+        return [TableNeed("register", self.policy)]
+
+    async def _do(self, lab: Any, region: str, f: str, value: dict[str, Any]) -> dict:
+        table, key = self.tables["register"], self.k(value["key"])
+        if f == "write":
+            replaced: list = []
+            await lab.put(region, table, key, {"v": value["value"]}, replaced=replaced)
+            before = replaced[0] if replaced else None
+            return {**value, "replaced": _attr(before, "v")}
+        item = await lab.get(region, table, key)
+        return {**value, "value": None if item is None else item.get("v")}
+
+    async def final_read(self, lab: Any, region: str, keys: list[str]) -> list[dict]:
+        out = await super().final_read(lab, region, keys)
+        if self.policy == "vclock":
+            table = self.tables["register"]
+            for key in keys:
+                versions = await lab.siblings(region, table, self.k(key))
+                if len(versions) > 1:
+                    out[0]["siblings"][key] = [self._unprefix("register", v) for v in versions]
+        return out
+
+
+def _attr(raw: Any, name: str) -> Any:
+    """An attribute of a raw DynamoDB item (``replaced`` gives raw items), as a plain value."""
+    if not raw or name not in raw:
+        return None
+    (kind, v), = raw[name].items()
+    return v if kind == "S" else str(v)
+
+
+class Counter(WorkloadClient):
+    name = "counter"
+
+    def needs(self) -> list[TableNeed]:
+        _crdt_only(self)
+        return [TableNeed("counter", "crdt", {"n": "pncounter"})]
+
+    async def _do(self, lab: Any, region: str, f: str, value: dict[str, Any]) -> dict:
+        table, key = self.tables["counter"], self.k(value["key"])
+        if f == "add":
+            d = value["delta"]
+            await lab.crdt(region, table, key, [("n", "+=" if d > 0 else "-=", abs(d))])
+            return value
+        item = await lab.get(region, table, key)
+        return {**value, "value": 0 if item is None else item.get("n", 0)}
+
+
+class SetWorkload(WorkloadClient):
+    name = "set"
+
+    def needs(self) -> list[TableNeed]:
+        _crdt_only(self)
+        return [TableNeed("set", "crdt", {"members": "orset"})]
+
+    async def _do(self, lab: Any, region: str, f: str, value: dict[str, Any]) -> dict:
+        table, key = self.tables["set"], self.k(value["key"])
+        if f in ("add", "remove"):
+            op = "+=" if f == "add" else "-="
+            await lab.crdt(region, table, key, [("members", op, value["element"])])
+            return value
+        item = await lab.get(region, table, key)
+        members = [] if item is None else item.get("members") or []
+        return {**value, "value": sorted(members)}
+
+
+class Bank(WorkloadClient):
+    """ATMs in every region withdraw from shared accounts. The balance is a plain number
+    (policy lww: read, check, write), a PN-counter or a bounded counter (policy crdt,
+    option ``balance``); a withdrawal checks the region's balance first, as an ATM does."""
+
+    name = "bank"
+
+    def balance_type(self) -> str:
+        kind = self.options.get("balance", "pncounter")
+        if kind not in ("pncounter", "bcounter"):
+            raise LabError(f"option balance is pncounter or bcounter, not {kind!r}")
+        return kind
+
+    def needs(self) -> list[TableNeed]:
+        if self.policy == "lww":
+            return [TableNeed("bank", "lww")]
+        _crdt_only(self, "lww or crdt")
+        return [TableNeed("bank", "crdt", {"balance": self.balance_type()})]
+
+    async def setup(self, lab: Any, rec: Recorder, keys: list[str]) -> None:
+        regions = [r.name for r in lab.config.regions]
+        for key in keys:
+            if self.policy == "lww":  # one opening write of the whole balance
+                await self._deposit(lab, rec, regions[0], key,
+                                    OPENING_PER_REGION * len(regions))
+                continue
+            for region in regions:  # each region's deposit gives it bcounter rights
+                await self._deposit(lab, rec, region, key, OPENING_PER_REGION)
+
+    async def _deposit(self, lab: Any, rec: Recorder, region: str, key: str, n: int) -> None:
+        invoked = rec.invoke("setup", "deposit", {"key": key, "amount": n}, region)
+        table = self.tables["bank"]
+        if self.policy == "lww":
+            await lab.put(region, table, self.k(key), {"balance": n})
+        else:
+            await lab.crdt(region, table, self.k(key), [("balance", "+=", n)])
+        rec.complete(invoked, "ok")
+
+    async def _do(self, lab: Any, region: str, f: str, value: dict[str, Any]) -> dict:
+        table, key = self.tables["bank"], self.k(value["key"])
+        item = await lab.get(region, table, key)
+        balance = 0 if item is None else int(item.get("balance", 0))
+        if f == "read":
+            return {**value, "value": balance}
+        amount = value["amount"]
+        if balance < amount:
+            raise Refused(f"insufficient funds: balance {balance} < {amount}")
+        if self.policy == "lww":
+            await lab.put(region, table, key, {"balance": balance - amount})
+        else:
+            await lab.crdt(region, table, key, [("balance", "-=", amount)])
+        return value
+
+
+def _crdt_only(client: WorkloadClient, allowed: str = "crdt") -> None:
+    if client.policy != "crdt" and client.policy not in allowed.split(" or "):
+        raise LabError(f"the {client.name} workload runs on policy {allowed}, "
+                       f"not {client.policy}")

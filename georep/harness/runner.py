@@ -1,0 +1,187 @@
+"""Run a plan against a lab: processes and the nemesis on schedule, then heal, reconcile, settle
+and the final reads.
+
+Place in the data flow: :func:`execute` is the middle of ``georep test`` (:mod:`.session` sets
+the lab up and writes the results). Each process is a task that invokes its planned operations
+in order, none before its planned time; the nemesis is a task that starts and stops each fault
+window on time (:func:`nemesis_for` maps a window to a
+:class:`~georep.engine.nemesis.Nemesis`). Everything is recorded in the history
+(:class:`~.recorder.Recorder`). The schedule is the plan's; the outcomes are the lab's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+from ..core.plan import FaultWindow, Plan
+from ..engine.nemesis import (
+    FlapNemesis,
+    KillNemesis,
+    LatencyNemesis,
+    Nemesis,
+    PartitionNemesis,
+    SkewNemesis,
+)
+from .clients import WorkloadClient
+from .outcome import one_line
+from .recorder import Recorder
+
+LATE_S = 5.0  # a process stops invoking this long after the planned end (it fell behind)
+Progress = Callable[[dict[str, Any]], None]
+
+
+def nemesis_for(w: FaultWindow) -> Nemesis:
+    t = w.target
+    if w.kind == "partition":
+        return PartitionNemesis.pair(t["a"], t["b"])
+    if w.kind == "one-way":
+        return PartitionNemesis.pair(t["a"], t["b"], one_way=True)
+    if w.kind == "isolate":
+        return PartitionNemesis.isolating(t["region"])
+    if w.kind == "flap":
+        return FlapNemesis(t["a"], t["b"], t["period"])
+    if w.kind == "latency":
+        return LatencyNemesis(t["a"], t["b"], t["ms"], t["jitter"])
+    if w.kind == "skew":
+        return SkewNemesis(t["region"], t["ms"])
+    if w.kind == "kill":
+        return KillNemesis(t["src"], t["dst"])
+    raise ValueError(f"unknown nemesis {w.kind!r}")
+
+
+class Execution:
+    """The live state of a run, for the progress display."""
+
+    def __init__(self, plan: Plan) -> None:
+        self.planned = len(plan.ops)
+        self.done = 0
+        self.active: dict[int, str] = {}  # window index -> "kind target"
+        self.phase = "run"
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"done": self.done, "planned": self.planned, "phase": self.phase,
+                "faults": sorted(self.active.values())}
+
+
+async def _until(t: float) -> None:
+    delay = t - time.monotonic()
+    if delay > 0:
+        await asyncio.sleep(delay)
+
+
+def describe(w: FaultWindow) -> str:
+    t = w.target
+    if "a" in t:
+        arrow = "→" if w.kind == "one-way" else "↔"
+        return f"{w.kind} {t['a']}{arrow}{t['b']}"
+    if "src" in t:
+        return f"{w.kind} {t['src']}>{t['dst']}"
+    return f"{w.kind} {t['region']}" + (f" {t['ms']:+d}ms" if "ms" in t else "")
+
+
+async def _process(lab: Any, client: WorkloadClient, rec: Recorder, ops, t0: float,
+                   state: Execution, notify: Callable[[], None]) -> None:
+    end = t0 + (ops[-1].at if ops else 0) + LATE_S
+    for op in ops:
+        await _until(t0 + op.at)
+        if time.monotonic() > end:
+            return
+        await client.invoke(lab, rec, op)
+        state.done += 1
+        notify()
+
+
+async def _nemesis(lab: Any, plan: Plan, rec: Recorder, t0: float, state: Execution,
+                   notify: Callable[[], None]) -> list[Nemesis]:
+    nemeses = [nemesis_for(w) for w in plan.faults]
+    steps = sorted([(w.start, 1, i, "start") for i, w in enumerate(plan.faults)]
+                   + [(w.stop, 0, i, "stop") for i, w in enumerate(plan.faults)])
+    for at, _, i, what in steps:
+        await _until(t0 + at)
+        w = plan.faults[i]
+        invoked = rec.invoke("nemesis", f"{what}-{w.kind}", w.target)
+        try:
+            done = await nemeses[i].invoke(lab, {"f": what})
+            rec.complete(invoked, "info", done.get("value"))
+        except Exception as exc:  # a fault that could not be set is recorded, not fatal
+            rec.complete(invoked, "info", error=one_line(exc))
+        if what == "start":
+            state.active[i] = describe(w)
+        else:
+            state.active.pop(i, None)
+        notify()
+    return nemeses
+
+
+async def execute(lab: Any, plan: Plan, client: WorkloadClient, rec: Recorder,
+                  progress: Progress | None = None) -> Execution:
+    """Run the plan's operations and faults; every fault is lifted before this returns."""
+    state = Execution(plan)
+
+    def notify() -> None:
+        if progress is not None:
+            progress(state.snapshot())
+
+    t0 = time.monotonic()
+    nemesis = asyncio.create_task(_nemesis(lab, plan, rec, t0, state, notify))
+    try:
+        await asyncio.gather(*(_process(lab, client, rec, ops, t0, state, notify)
+                               for ops in plan.by_process().values()))
+        nemeses = await nemesis
+    finally:
+        if not nemesis.done():
+            nemesis.cancel()
+    for n in nemeses:  # a window still open (a process ran late) is closed here
+        await n.teardown(lab)
+    state.active.clear()
+    return state
+
+
+async def finish(lab: Any, client: WorkloadClient, rec: Recorder, keys: list[str],
+                 state: Execution, progress: Progress | None = None,
+                 timeout: float = 120.0) -> dict[str, Any]:
+    """Heal, reconcile, settle, then record every region's final reads and the conflict feed.
+    A reconcile that fails is reported (and the final reads still made: the checkers judge)."""
+    def phase(name: str) -> None:
+        state.phase = name
+        if progress is not None:
+            progress(state.snapshot())
+
+    phase("heal")
+    lab.heal()
+    phase("reconcile")
+    out: dict[str, Any] = {}
+    try:
+        report = await lab.reconcile(timeout=timeout)
+        out = {"verified": report["verified"], "redrive": report["redrive"]}
+        phase("settle")
+        await lab.settle(timeout=timeout)
+    except Exception as exc:
+        out = {"verified": False, "error": one_line(exc)}
+    phase("final reads")
+    for r in lab.config.regions:
+        for value in await client.final_read(lab, r.name, keys):
+            rec.complete(rec.invoke("final", "final-read", None, r.name), "ok", value)
+    feed = await _conflicts(lab, client)
+    rec.complete(rec.invoke("final", "conflicts", None), "ok", feed)
+    return out
+
+
+async def _conflicts(lab: Any, client: WorkloadClient) -> list[dict[str, Any]]:
+    roles = {name: role for role, name in client.tables.items()}
+    out = []
+    for e in await lab.conflicts():
+        role = roles.get(e["table"])
+        if role is None:
+            continue
+        key = str(e["key"].get(client.hash_keys[role], ""))
+        if not key.startswith(client.prefix):
+            continue
+        out.append({"table": e["table"], "key": key.removeprefix(client.prefix),
+                    "winner": e["winner"].get("value"),
+                    "losers": [v.get("value") for v in e.get("losers", [])],
+                    "siblings": [v.get("value") for v in e.get("siblings", [])]})
+    return out
