@@ -26,6 +26,7 @@ class Recorder:
         self.ops: list[dict[str, Any]] = []
         self._clock_ns = clock_ns
         self._t0 = clock_ns()
+        self.started_at = time.time()  # wall clock at time 0: to align the lab's events
         self._file = path.open("w", encoding="utf-8") if path is not None else None
         self.counts: dict[str, int] = {t: 0 for t in TYPES}
 

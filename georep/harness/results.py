@@ -55,8 +55,8 @@ def fault_periods(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def summarise(*, spec: dict[str, Any], plan: Plan | None, history: list[dict[str, Any]],
               verdict: dict[str, Any], reconcile: dict[str, Any] | None = None,
-              lab_run: str | None = None) -> dict[str, Any]:
-    return {"valid": verdict["valid"], "checkers": verdict["checkers"],
+              lab_run: str | None = None, started_at: float | None = None) -> dict[str, Any]:
+    return {"started_at": started_at, "valid": verdict["valid"], "checkers": verdict["checkers"],
             "seed": plan.seed if plan else spec.get("seed"), "config": spec,
             "counts": counts(history), "faults": fault_periods(history),
             "operations": sum(1 for op in history

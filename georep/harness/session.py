@@ -119,4 +119,5 @@ async def _run(lab: Any, spec: TestSpec, client: WorkloadClient, run_dir: Path,
         rec.close()
     verdict = check(rec.ops)
     return write_results(run_dir, spec=spec.describe(), plan=plan, history=rec.ops,
-                         verdict=verdict, reconcile=reconcile, lab_run=lab.run_id)
+                         verdict=verdict, reconcile=reconcile, lab_run=lab.run_id,
+                         started_at=rec.started_at)
