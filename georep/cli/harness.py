@@ -1,0 +1,167 @@
+"""``georep test`` and ``georep check``: a workload under faults, a history, a verdict.
+
+Front end only: the run is :func:`georep.harness.session.run_test`, the checkers are
+:mod:`georep.core.checkers`. Exit codes: 0 valid, 1 invalid, 2 unknown (or a bad argument,
+said in one line on stderr).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from rich.text import Text
+
+from ..core.checkers import check as run_checkers
+from ..core.history import parse_lines
+from ..core.plan import NEMESES, WORKLOADS
+from ..errors import LabError
+from ..harness.session import TestSpec, run_test
+from .shared import HomeOpt, JsonOpt, err, fail, out, seconds_option
+
+app = typer.Typer()
+EXIT = {True: 0, False: 1, "unknown": 2}
+
+
+def _options(pairs: list[str]) -> dict[str, str]:
+    out_: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name or not value:
+            fail(f"--option {pair!r}: write it as NAME=VALUE, e.g. idempotency=home")
+        out_[name] = value
+    return out_
+
+
+@app.command("test")
+def test_cmd(
+    workload: Annotated[str, typer.Option(
+        help=f"What the clients do: {', '.join(WORKLOADS)}.")] = "register",
+    policy: Annotated[str, typer.Option(
+        help="The conflict policy of the workload's tables: lww, vclock or crdt.")] = "lww",
+    nemesis: Annotated[str, typer.Option(
+        help=f"Faults, comma-separated: {', '.join(NEMESES)}, or none.")] = "partition",
+    duration: Annotated[float, seconds_option("Seconds of workload and faults.")] = 20.0,
+    rate: Annotated[float, seconds_option("Operations per second, all clients together.")
+                    ] = 10.0,
+    concurrency: Annotated[int | None, typer.Option(
+        help="Client processes, spread over the regions.", show_default="2 per region")
+    ] = None,
+    seed: Annotated[int | None, typer.Option(
+        help="The seed of the schedule (operations and faults).", show_default="random")
+    ] = None,
+    option: Annotated[list[str] | None, typer.Option(
+        "--option", "-o", help="A workload option NAME=VALUE: bank balance=pncounter|bcounter,"
+        " orders idempotency=local|home.")] = None,
+    regions: Annotated[Path, typer.Option(
+        help="Folder of region files and lab.toml (embedded lab).")] = Path("regions"),
+    live: Annotated[bool, typer.Option(
+        "--live", help="Run against the lab started with `georep up`.")] = False,
+    home: HomeOpt = None,
+    runs: Annotated[Path, typer.Option(help="Where run directories go.")] = Path("runs"),
+    as_json: JsonOpt = False,
+) -> None:
+    """Run a workload on a lab while nemeses inject faults; record every client's history;
+    heal, reconcile, settle and read every region; check the history. Prints the seed and the
+    run directory (history.jsonl, plan.json, results.json, plots). The same seed gives the same
+    schedule of operations and faults. Exit 0 valid, 1 invalid, 2 unknown."""
+    if concurrency is not None and concurrency < 1:
+        fail("--concurrency must be at least 1")
+    nemeses = tuple(n.strip() for n in nemesis.split(",") if n.strip()) or ("none",)
+    for n in nemeses:
+        if n not in NEMESES and n != "none":
+            fail(f"unknown nemesis {n!r} (known: {', '.join(NEMESES)}, or none)")
+    if workload not in WORKLOADS:
+        fail(f"unknown workload {workload!r} (known: {', '.join(WORKLOADS)})")
+    if not live and not regions.is_dir():
+        fail(f"{regions}: no such regions folder (give --regions DIR)")
+    spec = TestSpec(workload=workload, policy=policy, nemeses=nemeses,
+                    seed=seed if seed is not None else secrets.randbits(32),
+                    duration=duration, rate=rate, concurrency=concurrency,
+                    options=_options(option or []), regions=regions, live=live, home=home,
+                    runs=runs)
+    err.print(f"seed {spec.seed}")
+    results = _run(spec, show=not as_json)
+    if as_json:
+        print(json.dumps(results, default=str))
+    else:
+        _render(results)
+    raise typer.Exit(EXIT[results["valid"]])
+
+
+def _run(spec: TestSpec, *, show: bool) -> dict[str, Any]:
+    def started(run_dir: Path) -> None:
+        err.print(f"run directory {run_dir}")
+
+    if not show:
+        return asyncio.run(run_test(spec, started=started))
+    with Progress(TextColumn("{task.description}"), BarColumn(),
+                  TextColumn("{task.completed}/{task.total} ops"),
+                  TextColumn("{task.fields[faults]}"), TimeElapsedColumn(),
+                  console=err) as bar:
+        task = bar.add_task("run", total=None, faults="")
+
+        def progress(s: dict[str, Any]) -> None:
+            faults = ", ".join(s["faults"]) or "no faults"
+            bar.update(task, description=s["phase"], completed=s["done"], total=s["planned"],
+                       faults=faults)
+
+        return asyncio.run(run_test(spec, progress=progress, started=started))
+
+
+@app.command("check")
+def check_cmd(
+    path: Annotated[Path, typer.Argument(
+        help="A run directory (its history.jsonl) or a history file in georep's format.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Run the checkers again on a recorded history (or one your own client wrote, in the
+    format of docs/harness.md) and print the verdict. Exit 0 valid, 1 invalid, 2 unknown."""
+    file = path / "history.jsonl" if path.is_dir() else path
+    if not file.is_file():
+        fail(f"{file}: no such history file")
+    try:
+        with file.open(encoding="utf-8") as f:
+            history = parse_lines(f)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise LabError(f"{file}: {exc}") from None
+    verdict = run_checkers(history)
+    if as_json:
+        print(json.dumps({"history": str(file), **verdict}, default=str))
+    else:
+        _render({"valid": verdict["valid"], "checkers": verdict["checkers"]})
+    raise typer.Exit(EXIT[verdict["valid"]])
+
+
+def _mark(valid: Any) -> Text:
+    if valid is True:
+        return Text("valid", "green")
+    if valid is False:
+        return Text("INVALID", "bold red")
+    return Text("unknown", "yellow")
+
+
+def _render(results: dict[str, Any]) -> None:
+    t = Table(title="checkers")
+    for col in ("checker", "verdict", "details"):
+        t.add_column(col)
+    for name, r in results["checkers"].items():
+        details = {k: v for k, v in r.items() if k != "valid"}
+        text = json.dumps(details, default=str)
+        t.add_row(name, _mark(r["valid"]), text if len(text) < 200 else text[:197] + "...")
+    out.print(t)
+    if "counts" in results:
+        line = "; ".join(f"{f}: {c['ok']} ok, {c['fail']} fail, {c['info']} info"
+                         for f, c in results["counts"].items())
+        out.print(f"operations: {line}")
+        for p in results.get("faults", []):
+            out.print(f"fault {p['kind']} {json.dumps(p['target'])}: "
+                      f"{p['start_s']:.1f}s to {p['stop_s']:.1f}s")
+        out.print(f"run directory: {results['run_dir']}")
+    out.print(Text.assemble("verdict: ", _mark(results["valid"])))
