@@ -26,7 +26,6 @@ from typing import Any
 NEMESES = {"partition": "net", "one-way": "net", "isolate": "net", "flap": "net",
            "latency": "net", "skew": "clock", "kill": "process"}
 WORKLOAD_KEYS = {"register": 4, "counter": 3, "set": 2, "bank": 2, "orders": 0}
-OPENING_BALANCE = 100  # bank: per account, deposited in equal parts by every region
 
 
 @dataclass(frozen=True)
@@ -113,10 +112,11 @@ def _set(rng: random.Random, p: int, n: int, regions, region) -> dict:
 
 
 def _bank(rng: random.Random, p: int, n: int, regions, region) -> dict:
-    key = f"a{rng.randrange(WORKLOAD_KEYS['bank'])}"
-    if rng.random() < 0.7:
-        return {"f": "withdraw", "value": {"key": key, "amount": rng.choice([10, 20, 30, 40]),
-                                           "id": f"w{p}-{n}"}}
+    key, roll = f"a{rng.randrange(WORKLOAD_KEYS['bank'])}", rng.random()
+    if roll < 0.8:  # as much paid in as taken out: balances wander, often near zero
+        f = "withdraw" if roll < 0.4 else "deposit"
+        return {"f": f, "value": {"key": key, "amount": rng.choice([10, 20, 30, 40]),
+                                  "id": f"{f[0]}{p}-{n}"}}
     return {"f": "read", "value": {"key": key, "value": None}}
 
 

@@ -22,8 +22,8 @@ from ..errors import LabError
 from .outcome import Refused, classify, one_line
 from .recorder import Recorder
 
-OPENING_PER_REGION = 50
-OP_TIMEOUT_S = 5.0  # an operation not done by then is given up: info (a write), fail (a read)  # bank: each region deposits this into every account
+OPENING_PER_REGION = 50  # bank: each region deposits this into every account
+OP_TIMEOUT_S = 5.0  # an operation not done by then is given up: info (a write), fail (a read)
 
 
 @dataclass(frozen=True)
@@ -215,6 +215,12 @@ class Bank(WorkloadClient):
         if f == "read":
             return {**value, "value": balance}
         amount = value["amount"]
+        if f == "deposit":
+            if self.policy == "lww":
+                await lab.put(region, table, key, {"balance": balance + amount})
+            else:
+                await lab.crdt(region, table, key, [("balance", "+=", amount)])
+            return value
         if balance < amount:
             raise Refused(f"insufficient funds: balance {balance} < {amount}")
         if self.policy == "lww":

@@ -39,7 +39,7 @@ def classify(exc: BaseException, *, read: bool = False) -> str:
     """``fail`` or ``info`` for an operation that raised ``exc``."""
     if read:
         return "fail"
-    if isinstance(exc, NOT_SENT | LabError):
+    if isinstance(exc, (*NOT_SENT, LabError)):
         return "fail"
     if isinstance(exc, ClientError):
         code = exc.response.get("Error", {}).get("Code", "")
