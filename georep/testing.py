@@ -24,6 +24,11 @@ async def test_a_write_made_during_a_partition_arrives_after_the_heal(georep_lab
 working directory by default; ``georep_lab`` writes its run under pytest's tmp_path. Needs
 pytest-asyncio: mark each test ``@pytest.mark.asyncio``, or set ``asyncio_mode = "auto"``.
 
+For histories of your own operations, checked by the same checkers as ``georep test``:
+the ``georep_history`` fixture (a :class:`~georep.harness.user.History`: ``op``,
+``final_reads``, ``check``) and ``partitioned(lab, a, b)`` (partition on entering, heal and
+settle on leaving). The README's "Regression tests" section has a complete example.
+
 Wait on a condition, never for a fixed time: ``await wait_for(predicate, timeout=..., what=...)``
 in a coroutine, ``wait_until(...)`` in plain code (:mod:`georep.runtime.waits`). Both return
 the predicate's first truthy value or raise TimeoutError "timed out after Ns waiting for WHAT".
@@ -36,9 +41,20 @@ from pathlib import Path
 import pytest
 
 from .config import LabConfig, load
+from .harness.user import History as History
+from .harness.user import partitioned as partitioned
 from .runtime.embedded import Lab
 from .runtime.waits import wait_for as wait_for
 from .runtime.waits import wait_until as wait_until
+
+
+@pytest.fixture
+def georep_history(tmp_path) -> History:
+    """A :class:`~georep.harness.user.History` of your own operations, written to
+    ``tmp_path/history.jsonl`` (``georep check`` reads it); ``.check()`` gives the verdict."""
+    history = History(tmp_path / "history.jsonl")
+    yield history
+    history.close()
 
 
 @pytest.fixture

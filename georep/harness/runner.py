@@ -171,16 +171,21 @@ async def finish(lab: Any, client: WorkloadClient, rec: Recorder, keys: list[str
 
 
 async def _conflicts(lab: Any, client: WorkloadClient) -> list[dict[str, Any]]:
-    roles = {name: role for role, name in client.tables.items()}
+    hash_keys = {name: client.hash_keys[role] for role, name in client.tables.items()}
+    return compact_feed(await lab.conflicts(), hash_keys, client.prefix)
+
+
+def compact_feed(entries: list[dict[str, Any]], hash_keys: dict[str, str],
+                 prefix: str = "") -> list[dict[str, Any]]:
+    """The conflict feed as a history records it: entries of the tables in ``hash_keys``
+    (table -> its hash key) whose key starts with ``prefix`` (dropped), versions as values."""
     out = []
-    for e in await lab.conflicts():
-        role = roles.get(e["table"])
-        if role is None:
+    for e in entries:
+        hk = hash_keys.get(e["table"])
+        key = None if hk is None else str(e["key"].get(hk, ""))
+        if key is None or not key.startswith(prefix):
             continue
-        key = str(e["key"].get(client.hash_keys[role], ""))
-        if not key.startswith(client.prefix):
-            continue
-        out.append({"table": e["table"], "key": key.removeprefix(client.prefix),
+        out.append({"table": e["table"], "key": key.removeprefix(prefix),
                     "winner": e["winner"].get("value"),
                     "losers": [v.get("value") for v in e.get("losers", [])],
                     "siblings": [v.get("value") for v in e.get("siblings", [])]})
