@@ -48,6 +48,14 @@ def _holder(event: dict[str, Any]) -> str | None:
     return None
 
 
+def key_id(key: Any) -> str:
+    """One identity for a key however an event wrote it: a client's write names the key as
+    given (``"r0"``), a replicator's apply as the item's key attributes (``{"id": "r0"}``)."""
+    if isinstance(key, dict):
+        return json.dumps([key[k] for k in sorted(key)], default=str)
+    return json.dumps([key], default=str)
+
+
 def event_regions(events: Iterable[dict[str, Any]]) -> list[str]:
     """The regions the events name: where writes happened and where links deliver."""
     return sorted({r for e in events if (r := _holder(e)) is not None})
@@ -72,7 +80,7 @@ def divergence_series(events: Iterable[dict[str, Any]], regions: list[str],
             hlc = int(e["hlc"])
         except (KeyError, TypeError, ValueError):
             continue
-        ident = (str(e.get("table")), json.dumps(e.get("key"), sort_keys=True))
+        ident = (str(e.get("table")), key_id(e.get("key")))
         versions = held.setdefault(ident, {})
         versions[region] = max(hlc, versions.get(region, hlc))
         if e["kind"] == "write":

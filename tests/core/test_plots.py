@@ -67,6 +67,14 @@ def test_a_dict_key_is_one_key_whatever_its_order_and_events_are_taken_in_time_o
     assert divergence_series(events, REGIONS, T0) == [(1, 1), (2, 0)]
 
 
+def test_a_client_write_naming_the_key_as_given_meets_the_apply_naming_its_attributes():
+    """A client's write event names the key as the client gave it ("r0"); the replicator's
+    apply names the item's key attributes ({"id": "r0"}): one key."""
+    events = [write(1, "us-east", "r0", 10), held("apply", 2, "us-east", "eu-west",
+                                                   {"id": "r0"}, 10)]
+    assert divergence_series(events, REGIONS, T0) == [(1, 1), (2, 0)]
+
+
 def test_event_regions_are_where_writes_happen_and_links_deliver():
     events = [write(1, "us-east", "k", 1), held("apply", 2, "us-east", "eu-west", "k", 1),
               {"time": T0, "kind": "partition", "a": "us-east", "b": "ap-south"}]
