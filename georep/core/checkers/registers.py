@@ -1,0 +1,100 @@
+"""The ``lost-updates`` checker: is every acknowledged register write accounted for?
+
+Place in the data flow: between a recorded history (georep test, or a user's own client) and
+the verdict printed by georep test/check. Values are unique per write, so a value names its
+write. An ``ok`` write w of value v to key k is accounted when (a) every region's final read of
+k holds v (item attribute ``v``, or among k's siblings), (b) the conflict feed names v for k (a
+winner, loser or sibling), or (c) an ``ok`` write on k that completed after w's invoke reported
+``replaced == v`` (it read v and overwrote it knowingly).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from georep.core.ledger import feed_key
+
+from .common import NO_FINAL_READS, Final, Op, Pair, View, attr, bounded, verdict, view
+
+# Where an unaccounted write is reported: only ``lost`` makes the verdict false.
+UNDECIDED = ("needs_feed", "uncertain", "unread")
+
+
+def lost_updates(history: Sequence[Op] | View) -> dict[str, Any] | None:
+    """False when an ``ok`` write is not accounted (``lost``: key, value, the ok's index).
+    Unknown instead when the write could only be accounted by a conflict feed the history lacks
+    (``needs_feed``), when an ``info`` write on the key may have read it (``uncertain``), or
+    when no final read names the key (``unread``)."""
+    v = view(history)
+    writes = v.ops["write"]
+    if not writes:
+        return None
+    finals = v.finals
+    if finals is None:
+        return dict(NO_FINAL_READS)
+    named = _named(v.feed or [])
+    ok, maybe = _split(writes)
+    replaced = _replacements(ok)
+    everywhere: dict[Any, set] = {}  # key -> the values every region's final read holds
+    found: dict[str, list] = {"lost": [], **{name: [] for name in UNDECIDED}}
+    for invoke, done in ok:
+        key, value = invoke["value"]["key"], invoke["value"]["value"]
+        if (key, value) in named or replaced.get((key, value), -1) > invoke["index"]:
+            continue
+        held = everywhere.get(key)
+        if held is None:
+            held = everywhere[key] = _final_everywhere(finals.get(key, ()))
+        if value in held:
+            continue
+        where = ("unread" if key not in finals else "needs_feed" if v.feed is None
+                 else "uncertain" if key in maybe else "lost")
+        found[where].append({"key": key, "value": value, "index": done["index"]})
+    out: dict[str, Any] = {"valid": verdict(bool(found["lost"]),
+                                            any(found[name] for name in UNDECIDED)),
+                           "writes": len(ok)}
+    for name, findings in found.items():
+        out.update(bounded(name, findings))
+    return out
+
+
+def _named(feed: list) -> set[tuple[str, Any]]:
+    """(key, value) for every version the conflict feed names."""
+    out = set()
+    for entry in feed:
+        key = feed_key(entry)
+        versions = [entry.get("winner"), *(entry.get("losers") or ()),
+                    *(entry.get("siblings") or ())]
+        out.update((key, v["v"]) for v in versions if isinstance(v, dict) and "v" in v)
+    return out
+
+
+def _split(writes: list[Pair]) -> tuple[list[Pair], set]:
+    """The ``ok`` writes, and the keys of the writes whose outcome is unknown."""
+    ok, maybe = [], set()
+    for invoke, done in writes:
+        how = "info" if done is None else done["type"]
+        if how == "ok":
+            ok.append((invoke, done))
+        elif how == "info":
+            maybe.add(invoke["value"]["key"])
+    return ok, maybe
+
+
+def _replacements(ok: list[Pair]) -> dict[tuple[Any, Any], int]:
+    """(key, replaced value) -> the latest index of an ``ok`` write that replaced it."""
+    out: dict[tuple[Any, Any], int] = {}
+    for invoke, done in ok:
+        slot = (invoke["value"]["key"], done["value"]["replaced"])
+        if out.get(slot, -1) < done["index"]:
+            out[slot] = done["index"]
+    return out
+
+
+def _final_everywhere(reads: Sequence[Final]) -> set:
+    """The values that every one of a key's final reads holds, as item or as sibling."""
+    held = None
+    for final in reads:
+        values = {attr(final, "v")} | {s.get("v") for s in final.siblings}
+        held = values if held is None else held & values
+    return (held or set()) - {None}
