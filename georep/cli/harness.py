@@ -22,7 +22,7 @@ from ..core.checkers import check as run_checkers
 from ..core.history import parse_lines
 from ..core.plan import NEMESES, WORKLOADS
 from ..errors import LabError
-from ..harness.session import TestSpec, run_test
+from ..harness.session import RunSpec, run_test
 from .shared import HomeOpt, JsonOpt, err, fail, out, seconds_option
 
 app = typer.Typer()
@@ -81,7 +81,7 @@ def test_cmd(
         fail(f"unknown workload {workload!r} (known: {', '.join(WORKLOADS)})")
     if not live and not regions.is_dir():
         fail(f"{regions}: no such regions folder (give --regions DIR)")
-    spec = TestSpec(workload=workload, policy=policy, nemeses=nemeses,
+    spec = RunSpec(workload=workload, policy=policy, nemeses=nemeses,
                     seed=seed if seed is not None else secrets.randbits(32),
                     duration=duration, rate=rate, concurrency=concurrency,
                     options=_options(option or []), regions=regions, live=live, home=home,
@@ -95,7 +95,7 @@ def test_cmd(
     raise typer.Exit(EXIT[results["valid"]])
 
 
-def _run(spec: TestSpec, *, show: bool) -> dict[str, Any]:
+def _run(spec: RunSpec, *, show: bool) -> dict[str, Any]:
     def started(run_dir: Path) -> None:
         err.print(f"run directory {run_dir}")
 

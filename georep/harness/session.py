@@ -37,7 +37,7 @@ OPTIONS = {"bank": ("balance",), "orders": ("idempotency",)}
 
 
 @dataclass(frozen=True)
-class TestSpec:
+class RunSpec:
     workload: str
     policy: str
     seed: int
@@ -59,7 +59,7 @@ class TestSpec:
         return d
 
 
-def client_for(spec: TestSpec, prefix: str = "") -> WorkloadClient:
+def client_for(spec: RunSpec, prefix: str = "") -> WorkloadClient:
     cls = CLIENTS.get(spec.workload)
     if cls is None:
         raise LabError(f"unknown workload {spec.workload!r} (known: {', '.join(CLIENTS)})")
@@ -74,7 +74,7 @@ def client_for(spec: TestSpec, prefix: str = "") -> WorkloadClient:
     return client
 
 
-async def run_test(spec: TestSpec, *, progress: Progress | None = None,
+async def run_test(spec: RunSpec, *, progress: Progress | None = None,
                    started: Callable[[Path], None] | None = None) -> dict[str, Any]:
     """Run the test; its results (``results.json``'s content, with ``run_dir``)."""
     client_for(spec)
@@ -94,7 +94,7 @@ async def run_test(spec: TestSpec, *, progress: Progress | None = None,
         return await _run(lab, spec, client, lab.run_path, progress, started)
 
 
-async def _run(lab: Any, spec: TestSpec, client: WorkloadClient, run_dir: Path,
+async def _run(lab: Any, spec: RunSpec, client: WorkloadClient, run_dir: Path,
                progress: Progress | None, started: Callable[[Path], None] | None
                ) -> dict[str, Any]:
     regions = [r.name for r in lab.config.regions]
