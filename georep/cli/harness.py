@@ -22,7 +22,7 @@ from ..core.checkers import check as run_checkers
 from ..core.history import parse_lines
 from ..core.plan import NEMESES, WORKLOADS
 from ..errors import LabError
-from ..harness.session import RunSpec, run_test
+from ..harness.session import RunSpec, client_for, run_test
 from .shared import HomeOpt, JsonOpt, err, fail, out, seconds_option
 
 app = typer.Typer()
@@ -86,6 +86,7 @@ def test_cmd(
                     duration=duration, rate=rate, concurrency=concurrency,
                     options=_options(option or []), regions=regions, live=live, home=home,
                     runs=runs)
+    client_for(spec)  # a bad option or policy: one line, before anything starts
     err.print(f"seed {spec.seed}")
     results = _run(spec, show=not as_json)
     if as_json:

@@ -8,8 +8,8 @@ Outcomes are not planned (an operation may succeed, fail or time out); what the 
 which operation each process invokes, when at the earliest, and which faults start and stop when.
 
 Each workload is a generator of operations (:data:`WORKLOADS`); each process draws from its own
-random stream (``seed/ops/<process>``), and the nemesis from ``seed/faults/<family>``, so adding a
-process or a nemesis does not change what the others draw.
+random stream (``seed/ops/<process>``), and each fault family from ``seed/faults/<family>``, so
+adding a nemesis changes no client operation and no other family's windows.
 
 Fault families run one window at a time and overlap each other: ``net`` (partition, one-way,
 isolate, flap, latency: each heal lifts what its window set, so two net windows never overlap),
@@ -25,7 +25,7 @@ from typing import Any
 
 NEMESES = {"partition": "net", "one-way": "net", "isolate": "net", "flap": "net",
            "latency": "net", "skew": "clock", "kill": "process"}
-WORKLOAD_KEYS = {"register": 4, "counter": 3, "set": 2, "bank": 2, "orders": 0}
+WORKLOAD_KEYS = {"register": 4, "counter": 3, "set": 2, "bank": 4, "orders": 0}
 
 
 @dataclass(frozen=True)
@@ -113,10 +113,14 @@ def _set(rng: random.Random, p: int, n: int, regions, region) -> dict:
 
 def _bank(rng: random.Random, p: int, n: int, regions, region) -> dict:
     key, roll = f"a{rng.randrange(WORKLOAD_KEYS['bank'])}", rng.random()
-    if roll < 0.8:  # as much paid in as taken out: balances wander, often near zero
-        f = "withdraw" if roll < 0.4 else "deposit"
-        return {"f": f, "value": {"key": key, "amount": rng.choice([10, 20, 30, 40]),
-                                  "id": f"{f[0]}{p}-{n}"}}
+    # More asked for than paid in: ATMs empty the accounts, deposits top them up a little,
+    # so a partition often starts with a small balance both sides can withdraw.
+    if roll < 0.55:
+        return {"f": "withdraw", "value": {"key": key, "amount": rng.choice([10, 20, 30, 40]),
+                                           "id": f"w{p}-{n}"}}
+    if roll < 0.8:
+        return {"f": "deposit", "value": {"key": key, "amount": rng.choice([20, 30, 40]),
+                                          "id": f"d{p}-{n}"}}
     return {"f": "read", "value": {"key": key, "value": None}}
 
 
@@ -171,9 +175,10 @@ def _target(kind: str, rng: random.Random, regions: Sequence[str],
 def _windows(seed: int, family: str, kinds: Sequence[str], regions: Sequence[str],
              links: Sequence[tuple[str, str]], duration: float) -> list[FaultWindow]:
     """Alternating quiet and faulty stretches of the run for one family, each fault a kind
-    drawn from ``kinds``; the last stops by the end of the run."""
+    drawn from ``kinds``; the last stops by the end of the run. Stretches scale with the run
+    up to 30 s (a fault lasts 15 to 30% of that, a quiet spell 10 to 20%)."""
     rng = random.Random(f"{seed}/faults/{family}")
-    scale = max(duration, 4.0)
+    scale = min(max(duration, 4.0), 30.0)
     out, t = [], rng.uniform(0.1, 0.2) * scale
     while True:
         length = rng.uniform(0.15, 0.3) * scale
