@@ -208,6 +208,8 @@ def test_every_write_final_replaced_named_or_a_sibling_is_accounted():
                  "losers": [reg("k", "c")], "siblings": []})
     result = lost_updates(h.ops)
     assert result["valid"] is True and result["writes"] == 4
+    # b and d stand (final, sibling), a was read and replaced, c was overwritten unread: named
+    assert result["accounted"] == {"final": 2, "replaced": 1, "in_feed": 1}
 
 
 def test_a_write_neither_final_nor_replaced_nor_named_is_a_lost_update():

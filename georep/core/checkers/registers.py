@@ -23,6 +23,8 @@ UNDECIDED = ("needs_feed", "uncertain", "unread")
 
 def lost_updates(history: Sequence[Op] | View) -> dict[str, Any] | None:
     """False when an ``ok`` write is not accounted (``lost``: key, value, the ok's index).
+    ``accounted`` counts the writes by how: ``final`` (the value stands), ``replaced`` (a later
+    write read it), ``in_feed`` (overwritten unread, and named by the conflict feed).
     Unknown instead when the write could only be accounted by a conflict feed the history lacks
     (``needs_feed``), when an ``info`` write on the key may have read it (``uncertain``), or
     when no final read names the key (``unread``)."""
@@ -38,21 +40,26 @@ def lost_updates(history: Sequence[Op] | View) -> dict[str, Any] | None:
     replaced = _replacements(ok)
     everywhere: dict[Any, set] = {}  # key -> the values every region's final read holds
     found: dict[str, list] = {"lost": [], **{name: [] for name in UNDECIDED}}
+    how = {"final": 0, "replaced": 0, "in_feed": 0}  # how each ok write is accounted
     for invoke, done in ok:
         key, value = invoke["value"]["key"], invoke["value"]["value"]
-        if (key, value) in named or replaced.get((key, value), -1) > invoke["index"]:
+        if replaced.get((key, value), -1) > invoke["index"]:
+            how["replaced"] += 1
             continue
         held = everywhere.get(key)
         if held is None:
             held = everywhere[key] = _final_everywhere(finals.get(key, ()))
         if value in held:
-            continue
-        where = ("unread" if key not in finals else "needs_feed" if v.feed is None
-                 else "uncertain" if key in maybe else "lost")
-        found[where].append({"key": key, "value": value, "index": done["index"]})
+            how["final"] += 1
+        elif (key, value) in named:
+            how["in_feed"] += 1  # overwritten without being read: a lost update, named
+        else:
+            where = ("unread" if key not in finals else "needs_feed" if v.feed is None
+                     else "uncertain" if key in maybe else "lost")
+            found[where].append({"key": key, "value": value, "index": done["index"]})
     out: dict[str, Any] = {"valid": verdict(bool(found["lost"]),
                                             any(found[name] for name in UNDECIDED)),
-                           "writes": len(ok)}
+                           "writes": len(ok), "accounted": how}
     for name, findings in found.items():
         out.update(bounded(name, findings))
     return out
