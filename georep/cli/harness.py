@@ -58,7 +58,7 @@ def test_cmd(
     ] = None,
     option: Annotated[list[str] | None, typer.Option(
         "--option", "-o", help="A workload option NAME=VALUE: bank balance=pncounter|bcounter,"
-        " orders idempotency=local|home.")] = None,
+        " orders idempotency=local|home, register writers=georep|plain|mixed.")] = None,
     regions: Annotated[Path, typer.Option(
         help="Folder of region files and lab.toml (embedded lab).")] = Path("regions"),
     live: Annotated[bool, typer.Option(

@@ -14,9 +14,13 @@ keeps earlier runs' items), so runs never read each other's data.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass, field
 from typing import Any
 
+from aiobotocore.session import AioSession
+
+from ..aws.clients import async_client
 from ..core.plan import PlannedOp
 from ..errors import LabError
 from .outcome import Refused, classify, one_line
@@ -35,6 +39,18 @@ class TableNeed:
     crdt: dict[str, str] = field(default_factory=dict)
 
 
+async def open_clients(stack: contextlib.AsyncExitStack, lab: Any,
+                       routes: dict[str, tuple[str, str]], *, connect_s: float,
+                       read_s: float) -> dict[str, Any]:
+    """name -> a DynamoDB client of the workload's own (no retries inside botocore) for each
+    (src, dst) route: dst reached from src through ``lab.route`` (the link's proxy, or the
+    region itself when src is dst), open until ``stack`` closes."""
+    session = AioSession()
+    return {name: await stack.enter_async_context(async_client(
+        session, "dynamodb", lab.route(src, dst), connect_s=connect_s, read_s=read_s))
+        for name, (src, dst) in routes.items()}
+
+
 class WorkloadClient:
     """One workload's operations. Subclasses set ``needs`` and write ``_do``."""
 
@@ -45,6 +61,7 @@ class WorkloadClient:
         self.policy, self.options, self.prefix = policy, dict(options), prefix
         self.tables: dict[str, str] = {}  # role -> the lab's table name
         self.hash_keys: dict[str, str] = {}  # role -> its hash key attribute
+        self.stack = contextlib.AsyncExitStack()  # the workload's own clients, if any
 
     def needs(self) -> list[TableNeed]:
         raise NotImplementedError
@@ -61,7 +78,7 @@ class WorkloadClient:
         return None
 
     async def close(self) -> None:
-        return None
+        await self.stack.aclose()
 
     async def invoke(self, lab: Any, rec: Recorder, op: PlannedOp) -> dict[str, Any]:
         invoked = rec.invoke(op.process, op.f, op.value, op.region)
@@ -70,14 +87,15 @@ class WorkloadClient:
     async def complete(self, lab: Any, rec: Recorder, invoked: dict[str, Any],
                        op: PlannedOp) -> dict[str, Any]:
         try:
-            value = await asyncio.wait_for(self._do(lab, op.region, op.f, dict(op.value)),
+            value = await asyncio.wait_for(self._do(lab, op, dict(op.value)),
                                            OP_TIMEOUT_S)
         except Exception as exc:  # every failure is recorded; the run goes on
             return rec.complete(invoked, classify(exc, read=op.f in self.reads),
                                 error=one_line(exc))
         return rec.complete(invoked, "ok", value)
 
-    async def _do(self, lab: Any, region: str, f: str, value: dict[str, Any]) -> dict:
+    async def _do(self, lab: Any, op: PlannedOp, value: dict[str, Any]) -> dict:
+        """Do ``op`` (its argument ``value``, a copy); the ok completion's value."""
         raise NotImplementedError
 
     async def final_read(self, lab: Any, region: str, keys: list[str]) -> list[dict]:
@@ -97,44 +115,6 @@ class WorkloadClient:
         return {**item, hk: str(item[hk]).removeprefix(self.prefix)}
 
 
-class Register(WorkloadClient):
-    name = "register"
-
-    def needs(self) -> list[TableNeed]:
-        if self.policy not in ("lww", "vclock"):
-            raise LabError(f"the register workload runs on policy lww or vclock, "
-                           f"not {self.policy}")
-        return [TableNeed("register", self.policy)]
-
-    async def _do(self, lab: Any, region: str, f: str, value: dict[str, Any]) -> dict:
-        table, key = self.tables["register"], self.k(value["key"])
-        if f == "write":
-            replaced: list = []
-            await lab.put(region, table, key, {"v": value["value"]}, replaced=replaced)
-            before = replaced[0] if replaced else None
-            return {**value, "replaced": _attr(before, "v")}
-        item = await lab.get(region, table, key)
-        return {**value, "value": None if item is None else item.get("v")}
-
-    async def final_read(self, lab: Any, region: str, keys: list[str]) -> list[dict]:
-        out = await super().final_read(lab, region, keys)
-        if self.policy == "vclock":
-            table = self.tables["register"]
-            for key in keys:
-                versions = await lab.siblings(region, table, self.k(key))
-                if len(versions) > 1:
-                    out[0]["siblings"][key] = [self._unprefix("register", v) for v in versions]
-        return out
-
-
-def _attr(raw: Any, name: str) -> Any:
-    """An attribute of a raw DynamoDB item (``replaced`` gives raw items), as a plain value."""
-    if not raw or name not in raw:
-        return None
-    (kind, v), = raw[name].items()
-    return v if kind == "S" else str(v)
-
-
 class Counter(WorkloadClient):
     name = "counter"
 
@@ -142,7 +122,8 @@ class Counter(WorkloadClient):
         _crdt_only(self)
         return [TableNeed("counter", "crdt", {"n": "pncounter"})]
 
-    async def _do(self, lab: Any, region: str, f: str, value: dict[str, Any]) -> dict:
+    async def _do(self, lab: Any, op: PlannedOp, value: dict[str, Any]) -> dict:
+        region, f = op.region, op.f
         table, key = self.tables["counter"], self.k(value["key"])
         if f == "add":
             d = value["delta"]
@@ -159,11 +140,12 @@ class SetWorkload(WorkloadClient):
         _crdt_only(self)
         return [TableNeed("set", "crdt", {"members": "orset"})]
 
-    async def _do(self, lab: Any, region: str, f: str, value: dict[str, Any]) -> dict:
+    async def _do(self, lab: Any, op: PlannedOp, value: dict[str, Any]) -> dict:
+        region, f = op.region, op.f
         table, key = self.tables["set"], self.k(value["key"])
         if f in ("add", "remove"):
-            op = "+=" if f == "add" else "-="
-            await lab.crdt(region, table, key, [("members", op, value["element"])])
+            how = "+=" if f == "add" else "-="
+            await lab.crdt(region, table, key, [("members", how, value["element"])])
             return value
         item = await lab.get(region, table, key)
         members = [] if item is None else item.get("members") or []
@@ -208,7 +190,8 @@ class Bank(WorkloadClient):
             await lab.crdt(region, table, self.k(key), [("balance", "+=", n)])
         rec.complete(invoked, "ok")
 
-    async def _do(self, lab: Any, region: str, f: str, value: dict[str, Any]) -> dict:
+    async def _do(self, lab: Any, op: PlannedOp, value: dict[str, Any]) -> dict:
+        region, f = op.region, op.f
         table, key = self.tables["bank"], self.k(value["key"])
         item = await lab.get(region, table, key)
         balance = 0 if item is None else int(item.get("balance", 0))

@@ -19,17 +19,13 @@ user never saw the reply) and retries the same key in ``retry``'s region.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from typing import Any
 
-from aiobotocore.session import AioSession
-
-from ..aws.clients import async_client
 from ..core.breaker import CircuitBreaker
 from ..core.plan import PlannedOp
 from ..errors import LabError
-from .clients import OP_TIMEOUT_S, TableNeed, WorkloadClient
+from .clients import OP_TIMEOUT_S, TableNeed, WorkloadClient, open_clients
 from .outcome import Refused, classify, one_line
 from .recorder import Recorder
 
@@ -45,7 +41,6 @@ class Orders(WorkloadClient):
         self.mode = self.options.get("idempotency", "local")
         if self.mode not in ("local", "home"):
             raise LabError(f"option idempotency is local or home, not {self.mode!r}")
-        self._stack = contextlib.AsyncExitStack()
         self._routes: dict[str, Any] = {}  # region -> a DynamoDB client of home, via the link
         self._breakers: dict[str, CircuitBreaker] = {}
         self.home = ""
@@ -60,15 +55,11 @@ class Orders(WorkloadClient):
         self.home = lab.config.regions[0].name
         if self.mode != "home":
             return
-        session = AioSession()
-        for r in lab.config.regions:
-            self._routes[r.name] = await self._stack.enter_async_context(async_client(
-                session, "dynamodb", lab.route(r.name, self.home),
-                connect_s=CLAIM_CONNECT_S, read_s=CLAIM_READ_S))
-            self._breakers[r.name] = CircuitBreaker(failure_threshold=3, cooldown_s=2.0)
-
-    async def close(self) -> None:
-        await self._stack.aclose()
+        regions = [r.name for r in lab.config.regions]
+        self._routes = await open_clients(self.stack, lab, {r: (r, self.home) for r in regions},
+                                          connect_s=CLAIM_CONNECT_S, read_s=CLAIM_READ_S)
+        self._breakers = {r: CircuitBreaker(failure_threshold=3, cooldown_s=2.0)
+                          for r in regions}
 
     async def invoke(self, lab: Any, rec: Recorder, op: PlannedOp) -> dict[str, Any]:
         first = rec.invoke(op.process, op.f, op.value, op.region)
@@ -86,8 +77,8 @@ class Orders(WorkloadClient):
         return await self.complete(lab, rec, rec.invoke(op.process, op.f, again.value,
                                                          op.retry), again)
 
-    async def _do(self, lab: Any, region: str, f: str, value: dict[str, Any]) -> dict:
-        return await self._place(lab, region, value)
+    async def _do(self, lab: Any, op: PlannedOp, value: dict[str, Any]) -> dict:
+        return await self._place(lab, op.region, value)
 
     async def _place(self, lab: Any, region: str, value: dict[str, Any]) -> dict:
         key, amount = value["key"], value["amount"]

@@ -94,9 +94,8 @@ async def _process(lab: Any, client: WorkloadClient, rec: Recorder, ops, t0: flo
         notify()
 
 
-async def _nemesis(lab: Any, plan: Plan, rec: Recorder, t0: float, state: Execution,
-                   notify: Callable[[], None]) -> list[Nemesis]:
-    nemeses = [nemesis_for(w) for w in plan.faults]
+async def _nemesis(lab: Any, plan: Plan, nemeses: list[Nemesis], rec: Recorder, t0: float,
+                   state: Execution, notify: Callable[[], None]) -> None:
     steps = sorted([(w.start, 1, i, "start") for i, w in enumerate(plan.faults)]
                    + [(w.stop, 0, i, "stop") for i, w in enumerate(plan.faults)])
     for at, _, i, what in steps:
@@ -113,12 +112,12 @@ async def _nemesis(lab: Any, plan: Plan, rec: Recorder, t0: float, state: Execut
         else:
             state.active.pop(i, None)
         notify()
-    return nemeses
 
 
 async def execute(lab: Any, plan: Plan, client: WorkloadClient, rec: Recorder,
                   progress: Progress | None = None) -> Execution:
-    """Run the plan's operations and faults; every fault is lifted before this returns."""
+    """Run the plan's operations and faults; every fault is lifted before this returns (or
+    raises: a bug in a client must not leave the lab partitioned)."""
     state = Execution(plan)
 
     def notify() -> None:
@@ -126,17 +125,19 @@ async def execute(lab: Any, plan: Plan, client: WorkloadClient, rec: Recorder,
             progress(state.snapshot())
 
     t0 = time.monotonic()
-    nemesis = asyncio.create_task(_nemesis(lab, plan, rec, t0, state, notify))
+    nemeses = [nemesis_for(w) for w in plan.faults]
+    nemesis = asyncio.create_task(_nemesis(lab, plan, nemeses, rec, t0, state, notify))
     try:
         await asyncio.gather(*(_process(lab, client, rec, ops, t0, state, notify)
                                for ops in plan.by_process().values()))
-        nemeses = await nemesis
+        await nemesis
     finally:
         if not nemesis.done():
             nemesis.cancel()
-    for n in nemeses:  # a window still open (a process ran late) is closed here
-        await n.teardown(lab)
-    state.active.clear()
+            await asyncio.gather(nemesis, return_exceptions=True)
+        for n in nemeses:  # a window still open (a process ran late, or failed) is closed
+            await n.teardown(lab)
+        state.active.clear()
     return state
 
 

@@ -23,9 +23,10 @@ from ..core.plan import make_plan
 from ..errors import LabError
 from ..runtime.embedded import Lab
 from ..runtime.live import LiveLab
-from .clients import Bank, Counter, Register, SetWorkload, WorkloadClient
+from .clients import Bank, Counter, SetWorkload, WorkloadClient
 from .orders import Orders
 from .recorder import Recorder
+from .register import Register
 from .results import write_results
 from .runner import Progress, execute, finish
 from .tables import find_tables, with_tables
@@ -33,7 +34,7 @@ from .tables import find_tables, with_tables
 CLIENTS: dict[str, type[WorkloadClient]] = {
     "register": Register, "counter": Counter, "set": SetWorkload, "bank": Bank,
     "orders": Orders}
-OPTIONS = {"bank": ("balance",), "orders": ("idempotency",)}
+OPTIONS = {"bank": ("balance",), "orders": ("idempotency",), "register": ("writers",)}
 
 
 @dataclass(frozen=True)
@@ -117,7 +118,25 @@ async def _run(lab: Any, spec: RunSpec, client: WorkloadClient, run_dir: Path,
     finally:
         await client.close()
         rec.close()
+    if Path(lab.run_path) != run_dir:  # a live lab logs to its own run: keep this test's part
+        _copy_events(lab.run_events(), run_dir / "events.jsonl", rec.started_at, client.prefix)
     verdict = check(rec.ops)
     return write_results(run_dir, spec=spec.describe(), plan=plan, history=rec.ops,
                          verdict=verdict, reconcile=reconcile, lab_run=lab.run_id,
                          started_at=rec.started_at)
+
+
+def _copy_events(events: list[dict[str, Any]], path: Path, since: float, prefix: str) -> None:
+    """The live lab's events of this run: from its start, those naming one of its keys (every
+    key it writes starts with ``prefix``) or none (faults, kills, breakers)."""
+    def ours(e: dict[str, Any]) -> bool:
+        key = e.get("key")
+        if key is None:
+            return True
+        values = key.values() if isinstance(key, dict) else [key]
+        return any(str(v).startswith(prefix) for v in values)
+
+    with path.open("w", encoding="utf-8") as f:
+        for e in events:
+            if e.get("time", 0) >= since and ours(e):
+                f.write(json.dumps(e, default=str) + "\n")

@@ -46,6 +46,17 @@ def test_register_lww_partition_loses_updates_but_names_every_one(tmp_path):
     assert {"history.jsonl", "plan.json", "results.json", "events.jsonl"} <= files
 
 
+def test_plain_clients_beside_georep_one_way_cuts_and_kills_lose_nothing_silently(tmp_path):
+    """The outside tester's recipe: writers in both regions, half of them plain AWS clients,
+    symmetric and one-way partitions, replicators killed."""
+    r = run(tmp_path, workload="register", policy="lww", seed=9, duration=10, rate=20,
+            options={"writers": "mixed"}, nemeses=("partition", "one-way", "kill"))
+    assert {f["kind"] for f in r["faults"]} >= {"kill"}
+    lost_updates = r["checkers"]["lost-updates"]
+    assert lost_updates["valid"] is True and lost_updates["accounted"]["in_feed"] > 0
+    assert r["valid"] is True
+
+
 def test_register_lww_with_the_feed_muted_is_invalid_and_names_the_keys(tmp_path,
                                                                           monkeypatch):
     monkeypatch.setenv(MUTE_ENV, "1")

@@ -143,6 +143,11 @@ def test_a_run_against_a_live_lab_with_a_replicator_killed(tmp_path):
         events = lines(Path(json.loads((home / "state.json").read_text())["run_path"])
                        / "events.jsonl")
         assert any(e["kind"] == "replicator-kill" for e in events)
+        # the run directory keeps this run's part of the lab's events, and plots it
+        ours = lines(Path(results["run_dir"]) / "events.jsonl")
+        writes = [e for e in ours if e["kind"] == "write"]
+        assert writes and all(e["key"].startswith("test-") for e in writes)
+        assert "divergence.png" in results["plots"]
 
 
 def test_the_live_lab_needs_a_table_for_the_workload(tmp_path):

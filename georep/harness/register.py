@@ -1,0 +1,102 @@
+"""The register workload: writes of unique values and reads, by key, in every region, through
+georep or through plain AWS clients beside it.
+
+Place in the data flow: a workload client (:mod:`.clients`) the runner drives. Option
+``writers``: ``georep`` (default: georep's write path, which reports the item each write
+replaced), ``plain`` (every client a plain DynamoDB client, as an application that never heard
+of georep) or ``mixed`` (odd-numbered processes plain). A plain client is a careful one: a
+consistent read, then a PutItem conditional on what it read, so an acknowledged plain write
+replaced exactly the value it read (its ``replaced``), and a refused condition is a definite
+``fail``. Reads always go through georep (its view of the item).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..core.plan import PlannedOp
+from ..errors import LabError
+from .clients import TableNeed, WorkloadClient, open_clients
+from .outcome import Refused, one_line
+from .recorder import Recorder
+
+WRITERS = ("georep", "plain", "mixed")
+PLAIN_CONNECT_S, PLAIN_READ_S = 1.0, 4.0
+
+
+class Register(WorkloadClient):
+    name = "register"
+
+    def __init__(self, policy: str, options: dict[str, str], prefix: str = "") -> None:
+        super().__init__(policy, options, prefix)
+        self.writers = self.options.get("writers", "georep")
+        if self.writers not in WRITERS:
+            raise LabError(f"option writers is {', '.join(WRITERS)}, not {self.writers!r}")
+        self._plain: dict[str, Any] = {}  # region -> a plain client straight to it
+
+    def needs(self) -> list[TableNeed]:
+        if self.policy not in ("lww", "vclock"):
+            raise LabError(f"the register workload runs on policy lww or vclock, "
+                           f"not {self.policy}")
+        return [TableNeed("register", self.policy)]
+
+    async def setup(self, lab: Any, rec: Recorder, keys: list[str]) -> None:
+        if self.writers != "georep":
+            self._plain = await open_clients(
+                self.stack, lab, {r.name: (r.name, r.name) for r in lab.config.regions},
+                connect_s=PLAIN_CONNECT_S, read_s=PLAIN_READ_S)
+
+    def plain(self, process: int) -> bool:
+        return self.writers == "plain" or (self.writers == "mixed" and process % 2 == 1)
+
+    async def _do(self, lab: Any, op: PlannedOp, value: dict[str, Any]) -> dict:
+        table, key = self.tables["register"], self.k(value["key"])
+        if op.f == "read":
+            item = await lab.get(op.region, table, key)
+            return {**value, "value": None if item is None else item.get("v")}
+        if self.plain(op.process):
+            old = await self._plain_write(op.region, table, key, value["value"])
+            return {**value, "replaced": old}
+        replaced: list = []
+        await lab.put(op.region, table, key, {"v": value["value"]}, replaced=replaced)
+        return {**value, "replaced": raw_attr(replaced[0] if replaced else None, "v")}
+
+    async def _plain_write(self, region: str, table: str, key: str, new: str) -> str | None:
+        """Read, then write conditional on the value read; the value replaced."""
+        client, hk = self._plain[region], self.hash_keys["register"]
+        try:
+            got = await client.get_item(TableName=table, Key={hk: {"S": key}},
+                                        ConsistentRead=True)
+        except Exception as exc:  # nothing was written yet
+            raise Refused(f"the read before the write failed: {one_line(exc)}") from exc
+        item = got.get("Item")
+        old = raw_attr(item, "v")
+        if item is None:
+            cond, values = "attribute_not_exists(#k)", {}
+        elif old is None:
+            cond, values = "attribute_not_exists(#v)", {}
+        else:
+            cond, values = "#v = :old", {":old": {"S": old}}
+        names = {"#k": hk} if item is None else {"#v": "v"}
+        await client.put_item(TableName=table, Item={hk: {"S": key}, "v": {"S": new}},
+                              ConditionExpression=cond, ExpressionAttributeNames=names,
+                              **({"ExpressionAttributeValues": values} if values else {}))
+        return old
+
+    async def final_read(self, lab: Any, region: str, keys: list[str]) -> list[dict]:
+        out = await super().final_read(lab, region, keys)
+        if self.policy == "vclock":
+            table = self.tables["register"]
+            for key in keys:
+                versions = await lab.siblings(region, table, self.k(key))
+                if len(versions) > 1:
+                    out[0]["siblings"][key] = [self._unprefix("register", v) for v in versions]
+        return out
+
+
+def raw_attr(raw: Any, name: str) -> Any:
+    """An attribute of a raw DynamoDB item (``replaced`` gives raw items), as a plain value."""
+    if not raw or name not in raw:
+        return None
+    (kind, v), = raw[name].items()
+    return v if kind == "S" else str(v)
