@@ -22,9 +22,11 @@ $(DEVSTAMP): pyproject.toml $(STAMP)
 demo: $(STAMP)  ## create .venv, install, run the global-tables story on an embedded lab
 	$(BIN)/georep demo
 
-test: $(DEVSTAMP)  ## install dev dependencies, lint, run the whole suite
+# Two workers, a test file each at a time (module fixtures are shared within a file): most
+# tests wait on moto, proxies and subprocesses, so two halve the wall time on two cores.
+test: $(DEVSTAMP)  ## install dev dependencies, lint, run the whole suite (two workers)
 	$(BIN)/ruff check georep tests bench
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadfile
 
 test-long: $(DEVSTAMP)  ## the property tests with 20x the examples (HYPOTHESIS_PROFILE=long)
 	HYPOTHESIS_PROFILE=long $(BIN)/pytest $(addprefix tests/core/,test_crdt_laws.py \

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import secrets
 from pathlib import Path
 from typing import Annotated, Any
@@ -19,10 +20,12 @@ from rich.table import Table
 from rich.text import Text
 
 from ..core.checkers import check as run_checkers
-from ..core.history import parse_lines
+from ..core.history import pairs, parse_lines
 from ..core.plan import NEMESES, WORKLOADS
 from ..errors import LabError
 from ..harness.session import RunSpec, client_for, run_test
+from ..harness.tables import find_tables
+from .connect import live_config
 from .shared import HomeOpt, JsonOpt, err, fail, out, seconds_option
 
 app = typer.Typer()
@@ -39,6 +42,13 @@ def _options(pairs: list[str]) -> dict[str, str]:
     return out_
 
 
+def _positive_rate(value: float) -> float:
+    if not (math.isfinite(value) and value > 0):
+        fail(f"--rate must be a positive, finite number of operations per second, "
+             f"not {value:g}")
+    return value
+
+
 @app.command("test")
 def test_cmd(
     workload: Annotated[str, typer.Option(
@@ -48,8 +58,8 @@ def test_cmd(
     nemesis: Annotated[str, typer.Option(
         help=f"Faults, comma-separated: {', '.join(NEMESES)}, or none.")] = "partition",
     duration: Annotated[float, seconds_option("Seconds of workload and faults.")] = 20.0,
-    rate: Annotated[float, seconds_option("Operations per second, all clients together.")
-                    ] = 10.0,
+    rate: Annotated[float, typer.Option(
+        help="Operations per second, all clients together.", callback=_positive_rate)] = 10.0,
     concurrency: Annotated[int | None, typer.Option(
         help="Client processes, spread over the regions.", show_default="2 per region")
     ] = None,
@@ -86,7 +96,9 @@ def test_cmd(
                     duration=duration, rate=rate, concurrency=concurrency,
                     options=_options(option or []), regions=regions, live=live, home=home,
                     runs=runs)
-    client_for(spec)  # a bad option or policy: one line, before anything starts
+    client = client_for(spec)  # a bad option or policy: one line, before anything starts
+    if live:  # no lab, or no table for the workload: one line, before anything starts
+        find_tables(live_config(home)[2], client.needs())
     err.print(f"seed {spec.seed}")
     results = _run(spec, show=not as_json)
     if as_json:
@@ -130,6 +142,7 @@ def check_cmd(
     try:
         with file.open(encoding="utf-8") as f:
             history = parse_lines(f)
+        pairs(history)  # every completion has its invoke, one at a time per process
     except (ValueError, UnicodeDecodeError) as exc:
         raise LabError(f"{file}: {exc}") from None
     verdict = run_checkers(history)

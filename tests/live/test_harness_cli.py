@@ -114,8 +114,10 @@ def test_a_duplicate_order_added_to_a_final_read_makes_it_invalid(tmp_path):
     (["test", "--workload", "bank", "--option", "colour=red"], "has no option 'colour'"),
     (["test", "--workload", "counter", "--policy", "lww"], "runs on policy crdt"),
     (["test", "--duration", "-1"], "--duration must be a positive"),
+    (["test", "--rate", "0"], "--rate must be a positive, finite number of operations"),
     (["test", "--regions", "/nonexistent"], "no such regions folder"),
     (["check", "/nonexistent/history.jsonl"], "no such history file"),
+    (["test", "--live", "--home", "/nonexistent-home"], "no lab is running"),
 ])
 def test_bad_arguments_are_one_line_errors(args, message):
     proc = georep(*args, timeout=60)
@@ -124,11 +126,18 @@ def test_bad_arguments_are_one_line_errors(args, message):
     assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) <= 2
 
 
-def test_a_malformed_history_names_its_line(tmp_path):
+INVOKE = '{"process": 0, "type": "invoke", "f": "read", "value": null}\n'
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    (INVOKE + "not json\n", "line 2"),
+    (INVOKE + INVOKE, "process 0 invokes while its invoke at index 0 is outstanding"),
+])
+def test_a_malformed_history_is_named_in_one_line(tmp_path, text, message):
     bad = tmp_path / "h.jsonl"
-    bad.write_text('{"process": 0, "type": "invoke", "f": "read", "value": null}\nnot json\n')
+    bad.write_text(text)
     proc = georep("check", str(bad))
-    assert proc.returncode == 2 and "line 2" in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_a_run_against_a_live_lab_with_a_replicator_killed(tmp_path):
