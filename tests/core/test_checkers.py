@@ -125,6 +125,22 @@ def test_an_added_element_missing_everywhere_is_lost_unless_a_remove_may_explain
     assert result["lost"] == [{"kind": "set", "key": "s", "element": "x", "index": gone}]
 
 
+def test_a_remove_that_completed_before_an_add_began_cannot_explain_its_absence():
+    """An observed-remove set's remove deletes only the adds it has seen: an element removed,
+    then added again, must be present; one removed concurrently with the re-add may not be."""
+    h = History()
+    h.member(1, "add", "s", "x")
+    h.member(2, "remove", "s", "x")
+    again = h.member(1, "add", "s", "x")  # invoked after the remove completed
+    h.member(1, "add", "s", "y")
+    h.invoke(2, "remove", {"key": "s", "element": "y"})  # outstanding: may take y with it
+    h.member(1, "add", "s", "y")
+    h.final("sets", {"s": None})
+    result = lost(h.ops)
+    assert result["valid"] is False
+    assert result["lost"] == [{"kind": "set", "key": "s", "element": "x", "index": again}]
+
+
 def test_an_acknowledged_order_with_no_item_for_its_key_is_lost():
     h, _ = orders_history()
     at = h.order(3, "i3", "o3")

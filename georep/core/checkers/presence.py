@@ -9,6 +9,7 @@ list attribute ``members``; a register key is written if its item is not null.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -91,9 +92,10 @@ def _duplicate_members(finals: Finals, keys: set) -> list[dict]:
 
 def lost(history: Sequence[Op] | View) -> dict[str, Any] | None:
     """An ``ok`` effect absent from every region's final read: a register key written but
-    null everywhere, a set element added and never removed (``ok`` or ``info``) but in no
-    region's members, an idempotency key ordered but with no order item anywhere. A key no
-    final read names is ``unread`` (unknown)."""
+    null everywhere, a set element added and not removed (``ok`` or ``info``) by a remove that
+    completed after the add began (or never completed) but in no region's members, an
+    idempotency key ordered but with no order item anywhere. A key no final read names is
+    ``unread`` (unknown)."""
     v = view(history)
     if not (v.ops["write"] or v.ops["set-add"] or v.ops["set-remove"] or v.ops["order"]):
         return None
@@ -124,12 +126,18 @@ def _lost_registers(writes: list[Pair], finals: Finals, found: list, unread: lis
 
 def _lost_elements(adds: list[Pair], removes: list[Pair], finals: Finals, found: list,
                    unread: list) -> None:
-    removed = {(invoke["value"]["key"], invoke["value"]["element"])
-               for invoke, done in removes if outcome(done) in ("ok", "info")}
+    # (key, element) -> when its last ok/info remove completed (an outstanding one: never).
+    # A remove deletes only the adds it has seen: one done before an add began explains nothing.
+    removed: dict[tuple[Any, Any], float] = {}
+    for invoke, done in removes:
+        if outcome(done) in ("ok", "info"):
+            slot = (invoke["value"]["key"], invoke["value"]["element"])
+            removed[slot] = max(removed.get(slot, -1), math.inf if done is None
+                                else done["index"])
     present: dict[Any, set] = {}  # key -> every element of every region's final read
     for invoke, done in _ok(adds):
         key, element = invoke["value"]["key"], invoke["value"]["element"]
-        if (key, element) in removed:
+        if removed.get((key, element), -1) > invoke["index"]:
             continue
         if key not in present:
             present[key] = {e for final in finals.get(key, ()) for e in _members(final)}
