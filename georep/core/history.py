@@ -33,6 +33,8 @@ def parse_lines(lines: Iterable[str]) -> list[Op]:
             op = json.loads(line)
         except json.JSONDecodeError as e:
             raise ValueError(f"line {number}: invalid JSON: {e.msg} (column {e.colno})") from None
+        except RecursionError:
+            raise ValueError(f"line {number}: invalid JSON: nested too deeply") from None
         problem = _problem(op)
         if problem:
             raise ValueError(f"line {number}: {problem}")
