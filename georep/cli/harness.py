@@ -21,7 +21,7 @@ from rich.text import Text
 
 from ..core.checkers import check as run_checkers
 from ..core.history import pairs, parse_lines
-from ..core.plan import NEMESES, WORKLOADS
+from ..core.plan import NEMESES, WORKLOADS, check_size
 from ..errors import LabError
 from ..harness.session import RunSpec, client_for, run_test
 from ..harness.tables import find_tables
@@ -89,6 +89,10 @@ def test_cmd(
             fail(f"unknown nemesis {n!r} (known: {', '.join(NEMESES)}, or none)")
     if workload not in WORKLOADS:
         fail(f"unknown workload {workload!r} (known: {', '.join(WORKLOADS)})")
+    try:
+        check_size(duration, rate)
+    except ValueError as exc:
+        fail(f"--duration/--rate: {exc}")
     if not live and not regions.is_dir():
         fail(f"{regions}: no such regions folder (give --regions DIR)")
     spec = RunSpec(workload=workload, policy=policy, nemeses=nemeses,

@@ -26,6 +26,8 @@ from typing import Any
 NEMESES = {"partition": "net", "one-way": "net", "isolate": "net", "flap": "net",
            "latency": "net", "skew": "clock", "kill": "process"}
 WORKLOAD_KEYS = {"register": 4, "counter": 3, "set": 2, "bank": 4, "orders": 0}
+MAX_OPS = 100_000  # operations a plan may expect (rate × duration): each is drawn and stored
+MAX_DURATION_S = 86_400.0  # a day: fault windows are drawn every few seconds of it
 
 
 @dataclass(frozen=True)
@@ -190,6 +192,18 @@ def _windows(seed: int, family: str, kinds: Sequence[str], regions: Sequence[str
         t += length + rng.uniform(0.1, 0.2) * scale
 
 
+def check_size(duration: float, rate: float, concurrency: int = 1) -> None:
+    """ValueError unless the run is one a plan can be drawn for: positive, at most
+    :data:`MAX_DURATION_S` long and :data:`MAX_OPS` operations expected."""
+    if duration <= 0 or rate <= 0 or concurrency < 1:
+        raise ValueError("duration and rate must be positive, concurrency at least 1")
+    if duration > MAX_DURATION_S:
+        raise ValueError(f"a run lasts at most {MAX_DURATION_S:.0f} s, not {duration:g}")
+    if duration * rate > MAX_OPS:
+        raise ValueError(f"rate × duration plans about {duration * rate:.0f} operations; "
+                         f"at most {MAX_OPS} operations")
+
+
 def make_plan(*, seed: int, workload: str, nemeses: Sequence[str], regions: Sequence[str],
               links: Sequence[tuple[str, str]], duration: float, rate: float,
               concurrency: int, options: dict[str, str] | None = None) -> Plan:
@@ -203,8 +217,7 @@ def make_plan(*, seed: int, workload: str, nemeses: Sequence[str], regions: Sequ
                          f"(known: {', '.join(NEMESES)}, or none)")
     if len(regions) < 2:
         raise ValueError("a test needs at least two regions")
-    if duration <= 0 or rate <= 0 or concurrency < 1:
-        raise ValueError("duration and rate must be positive, concurrency at least 1")
+    check_size(duration, rate, concurrency)
     processes = {p: regions[p % len(regions)] for p in range(concurrency)}
     ops = [op for p, region in processes.items()
            for op in _process_ops(seed, workload, p, region, regions, duration,

@@ -94,6 +94,8 @@ def test_orders_retry_in_another_region_and_some_replies_are_lost():
     ({"nemeses": ["meteor"]}, "unknown nemesis 'meteor'"),
     ({"regions": ["us-east"]}, "at least two regions"),
     ({"rate": 0}, "must be positive"),
+    ({"rate": 1e7}, "about 200000000 operations"),  # would take minutes and gigabytes to draw
+    ({"duration": 1e9, "rate": 1e-6}, "at most 86400 s"),  # as many fault windows
 ])
 def test_bad_options_are_one_line_errors(kw, message):
     with pytest.raises(ValueError, match=message):

@@ -115,6 +115,7 @@ def test_a_duplicate_order_added_to_a_final_read_makes_it_invalid(tmp_path):
     (["test", "--workload", "counter", "--policy", "lww"], "runs on policy crdt"),
     (["test", "--duration", "-1"], "--duration must be a positive"),
     (["test", "--rate", "0"], "--rate must be a positive, finite number of operations"),
+    (["test", "--rate", "1e7"], "at most 100000 operations"),
     (["test", "--regions", "/nonexistent"], "no such regions folder"),
     (["check", "/nonexistent/history.jsonl"], "no such history file"),
     (["test", "--live", "--home", "/nonexistent-home"], "no lab is running"),
