@@ -126,19 +126,30 @@ async def execute(lab: Any, plan: Plan, client: WorkloadClient, rec: Recorder,
 
     t0 = time.monotonic()
     nemeses = [nemesis_for(w) for w in plan.faults]
+    tasks = [asyncio.create_task(_process(lab, client, rec, ops, t0, state, notify))
+             for ops in plan.by_process().values()]
     nemesis = asyncio.create_task(_nemesis(lab, plan, nemeses, rec, t0, state, notify))
     try:
-        await asyncio.gather(*(_process(lab, client, rec, ops, t0, state, notify)
-                               for ops in plan.by_process().values()))
+        await asyncio.gather(*tasks)
         await nemesis
     finally:
-        if not nemesis.done():
-            nemesis.cancel()
-            await asyncio.gather(nemesis, return_exceptions=True)
-        for n in nemeses:  # a window still open (a process ran late, or failed) is closed
-            await n.teardown(lab)
+        for task in [*tasks, nemesis]:  # a process that raised ends the run for every one
+            task.cancel()
+        await asyncio.gather(*tasks, nemesis, return_exceptions=True)
+        await _lift(lab, plan, nemeses, rec)
         state.active.clear()
     return state
+
+
+async def _lift(lab: Any, plan: Plan, nemeses: list[Nemesis], rec: Recorder) -> None:
+    """Close every window still open (a process ran late, or failed); one that cannot be
+    closed is recorded as a failed stop, and the others are closed all the same."""
+    for w, n in zip(plan.faults, nemeses, strict=True):
+        try:
+            await n.teardown(lab)
+        except Exception as exc:
+            invoked = rec.invoke("nemesis", f"stop-{w.kind}", w.target)
+            rec.complete(invoked, "info", error=one_line(exc))
 
 
 async def finish(lab: Any, client: WorkloadClient, rec: Recorder, keys: list[str],
