@@ -30,17 +30,23 @@ def parse_lines(lines: Iterable[str]) -> list[Op]:
         if not line.strip():
             continue
         try:
-            op = json.loads(line)
+            op = json.loads(line, parse_constant=_no_constant)
         except json.JSONDecodeError as e:
             raise ValueError(f"line {number}: invalid JSON: {e.msg} (column {e.colno})") from None
         except RecursionError:
             raise ValueError(f"line {number}: invalid JSON: nested too deeply") from None
+        except ValueError as e:  # NaN or Infinity, which Python's json alone would accept
+            raise ValueError(f"line {number}: invalid JSON: {e}") from None
         problem = _problem(op)
         if problem:
             raise ValueError(f"line {number}: {problem}")
         op.setdefault("index", len(out))
         out.append(op)
     return out
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
 
 
 def _problem(op: Any) -> str | None:

@@ -305,6 +305,14 @@ def test_a_final_value_outside_the_bounds_names_key_region_value_and_bounds(n):
                                         "value": n, "expected": [2, 7]}]
 
 
+@pytest.mark.parametrize("n", ["nan", "inf", "1e999"])
+def test_a_final_value_that_is_not_a_finite_number_is_an_error_not_a_verdict(n):
+    h = counter_history()
+    h.final("counter", {"c": {"id": "c", "n": n}})
+    with pytest.raises(ValueError, match="not a finite number"):
+        counter(h.ops)
+
+
 def test_an_absent_counter_is_zero():
     h = History()
     h.add(1, "c", 3, type_="info")

@@ -98,6 +98,7 @@ def test_lines_parse_with_blank_lines_skipped_and_index_filled_from_the_position
     ('{"type": "ok",', "invalid JSON"),
     ('{"value": ' + "[" * 100_000 + "]" * 100_000 + "}", "invalid JSON: nested too deeply"),
     ("[1, 2]", "not a JSON object but list"),
+    ('{"type": "ok", "f": "read", "process": 0, "time": NaN}', "NaN is not JSON"),
     (json.dumps({"type": "ok", "f": "read"}), "missing field 'process'"),
     (json.dumps({**OK, "type": "done"}), "'type' is 'done'"),
     (json.dumps({**OK, "f": 3}), "'f' is int, not a string"),

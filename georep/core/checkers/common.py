@@ -10,6 +10,7 @@ the history through a :class:`View`. :func:`view` makes one in a few passes over
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -122,16 +123,18 @@ def at(pair: Pair) -> int:
 
 
 def number(value: Any, where: str) -> int | float:
-    """A JSON number (or a numeric string, as DynamoDB's numbers may be written)."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return value
+    """A JSON number (or a numeric string, as DynamoDB's numbers may be written); a NaN or an
+    infinity (which no bound can hold) is a ``ValueError``, as is anything else."""
     if isinstance(value, str):
         for parse in (int, float):
             try:
-                return parse(value)
+                value = parse(value)
+                break
             except ValueError:
                 pass
-    raise ValueError(f"{where}: {value!r} is not a number")
+    if type(value) is int or (type(value) is float and math.isfinite(value)):
+        return value
+    raise ValueError(f"{where}: {value!r} is not a finite number")
 
 
 def attr(final: Final, name: str, default: Any = None) -> Any:
