@@ -236,6 +236,20 @@ def test_a_write_neither_final_nor_replaced_nor_named_is_a_lost_update():
     assert result["lost"] == [{"key": "k", "value": "c", "index": at["c"]}]
 
 
+def test_a_write_that_won_a_conflict_and_then_vanished_is_a_lost_update():
+    """The feed's winner is the value that stood: it names no loss. A winner later gone, with
+    no write that read it, was lost (here a stale value came back in every region)."""
+    h = History()
+    h.write(1, "k", "a")
+    won = h.write(2, "k", "b")
+    h.final("register", {"k": reg("k", "a")})
+    h.conflicts({"table": "register", "key": {"id": "k"}, "winner": reg("k", "b"),
+                 "losers": [reg("k", "a")], "siblings": []})
+    result = lost_updates(h.ops)
+    assert result["valid"] is False
+    assert result["lost"] == [{"key": "k", "value": "b", "index": won}]
+
+
 def test_a_replacement_completed_before_the_write_was_invoked_accounts_nothing():
     h = History()
     h.write(2, "k", "b", replaced="a")  # claims to have read a before a was written

@@ -3,9 +3,10 @@
 Place in the data flow: between a recorded history (georep test, or a user's own client) and
 the verdict printed by georep test/check. Values are unique per write, so a value names its
 write. An ``ok`` write w of value v to key k is accounted when (a) every region's final read of
-k holds v (item attribute ``v``, or among k's siblings), (b) the conflict feed names v for k (a
-winner, loser or sibling), or (c) an ``ok`` write on k that completed after w's invoke reported
-``replaced == v`` (it read v and overwrote it knowingly).
+k holds v (item attribute ``v``, or among k's siblings), (b) the conflict feed names v for k as
+a loser or a sibling (a winner is the value that stood: it names no loss), or (c) an ``ok``
+write on k that completed after w's invoke reported ``replaced == v`` (it read v and
+overwrote it knowingly).
 """
 
 from __future__ import annotations
@@ -66,12 +67,11 @@ def lost_updates(history: Sequence[Op] | View) -> dict[str, Any] | None:
 
 
 def _named(feed: list) -> set[tuple[str, Any]]:
-    """(key, value) for every version the conflict feed names."""
+    """(key, value) for every version the conflict feed names as a loser or a sibling."""
     out = set()
     for entry in feed:
         key = feed_key(entry)
-        versions = [entry.get("winner"), *(entry.get("losers") or ()),
-                    *(entry.get("siblings") or ())]
+        versions = [*(entry.get("losers") or ()), *(entry.get("siblings") or ())]
         out.update((key, v["v"]) for v in versions if isinstance(v, dict) and "v" in v)
     return out
 
