@@ -28,6 +28,7 @@ NEMESES = {"partition": "net", "one-way": "net", "isolate": "net", "flap": "net"
 WORKLOAD_KEYS = {"register": 4, "counter": 3, "set": 2, "bank": 4, "orders": 0}
 MAX_OPS = 100_000  # operations a plan may expect (rate × duration): each is drawn and stored
 MAX_DURATION_S = 86_400.0  # a day: fault windows are drawn every few seconds of it
+MAX_CONCURRENCY = 1_000  # client processes: each a task with its own random stream
 
 
 @dataclass(frozen=True)
@@ -194,9 +195,12 @@ def _windows(seed: int, family: str, kinds: Sequence[str], regions: Sequence[str
 
 def check_size(duration: float, rate: float, concurrency: int = 1) -> None:
     """ValueError unless the run is one a plan can be drawn for: positive, at most
-    :data:`MAX_DURATION_S` long and :data:`MAX_OPS` operations expected."""
+    :data:`MAX_DURATION_S` long, :data:`MAX_OPS` operations expected and
+    :data:`MAX_CONCURRENCY` processes."""
     if duration <= 0 or rate <= 0 or concurrency < 1:
         raise ValueError("duration and rate must be positive, concurrency at least 1")
+    if concurrency > MAX_CONCURRENCY:
+        raise ValueError(f"at most {MAX_CONCURRENCY} client processes, not {concurrency}")
     if duration > MAX_DURATION_S:
         raise ValueError(f"a run lasts at most {MAX_DURATION_S:.0f} s, not {duration:g}")
     if duration * rate > MAX_OPS:

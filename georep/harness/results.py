@@ -57,6 +57,7 @@ def summarise(*, spec: dict[str, Any], plan: Plan | None, history: list[dict[str
               verdict: dict[str, Any], reconcile: dict[str, Any] | None = None,
               lab_run: str | None = None, started_at: float | None = None) -> dict[str, Any]:
     return {"started_at": started_at, "valid": verdict["valid"], "checkers": verdict["checkers"],
+            **({"reason": verdict["reason"]} if "reason" in verdict else {}),
             "seed": plan.seed if plan else spec.get("seed"), "config": spec,
             "counts": counts(history), "faults": fault_periods(history),
             "operations": sum(1 for op in history

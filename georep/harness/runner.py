@@ -142,13 +142,21 @@ async def execute(lab: Any, plan: Plan, client: WorkloadClient, rec: Recorder,
 
 
 async def _lift(lab: Any, plan: Plan, nemeses: list[Nemesis], rec: Recorder) -> None:
-    """Close every window still open (a process ran late, or failed); one that cannot be
-    closed is recorded as a failed stop, and the others are closed all the same."""
+    """Close every window still open (a process ran late, or failed), recorded as the stop it
+    is; one that cannot be closed is recorded as a failed stop, and the others are closed all
+    the same."""
     for w, n in zip(plan.faults, nemeses, strict=True):
+        if getattr(n, "active", True) is False:
+            continue
+        invoked = rec.invoke("nemesis", f"stop-{w.kind}", w.target)
         try:
-            await n.teardown(lab)
+            if hasattr(n, "active"):
+                done = await n.invoke(lab, {"f": "stop"})
+                rec.complete(invoked, "info", done.get("value"))
+            else:
+                await n.teardown(lab)
+                rec.complete(invoked, "info", "teardown")
         except Exception as exc:
-            invoked = rec.invoke("nemesis", f"stop-{w.kind}", w.target)
             rec.complete(invoked, "info", error=one_line(exc))
 
 
@@ -175,11 +183,24 @@ async def finish(lab: Any, client: WorkloadClient, rec: Recorder, keys: list[str
         out = {"verified": False, "error": one_line(exc)}
     phase("final reads")
     for r in lab.config.regions:
-        for value in await client.final_read(lab, r.name, keys):
-            rec.complete(rec.invoke("final", "final-read", None, r.name), "ok", value)
-    feed = await _conflicts(lab, client)
-    rec.complete(rec.invoke("final", "conflicts", None), "ok", feed)
+        await _recorded(rec, "final-read", r.name, lambda r=r: client.final_read(
+            lab, r.name, keys))
+    await _recorded(rec, "conflicts", None, lambda: _conflicts(lab, client), many=False)
     return out
+
+
+async def _recorded(rec: Recorder, f: str, region: str | None, read: Callable[[], Any], *,
+                    many: bool = True) -> None:
+    """Record a final read (``many``: one op per value it returns); one that fails is a
+    ``fail``, which the checkers take as no read at all (the key unread: unknown), not as an
+    empty region."""
+    try:
+        values = await read()
+    except Exception as exc:
+        rec.complete(rec.invoke("final", f, None, region), "fail", error=one_line(exc))
+        return
+    for value in values if many else [values]:
+        rec.complete(rec.invoke("final", f, None, region), "ok", value)
 
 
 async def _conflicts(lab: Any, client: WorkloadClient) -> list[dict[str, Any]]:

@@ -121,6 +121,9 @@ async def _run(lab: Any, spec: RunSpec, client: WorkloadClient, run_dir: Path,
     if Path(lab.run_path) != run_dir:  # a live lab logs to its own run: keep this test's part
         _copy_events(lab.run_events(), run_dir / "events.jsonl", rec.started_at, client.prefix)
     verdict = check(rec.ops)
+    if not plan.ops:  # nothing was tested: a CI job must not read that as a pass
+        verdict = {**verdict, "valid": "unknown",
+                   "reason": "the plan has no client operation (raise --rate or --duration)"}
     return write_results(run_dir, spec=spec.describe(), plan=plan, history=rec.ops,
                          verdict=verdict, reconcile=reconcile, lab_run=lab.run_id,
                          started_at=rec.started_at)

@@ -17,7 +17,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ..core.checkers import check
-from ..errors import GeorepError
+from ..errors import ConfigError, GeorepError
 from .outcome import classify, one_line
 from .recorder import Recorder
 from .runner import compact_feed
@@ -64,7 +64,8 @@ class History:
     block does the operation and may call ``op.ok(result)``, ``op.fail()`` or ``op.info()``
     (ok with the invoke's value by default). An exception from the lab (a timeout, a refused
     request, a GeorepError) ends the operation as fail (reads, and writes never sent) or info,
-    and is swallowed: the history says what happened. Other exceptions propagate."""
+    and is swallowed: the history says what happened. Other exceptions propagate, and so does
+    a ConfigError (an unknown table or region is the test's mistake, not the lab's)."""
 
     def __init__(self, path: str | Path | None = None) -> None:
         self.recorder = Recorder(Path(path) if path is not None else None)
@@ -81,6 +82,8 @@ class History:
         try:
             yield handle
         except OUTCOMES as exc:
+            if isinstance(exc, ConfigError):  # an unknown table or region: the test's mistake
+                raise
             self.recorder.complete(invoked, classify(exc, read=read or f == "read"),
                                    error=one_line(exc))
             return

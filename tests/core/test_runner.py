@@ -12,7 +12,7 @@ import pytest
 
 from georep.core.plan import FaultWindow, Plan, PlannedOp
 from georep.harness.recorder import Recorder
-from georep.harness.runner import execute
+from georep.harness.runner import execute, finish
 
 A, B = "us-east", "eu-west"
 
@@ -72,3 +72,38 @@ async def test_a_fault_that_cannot_be_lifted_does_not_leave_the_others_in_place(
     failed = [op for op in rec.ops if op["process"] == "nemesis" and op.get("error")]
     assert [op["f"] for op in failed] == ["stop-skew"]
     assert "did not answer" in failed[0]["error"]
+    lifted = [op for op in rec.ops if op["process"] == "nemesis" and op["type"] == "info"
+              and op["f"] == "stop-partition"]
+    assert lifted and "error" not in lifted[0]  # the history shows the fault lifted
+
+
+class SettledLab(FaultLab):
+    async def reconcile(self, timeout: float) -> dict[str, Any]:
+        return {"verified": True, "redrive": {}}
+
+    async def settle(self, timeout: float) -> None:
+        return None
+
+    async def conflicts(self) -> list:
+        raise ConnectionError("the feed did not answer")
+
+
+class HalfReadable:
+    """Reads us-east; eu-west's final read fails."""
+
+    def __init__(self) -> None:
+        self.tables, self.hash_keys, self.prefix = {"register": "t"}, {"register": "id"}, ""
+
+    async def final_read(self, lab: Any, region: str, keys: list[str]) -> list[dict]:
+        if region == B:
+            raise ConnectionError(f"{region} did not answer")
+        return [{"table": "t", "items": {"r0": None}, "siblings": {}}]
+
+
+async def test_a_final_read_that_fails_is_recorded_as_a_fail_not_as_an_empty_region():
+    lab, rec = SettledLab(), Recorder(None)
+    state = await execute(lab, Plan(1, "register", 1.0, 1.0, {}, (), ()), BuggyClient(), rec)
+    await finish(lab, HalfReadable(), rec, ["r0"], state)
+    done = [(op["f"], op.get("region"), op["type"]) for op in rec.ops if op["type"] != "invoke"]
+    assert done == [("final-read", A, "ok"), ("final-read", B, "fail"), ("conflicts", None, "fail")]
+    assert "did not answer" in rec.ops[3]["error"]

@@ -91,6 +91,14 @@ def test_check_gives_the_same_verdict_and_a_removed_write_makes_it_invalid(regis
     assert key in json.dumps(verdict["checkers"]["lost"])
 
 
+def test_a_run_with_no_operation_is_unknown_not_valid(tmp_path):
+    proc, results = test_run(tmp_path, "--rate", "0.1", "--duration", "2", "--nemesis", "none",
+                             "--seed", "1")
+    assert results["operations"] == 0
+    assert proc.returncode == 2 and results["valid"] == "unknown"
+    assert "no client operation" in results["reason"]
+
+
 def test_a_duplicate_order_added_to_a_final_read_makes_it_invalid(tmp_path):
     proc, results = test_run(tmp_path, "--workload", "orders", "--policy", "lww",
                              "--option", "idempotency=home", "--nemesis", "none",
