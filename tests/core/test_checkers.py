@@ -151,6 +151,16 @@ def test_an_acknowledged_order_with_no_item_for_its_key_is_lost():
     assert result["lost"] == [{"kind": "order", "key": "i3", "orders": ["o3"], "indexes": [at]}]
 
 
+def test_another_order_for_the_key_does_not_stand_in_for_the_acknowledged_one():
+    """i1 was acknowledged as order o1; only o7 (for i1) is held: the user's o1 is gone."""
+    h, at = orders_history()
+    h.final("orders", {"o7": {"id": "o7", "idem": "i1"}, "o2": {"id": "o2", "idem": "i2"}})
+    result = lost(h.ops)
+    assert result["valid"] is False
+    assert result["lost"] == [{"kind": "order", "key": "i1", "orders": ["o1", "o1"],
+                               "indexes": at[:2]}]
+
+
 # -- convergence -------------------------------------------------------------------------------
 
 

@@ -94,8 +94,8 @@ def lost(history: Sequence[Op] | View) -> dict[str, Any] | None:
     """An ``ok`` effect absent from every region's final read: a register key written but
     null everywhere, a set element added and not removed (``ok`` or ``info``) by a remove that
     completed after the add began (or never completed) but in no region's members, an
-    idempotency key ordered but with no order item anywhere. A key no final read names is
-    ``unread`` (unknown)."""
+    acknowledged order whose order id no region holds for its idempotency key. A key no final
+    read names is ``unread`` (unknown)."""
     v = view(history)
     if not (v.ops["write"] or v.ops["set-add"] or v.ops["set-remove"] or v.ops["order"]):
         return None
@@ -149,11 +149,14 @@ def _lost_elements(adds: list[Pair], removes: list[Pair], finals: Finals, found:
 
 
 def _lost_orders(orders: list[Pair], finals: Finals, found: list) -> None:
-    present = {idem for _, idem in _orders_by_idem(finals)}
+    """An ``ok`` order whose acknowledged order id is held by no region for its key (another
+    order for the key does not stand in for it); without an order id, any order for the key."""
+    held = {(idem, oid) for (_, idem), ids in _orders_by_idem(finals).items() for oid in ids}
+    present = {idem for idem, _ in held}
     missing: dict[Any, dict] = {}
     for invoke, done in _ok(orders):
-        key = invoke["value"]["key"]
-        if key in present:
+        key, oid = invoke["value"]["key"], done["value"].get("order")
+        if (key, oid) in held or (oid is None and key in present):
             continue
         entry = missing.setdefault(key, {"kind": "order", "key": key, "orders": [],
                                          "indexes": []})
