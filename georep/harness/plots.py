@@ -4,7 +4,8 @@ Place in the data flow: the last step of a run. :func:`~.results.write_results` 
 :func:`plot_run` with the run directory, the history (:mod:`.recorder`) and the results (counts,
 fault periods, configuration, ``started_at``); the divergence figure also reads the lab's own
 ``events.jsonl`` (:mod:`georep.runtime.events`) from the run directory. :func:`divergence_series`
-is pure; the drawing uses matplotlib's Agg backend (no display) and closes every figure it opens.
+is pure; the drawing uses matplotlib's object API (``Figure`` with an Agg canvas): no pyplot, so
+importing this module changes no backend and a notebook's own figures are left alone.
 Each figure shades the fault periods, so what a fault did shows against when it happened.
 """
 
@@ -16,10 +17,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")  # no display: chosen before pyplot loads
-import matplotlib.pyplot as plt
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
 from ..runtime.events import read_events
 
@@ -202,20 +201,20 @@ def title(what: str, results: dict[str, Any]) -> str:
 @contextmanager
 def figure(path: Path, what: str, ylabel: str, results: dict[str, Any],
            xlabel: str = "seconds since the run began") -> Iterator[Any]:
-    """Axes to draw on; afterwards the faults are shaded, the figure saved and closed."""
-    fig, ax = plt.subplots(figsize=(10, 4.5))
-    try:
-        yield ax
-        shade_faults(ax, results.get("faults") or [])
-        ax.set_title(title(what, results), fontsize=10)
-        ax.set_xlabel(xlabel)
-        ax.set_ylabel(ylabel)
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
-        fig.tight_layout()
-        fig.savefig(path, dpi=100)
-    finally:
-        plt.close(fig)
+    """Axes to draw on; afterwards the faults are shaded and the figure saved (a Figure not
+    registered with pyplot: nothing to close, nothing left open)."""
+    fig = Figure(figsize=(10, 4.5))
+    FigureCanvasAgg(fig)  # PNG output without pyplot's global state
+    ax = fig.add_subplot()
+    yield ax
+    shade_faults(ax, results.get("faults") or [])
+    ax.set_title(title(what, results), fontsize=10)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
 
 
 def plot_latency(path: Path, history: list[dict[str, Any]], results: dict[str, Any]) -> None:

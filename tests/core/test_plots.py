@@ -160,3 +160,20 @@ def test_an_empty_history_still_gives_the_two_figures(tmp_path):
     names = plot_run(tmp_path, [], {"faults": []})
     assert names == ["latency.png", "rate.png"]
     assert all(is_png(tmp_path / n) for n in names)
+
+
+def test_importing_the_plots_leaves_the_users_backend_alone():
+    """A notebook that imports georep keeps its own backend (the figures use no pyplot)."""
+    import importlib
+
+    import matplotlib
+
+    import georep.harness.plots as plots
+
+    before = matplotlib.get_backend()
+    try:
+        matplotlib.use("svg")
+        importlib.reload(plots)
+        assert matplotlib.get_backend() == "svg"
+    finally:
+        matplotlib.use(before)
