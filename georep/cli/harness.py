@@ -21,7 +21,7 @@ from rich.text import Text
 
 from ..core.checkers import check as run_checkers
 from ..core.history import pairs, parse_lines
-from ..core.plan import NEMESES, WORKLOADS, check_size
+from ..core.plan import NEMESES, WORKLOADS, check_options
 from ..errors import LabError
 from ..harness.session import RunSpec, client_for, run_test
 from ..harness.tables import find_tables
@@ -84,15 +84,10 @@ def test_cmd(
     if concurrency is not None and concurrency < 1:
         fail("--concurrency must be at least 1")
     nemeses = tuple(n.strip() for n in nemesis.split(",") if n.strip()) or ("none",)
-    for n in nemeses:
-        if n not in NEMESES and n != "none":
-            fail(f"unknown nemesis {n!r} (known: {', '.join(NEMESES)}, or none)")
-    if workload not in WORKLOADS:
-        fail(f"unknown workload {workload!r} (known: {', '.join(WORKLOADS)})")
     try:
-        check_size(duration, rate)
+        check_options(workload, nemeses, duration, rate, concurrency or 1)
     except ValueError as exc:
-        fail(f"--duration/--rate: {exc}")
+        fail(str(exc))
     if not live and not regions.is_dir():
         fail(f"{regions}: no such regions folder (give --regions DIR)")
     spec = RunSpec(workload=workload, policy=policy, nemeses=nemeses,

@@ -84,6 +84,23 @@ class Plan:
         return d
 
 
+def fault_label(period: dict[str, Any]) -> str:
+    """A fault ({kind, target}: a window, or a period of results.json) as a short label:
+    ``partition us-east↔eu-west``, ``isolate ap-south``, ``kill us-east→eu-west``..."""
+    kind, t = period.get("kind", "fault"), period.get("target")
+    if not isinstance(t, dict):
+        return f"{kind} {t}" if t is not None else str(kind)
+    if "a" in t and "b" in t:
+        what = f"{t['a']}{'→' if kind == 'one-way' else '↔'}{t['b']}"
+    elif "src" in t and "dst" in t:
+        what = f"{t['src']}→{t['dst']}"
+    elif "region" in t:
+        what = str(t["region"])
+    else:
+        what = " ".join(f"{k}={v}" for k, v in sorted(t.items()))
+    return f"{kind} {what}" + (f" {t['ms']:+} ms" if kind == "skew" and "ms" in t else "")
+
+
 # -- workloads: (rng, process, n, regions) -> (f, value, retry, lose_reply) --------------------
 
 Draw = Callable[[random.Random, int, int, Sequence[str], str], PlannedOp | dict]
@@ -208,20 +225,27 @@ def check_size(duration: float, rate: float, concurrency: int = 1) -> None:
                          f"at most {MAX_OPS} operations")
 
 
-def make_plan(*, seed: int, workload: str, nemeses: Sequence[str], regions: Sequence[str],
-              links: Sequence[tuple[str, str]], duration: float, rate: float,
-              concurrency: int, options: dict[str, str] | None = None) -> Plan:
-    """The run's plan. ``concurrency`` processes, spread over the regions in turn, share
-    ``rate`` operations per second; ValueError names a bad argument."""
+def check_options(workload: str, nemeses: Sequence[str], duration: float, rate: float,
+                  concurrency: int = 1) -> None:
+    """ValueError naming the first bad option: an unknown workload or nemesis, or a run no
+    plan can be drawn for (:func:`check_size`). The CLI asks before a lab starts."""
     if workload not in WORKLOADS:
         raise ValueError(f"unknown workload {workload!r} (known: {', '.join(WORKLOADS)})")
     unknown = [n for n in nemeses if n not in NEMESES and n != "none"]
     if unknown:
         raise ValueError(f"unknown nemesis {unknown[0]!r} "
                          f"(known: {', '.join(NEMESES)}, or none)")
+    check_size(duration, rate, concurrency)
+
+
+def make_plan(*, seed: int, workload: str, nemeses: Sequence[str], regions: Sequence[str],
+              links: Sequence[tuple[str, str]], duration: float, rate: float,
+              concurrency: int, options: dict[str, str] | None = None) -> Plan:
+    """The run's plan. ``concurrency`` processes, spread over the regions in turn, share
+    ``rate`` operations per second; ValueError names a bad argument."""
+    check_options(workload, nemeses, duration, rate, concurrency)
     if len(regions) < 2:
         raise ValueError("a test needs at least two regions")
-    check_size(duration, rate, concurrency)
     processes = {p: regions[p % len(regions)] for p in range(concurrency)}
     ops = [op for p, region in processes.items()
            for op in _process_ops(seed, workload, p, region, regions, duration,

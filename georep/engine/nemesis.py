@@ -23,6 +23,8 @@ GrudgeBuilder = Callable[[Sequence[str]], Grudge]
 
 
 class Nemesis(Protocol):
+    active: bool  # its fault is in place (started, not yet stopped)
+
     async def setup(self, lab: Any) -> None: ...
 
     async def invoke(self, lab: Any, op: dict[str, Any]) -> dict[str, Any]: ...

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,6 +52,22 @@ async def open_clients(stack: contextlib.AsyncExitStack, lab: Any,
         for name, (src, dst) in routes.items()}
 
 
+async def read_table(lab: Any, region: str, table: str, keys: list[str],
+                     key_of: Callable[[str], str] = str,
+                     shown: Callable[[Any], Any] = lambda item: item) -> dict[str, Any]:
+    """A ``final-read`` value: ``keys`` of ``table`` as ``region`` holds them (``key_of``: the
+    DynamoDB key of a history key; ``shown``: an item as the history shows it), and for a
+    vclock table every key's concurrent values when it has more than one."""
+    items = {key: shown(await lab.get(region, table, key_of(key))) for key in keys}
+    siblings: dict[str, list] = {}
+    if lab.config.table(table).policy == "vclock":
+        for key in keys:
+            versions = await lab.siblings(region, table, key_of(key))
+            if len(versions) > 1:
+                siblings[key] = [shown(v) for v in versions]
+    return {"table": table, "items": items, "siblings": siblings}
+
+
 class WorkloadClient:
     """One workload's operations. Subclasses set ``needs`` and write ``_do``."""
 
@@ -65,6 +82,12 @@ class WorkloadClient:
 
     def needs(self) -> list[TableNeed]:
         raise NotImplementedError
+
+    def require_policy(self, *allowed: str) -> None:
+        """LabError unless the workload's policy is one it can run on."""
+        if self.policy not in allowed:
+            raise LabError(f"the {self.name} workload runs on policy {' or '.join(allowed)}, "
+                           f"not {self.policy}")
 
     def bind(self, tables: dict[str, Any]) -> None:
         """Use these lab tables (role -> :class:`~georep.config.Table`)."""
@@ -100,13 +123,9 @@ class WorkloadClient:
 
     async def final_read(self, lab: Any, region: str, keys: list[str]) -> list[dict]:
         """One ``final-read`` value per table: {table, items, siblings}."""
-        out = []
-        for role, table in self.tables.items():
-            items: dict[str, Any] = {}
-            for key in keys:
-                items[key] = self._unprefix(role, await lab.get(region, table, self.k(key)))
-            out.append({"table": table, "items": items, "siblings": {}})
-        return out
+        return [await read_table(lab, region, table, keys, self.k,
+                                 lambda item, role=role: self._unprefix(role, item))
+                for role, table in self.tables.items()]
 
     def _unprefix(self, role: str, item: dict[str, Any] | None) -> dict[str, Any] | None:
         if item is None or not self.prefix:
@@ -119,7 +138,7 @@ class Counter(WorkloadClient):
     name = "counter"
 
     def needs(self) -> list[TableNeed]:
-        _crdt_only(self)
+        self.require_policy("crdt")
         return [TableNeed("counter", "crdt", {"n": "pncounter"})]
 
     async def _do(self, lab: Any, op: PlannedOp, value: dict[str, Any]) -> dict:
@@ -137,7 +156,7 @@ class SetWorkload(WorkloadClient):
     name = "set"
 
     def needs(self) -> list[TableNeed]:
-        _crdt_only(self)
+        self.require_policy("crdt")
         return [TableNeed("set", "crdt", {"members": "orset"})]
 
     async def _do(self, lab: Any, op: PlannedOp, value: dict[str, Any]) -> dict:
@@ -166,9 +185,9 @@ class Bank(WorkloadClient):
         return kind
 
     def needs(self) -> list[TableNeed]:
+        self.require_policy("lww", "crdt")
         if self.policy == "lww":
             return [TableNeed("bank", "lww")]
-        _crdt_only(self, "lww or crdt")
         return [TableNeed("bank", "crdt", {"balance": self.balance_type()})]
 
     async def setup(self, lab: Any, rec: Recorder, keys: list[str]) -> None:
@@ -211,9 +230,3 @@ class Bank(WorkloadClient):
         else:
             await lab.crdt(region, table, key, [("balance", "-=", amount)])
         return value
-
-
-def _crdt_only(client: WorkloadClient, allowed: str = "crdt") -> None:
-    if client.policy != "crdt" and client.policy not in allowed.split(" or "):
-        raise LabError(f"the {client.name} workload runs on policy {allowed}, "
-                       f"not {client.policy}")

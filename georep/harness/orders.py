@@ -46,9 +46,7 @@ class Orders(WorkloadClient):
         self.home = ""
 
     def needs(self) -> list[TableNeed]:
-        if self.policy not in ("lww", "vclock"):
-            raise LabError(f"the orders workload runs on policy lww or vclock, "
-                           f"not {self.policy}")
+        self.require_policy("lww", "vclock")
         return [TableNeed("orders", self.policy), TableNeed("idem", self.policy)]
 
     async def setup(self, lab: Any, rec: Recorder, keys: list[str]) -> None:

@@ -20,6 +20,7 @@ from typing import Any
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from ..core.plan import fault_label as fault_label
 from ..runtime.events import read_events
 
 NS = 1e9
@@ -122,22 +123,6 @@ def rates(history: list[dict[str, Any]]) -> dict[str, list[int]]:
 
 
 # -- fault periods ----------------------------------------------------------------------------
-
-def fault_label(period: dict[str, Any]) -> str:
-    """``partition us-east↔eu-west``, ``isolate ap-south``, ``kill us-east→eu-west``..."""
-    kind, t = period.get("kind", "fault"), period.get("target")
-    if not isinstance(t, dict):
-        return f"{kind} {t}" if t is not None else str(kind)
-    if "a" in t and "b" in t:
-        what = f"{t['a']}{'→' if kind == 'one-way' else '↔'}{t['b']}"
-    elif "src" in t and "dst" in t:
-        what = f"{t['src']}→{t['dst']}"
-    elif "region" in t:
-        what = str(t["region"])
-    else:
-        what = " ".join(f"{k}={v}" for k, v in sorted(t.items()))
-    return f"{kind} {what}" + (f" {t['ms']:+} ms" if kind == "skew" and "ms" in t else "")
-
 
 def label_lanes(periods: list[dict[str, Any]], x_range: float) -> list[int]:
     """A vertical lane for each period's label (in the order given, sorted by start): the

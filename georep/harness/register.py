@@ -35,9 +35,7 @@ class Register(WorkloadClient):
         self._plain: dict[str, Any] = {}  # region -> a plain client straight to it
 
     def needs(self) -> list[TableNeed]:
-        if self.policy not in ("lww", "vclock"):
-            raise LabError(f"the register workload runs on policy lww or vclock, "
-                           f"not {self.policy}")
+        self.require_policy("lww", "vclock")
         return [TableNeed("register", self.policy)]
 
     async def setup(self, lab: Any, rec: Recorder, keys: list[str]) -> None:
@@ -82,16 +80,6 @@ class Register(WorkloadClient):
                               ConditionExpression=cond, ExpressionAttributeNames=names,
                               **({"ExpressionAttributeValues": values} if values else {}))
         return old
-
-    async def final_read(self, lab: Any, region: str, keys: list[str]) -> list[dict]:
-        out = await super().final_read(lab, region, keys)
-        if self.policy == "vclock":
-            table = self.tables["register"]
-            for key in keys:
-                versions = await lab.siblings(region, table, self.k(key))
-                if len(versions) > 1:
-                    out[0]["siblings"][key] = [self._unprefix("register", v) for v in versions]
-        return out
 
 
 def raw_attr(raw: Any, name: str) -> Any:

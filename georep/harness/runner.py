@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ..core.plan import FaultWindow, Plan
+from ..core.plan import FaultWindow, Plan, fault_label
 from ..engine.nemesis import (
     FlapNemesis,
     KillNemesis,
@@ -72,16 +72,6 @@ async def _until(t: float) -> None:
         await asyncio.sleep(delay)
 
 
-def describe(w: FaultWindow) -> str:
-    t = w.target
-    if "a" in t:
-        arrow = "→" if w.kind == "one-way" else "↔"
-        return f"{w.kind} {t['a']}{arrow}{t['b']}"
-    if "src" in t:
-        return f"{w.kind} {t['src']}>{t['dst']}"
-    return f"{w.kind} {t['region']}" + (f" {t['ms']:+d}ms" if "ms" in t else "")
-
-
 async def _process(lab: Any, client: WorkloadClient, rec: Recorder, ops, t0: float,
                    state: Execution, notify: Callable[[], None]) -> None:
     end = t0 + (ops[-1].at if ops else 0) + LATE_S
@@ -108,7 +98,7 @@ async def _nemesis(lab: Any, plan: Plan, nemeses: list[Nemesis], rec: Recorder, 
         except Exception as exc:  # a fault that could not be set is recorded, not fatal
             rec.complete(invoked, "info", error=one_line(exc))
         if what == "start":
-            state.active[i] = describe(w)
+            state.active[i] = fault_label({"kind": w.kind, "target": w.target})
         else:
             state.active.pop(i, None)
         notify()
@@ -146,16 +136,12 @@ async def _lift(lab: Any, plan: Plan, nemeses: list[Nemesis], rec: Recorder) -> 
     is; one that cannot be closed is recorded as a failed stop, and the others are closed all
     the same."""
     for w, n in zip(plan.faults, nemeses, strict=True):
-        if getattr(n, "active", True) is False:
+        if not n.active:
             continue
         invoked = rec.invoke("nemesis", f"stop-{w.kind}", w.target)
         try:
-            if hasattr(n, "active"):
-                done = await n.invoke(lab, {"f": "stop"})
-                rec.complete(invoked, "info", done.get("value"))
-            else:
-                await n.teardown(lab)
-                rec.complete(invoked, "info", "teardown")
+            done = await n.invoke(lab, {"f": "stop"})
+            rec.complete(invoked, "info", done.get("value"))
         except Exception as exc:
             rec.complete(invoked, "info", error=one_line(exc))
 

@@ -78,19 +78,16 @@ def client_for(spec: RunSpec, prefix: str = "") -> WorkloadClient:
 async def run_test(spec: RunSpec, *, progress: Progress | None = None,
                    started: Callable[[Path], None] | None = None) -> dict[str, Any]:
     """Run the test; its results (``results.json``'s content, with ``run_dir``)."""
-    client_for(spec)
+    run_id = time.strftime("test-%Y%m%d-%H%M%S-") + secrets.token_hex(3)
+    # a live lab keeps earlier runs' items: this run's keys carry its id
+    client = client_for(spec, prefix=run_id + "/" if spec.live else "")
     if spec.live:
-        run_id = time.strftime("test-%Y%m%d-%H%M%S-") + secrets.token_hex(3)
-        client = client_for(spec, prefix=run_id + "/")
         async with LiveLab.connect(spec.home) as lab:
             client.bind(find_tables(lab.config, client.needs()))
-            run_dir = Path(spec.runs) / run_id
-            return await _run(lab, spec, client, run_dir, progress, started)
-    client = client_for(spec)
+            return await _run(lab, spec, client, Path(spec.runs) / run_id, progress, started)
     config = spec.regions if isinstance(spec.regions, LabConfig) else load(spec.regions)
     config, tables = with_tables(config, client.needs())
     client.bind(tables)
-    run_id = time.strftime("test-%Y%m%d-%H%M%S-") + secrets.token_hex(3)
     async with Lab(config, run_dir=spec.runs, run_id=run_id, seed=spec.seed) as lab:
         return await _run(lab, spec, client, lab.run_path, progress, started)
 

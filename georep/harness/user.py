@@ -18,6 +18,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from ..core.checkers import check
 from ..errors import ConfigError, GeorepError
+from .clients import read_table
 from .outcome import classify, one_line
 from .recorder import Recorder
 from .runner import compact_feed
@@ -95,16 +96,9 @@ class History:
         keys = list(keys)
         t = lab.config.table(table)
         for r in lab.config.regions:
-            items = {k: await lab.get(r.name, table, k) for k in keys}
-            siblings: dict[str, Any] = {}
-            if t.policy == "vclock":
-                for k in keys:
-                    versions = await lab.siblings(r.name, table, k)
-                    if len(versions) > 1:
-                        siblings[k] = versions
+            value = await read_table(lab, r.name, table, keys)
             self.recorder.complete(self.recorder.invoke("final", "final-read", None, r.name),
-                                   "ok", {"table": table, "items": items,
-                                          "siblings": siblings})
+                                   "ok", value)
         feed = compact_feed(await lab.conflicts(table), {table: t.hash_key.name})
         self.recorder.complete(self.recorder.invoke("final", "conflicts", None), "ok", feed)
 

@@ -168,15 +168,14 @@ class Lab(LabData):
 
     async def _start_link(self, src: str, dst: str) -> None:
         s = self.config.replicator
-        target = self.endpoints[dst]
         if dst in self.servers:
             proxy = LinkProxy(src, dst, "127.0.0.1", self.servers[dst].port,
                               rng=random.Random(f"{self.seed}/proxy/{src}>{dst}"))
             await proxy.start()
             self.proxies[(src, dst)] = proxy
-            target = Endpoint(target.aws_region, proxy.url, lab=True)
         self._dest_clients[(src, dst)] = await self._client(
-            "dynamodb", target, connect_s=s.connect_timeout_s, read_s=s.read_timeout_s)
+            "dynamodb", self.route(src, dst), connect_s=s.connect_timeout_s,
+            read_s=s.read_timeout_s)
         await self._launch(src, dst, f"{self.seed}/{src}>{dst}")
 
     async def _launch(self, src: str, dst: str, seed: str) -> Replicator:

@@ -173,8 +173,7 @@ class LiveLab(LabData):
         if link not in self.state["links"]:
             raise LabError(f"the lab has no link {link}")
         s = self.config.settings_for(src, dst)
-        via = Endpoint(self.config.region(dst).aws_region,
-                       f"http://127.0.0.1:{self.state['links'][link]}")
+        via = self.route(src, dst)
         async with contextlib.AsyncExitStack() as stack:
             clients = [await stack.enter_async_context(self._region_client(src, service))
                        for service in ("dynamodbstreams", "sqs")]
