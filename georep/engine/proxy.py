@@ -5,7 +5,8 @@ cross-region client traffic) connects to the ``src→dst`` proxy, which forwards
 endpoint. Network faults (cuts, latency) happen here and nowhere else; clock skew is a fault of
 the writers' clocks (:mod:`georep.engine.faults` holds both).
 
-A cut link *blackholes*: connections are accepted and held, bytes are read and dropped, so
+Two modes. The byte-stream mode (the default, the realtime lab) forwards bytes as they come. A
+cut link *blackholes*: connections are accepted and held, bytes are read and dropped, so
 callers wait until their own timeout, as in a real partition. Requests (src's bytes to dst) and
 responses (dst's bytes back) can be dropped separately: a one-way cut of the byte direction
 A→B drops requests on the A→B link and responses on the B→A link. A connection that lost bytes
@@ -13,10 +14,21 @@ is broken (its HTTP framing is gone), so lifting a drop closes it; callers recon
 direction drops what is decided in one place, :func:`georep.core.grudge.proxy_drops`; the
 proxy only obeys (:meth:`LinkProxy.set_drops`, through :mod:`georep.engine.faults`).
 
+The exchange mode (``exchange=True``, the deterministic simulation) forwards one whole HTTP/1.1
+exchange at a time (:mod:`georep.engine.http_frames` finds where messages end), so nothing
+depends on TCP chunking or on the wall clock. A cut answers at once: a dropped request is never
+forwarded and the caller's connection is closed; a dropped response is read whole (the
+destination applied the request) and discarded, and the caller's connection is closed: the
+caller cannot tell whether its request was applied. Messages go as they came but for the
+response's ``Connection`` header, which is hop-by-hop: the caller's connection stays open
+though the destination (werkzeug) closes its own after every response.
+
 Latency: each direction may hold its bytes for a delay plus uniform jitter (:class:`Delay`,
-drawn from the proxy's seeded ``rng``) before forwarding them. Bytes keep their order within a
-connection, and a held direction never holds up the other one.
-Listens on 127.0.0.1 only.
+drawn from the proxy's seeded ``rng``). In the byte-stream mode each chunk is held before it is
+forwarded; bytes keep their order within a connection, and a held direction never holds up the
+other one. In the exchange mode each exchange draws once per delayed direction, request first,
+and the proxy awaits its ``sleep`` (a virtual clock's, in a simulation) for the sum before
+answering. Listens on 127.0.0.1 only.
 """
 
 from __future__ import annotations
@@ -25,7 +37,10 @@ import asyncio
 import contextlib
 import random
 from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+
+from .http_frames import HEAD_LIMIT, FrameError, read_request, read_response
 
 CHUNK = 65536
 
@@ -62,8 +77,12 @@ class _Conn:
 
 
 class LinkProxy:
+    """One directed link's proxy; ``exchange`` picks the mode (see the module's docstring),
+    ``sleep`` is what the exchange mode awaits for latency."""
+
     def __init__(self, src: str, dst: str, upstream_host: str, upstream_port: int, *,
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None, exchange: bool = False,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
         self.src = src
         self.dst = dst
         self.upstream = (upstream_host, upstream_port)
@@ -72,6 +91,8 @@ class LinkProxy:
         self.request_delay = NO_DELAY
         self.response_delay = NO_DELAY
         self.rng = rng if rng is not None else random.Random(f"{src}>{dst}")
+        self.exchange = exchange
+        self.sleep = sleep
         self.dropped_bytes = 0
         self._server: asyncio.Server | None = None
         self._conns: set[_Conn] = set()
@@ -91,7 +112,8 @@ class LinkProxy:
         return f"http://127.0.0.1:{self.port}"
 
     async def start(self, port: int = 0) -> None:
-        self._server = await asyncio.start_server(self._accept, "127.0.0.1", port)
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", port,
+                                                  limit=HEAD_LIMIT)
 
     async def stop(self) -> None:
         if self._server is not None:
@@ -119,7 +141,8 @@ class LinkProxy:
 
     def set_drops(self, requests: bool, responses: bool) -> None:
         """Drop (or forward) each direction's bytes from now on. Lifting a drop closes the
-        connections that lost bytes: their framing is gone, callers reconnect."""
+        connections that lost bytes: their framing is gone, callers reconnect. (The exchange
+        mode closes such a connection at once, so none is left to close.)"""
         lifted = (self.drop_requests and not requests) or (self.drop_responses and not responses)
         self.drop_requests, self.drop_responses = requests, responses
         if lifted:
@@ -127,7 +150,8 @@ class LinkProxy:
                 c.close()
 
     def set_delays(self, requests: Delay = NO_DELAY, responses: Delay = NO_DELAY) -> None:
-        """Hold each chunk read from now on for its direction's delay."""
+        """Hold each chunk (each exchange, in the exchange mode) from now on for its
+        direction's delay."""
         self.request_delay, self.response_delay = requests, responses
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -136,20 +160,75 @@ class LinkProxy:
         conn = _Conn(writer)
         self._conns.add(conn)
         try:
-            try:
-                up_reader, conn.upstream = await asyncio.open_connection(*self.upstream)
-            except OSError:
-                return  # destination down: the caller sees the connection close
-            await asyncio.gather(
-                self._pump(reader, conn.upstream, conn, requests=True),
-                self._pump(up_reader, writer, conn, requests=False),
-            )
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass
+            if self.exchange:
+                await self._exchanges(reader, conn)
+            else:
+                await self._stream(reader, conn)
+        except (OSError, asyncio.IncompleteReadError, FrameError):
+            pass  # a peer went away or broke the framing: the caller sees the connection close
+        except asyncio.CancelledError:
+            pass  # stop(): ending quietly spares 3.11's start_server a spurious error log
         finally:
             conn.close()
             self._conns.discard(conn)
             self._tasks.discard(task)
+
+    async def _stream(self, reader: asyncio.StreamReader, conn: _Conn) -> None:
+        try:
+            up_reader, conn.upstream = await asyncio.open_connection(*self.upstream)
+        except OSError:
+            return  # destination down: the caller sees the connection close
+        await asyncio.gather(
+            self._pump(reader, conn.upstream, conn, requests=True),
+            self._pump(up_reader, conn.client, conn, requests=False),
+        )
+
+    async def _exchanges(self, reader: asyncio.StreamReader, conn: _Conn) -> None:
+        """Serve the caller's requests one whole exchange at a time until it closes, a drop
+        ends the connection, or either side asks to close."""
+        up_reader: asyncio.StreamReader | None = None
+        while (request := await read_request(reader)) is not None:
+            if self.drop_requests:
+                self.dropped_bytes += len(request.data)
+                return  # never forwarded; the caller's connection closes at once
+            if up_reader is None or up_reader.at_eof():  # closed after the last response
+                up_reader = await self._reconnect(conn)
+                if up_reader is None:
+                    return
+            conn.upstream.write(request.data)
+            await conn.upstream.drain()
+            response = await read_response(up_reader, method=request.method)
+            if response.close:
+                up_reader = None  # the next request opens a new one
+            if self.drop_responses:  # checked once the destination surely applied it
+                self.dropped_bytes += len(response.data)
+                return
+            if (pause := self._exchange_delay()) > 0:
+                await self.sleep(pause)
+            if response.hop_head is None:
+                conn.client.write(response.data)
+            else:
+                conn.client.writelines((response.interim, response.hop_head, response.body))
+            await conn.client.drain()
+            if request.close or response.hop_head is None:
+                conn.client.close()  # flushes what is buffered, unlike the abort at the end
+                return
+
+    async def _reconnect(self, conn: _Conn) -> asyncio.StreamReader | None:
+        """A new connection to the destination for the next exchange (None: unreachable)."""
+        if conn.upstream is not None:
+            conn.upstream.transport.abort()
+        try:
+            up_reader, conn.upstream = await asyncio.open_connection(*self.upstream,
+                                                                     limit=HEAD_LIMIT)
+        except OSError:
+            return None
+        return up_reader
+
+    def _exchange_delay(self) -> float:
+        """One draw per delayed direction, request first: the rng's sequence depends only on
+        the exchanges, never on how TCP cut them into chunks."""
+        return sum(d.sample_s(self.rng) for d in (self.request_delay, self.response_delay) if d)
 
     def _forward(self, data: bytes, dst: asyncio.StreamWriter, conn: _Conn,
                  requests: bool) -> None:
