@@ -268,8 +268,7 @@ async def test_chunked_bodies_are_framed_both_ways():
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    proxy = LinkProxy("a", "b", "127.0.0.1", site._server.sockets[0].getsockname()[1],
-                      exchange=True)
+    proxy = LinkProxy("a", "b", "127.0.0.1", runner.addresses[0][1], exchange=True)
     await proxy.start()
     try:
         async with ClientSession() as http:
