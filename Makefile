@@ -42,6 +42,7 @@ bench: $(STAMP)  ## benchmarks: ratios measured in one run (not tests)
 	$(BIN)/python bench/replication.py
 	$(BIN)/python bench/reconcile.py
 	$(BIN)/python bench/checkers.py
+	$(BIN)/python bench/deterministic.py
 
 lint: $(DEVSTAMP)
 	$(BIN)/ruff check georep tests bench

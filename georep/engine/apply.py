@@ -10,7 +10,7 @@ the merge changed anything, write it only if the item is still exactly what was 
 concurrent writer (a local client, another link's apply) re-reads that key and merges again. So
 every write georep makes has read the version it replaces: invariant 1 of ARCHITECTURE.md.
 ``in_flight`` conditional writes run at once (moto's per-request cost dominates; see
-docs/design.md, "Apply").
+docs/design.md, "Apply"); with ``in_flight=1`` the keys go one after the other, in order.
 
 An item written by a plain AWS client and not yet stamped by its own region's replicator has no
 honest version to merge with: its key is *blocked* (returned in :attr:`ApplyResult.blocked`),
@@ -25,6 +25,7 @@ delete that did not finish is finished when a merge finds nothing to change.
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,6 +37,12 @@ from ..core.meta import Version, is_stamped, key_id, key_of, split
 from ..core.policy import Conflict, ConflictPolicy
 from ..errors import RetriableError, UnstampedDestination
 from .burial import buried_item, finish, write_version
+
+# A test-only knob, never for real use: with GEOREP_TEST_SKIP_MERGE_KEY=<value> in a process's
+# environment, a replicated version of the key whose hash key is <value> is written as it
+# came, over whatever the destination holds (no merge, no conflict recorded): a planted bug
+# for the suite to show that a deterministic run finds it and replays it.
+SKIP_MERGE_ENV = "GEOREP_TEST_SKIP_MERGE_KEY"
 
 # A key's state in a region: its raw item (None: absent) and, when absent, its tombstone row's
 # version (None: never deleted, or a row georep did not write).
@@ -97,6 +104,10 @@ class Applier:
         return key_id(key_of(attrs, self.table.key_names))
 
     def _merge(self, state: State, incoming: Version) -> Outcome:
+        planted = os.environ.get(SKIP_MERGE_ENV)
+        if planted and self.writer == "replicator" and \
+                planted == str(incoming.attrs[self.table.hash_key.name].get("S")):
+            return Outcome(incoming, incoming.written_by(self.writer))  # the planted bug
         merge = self.policy.merge(self.base(state), incoming)
         if merge.write is None:
             return Outcome(incoming, None)
@@ -108,13 +119,17 @@ class Applier:
         current = await self.read(versions)
         result = ApplyResult()
         gate = asyncio.Semaphore(self.in_flight)
-        done = await asyncio.gather(
-            *(self._apply_one(v, current[self._kid(v)], gate, result, create)
-              for v in versions),
-            return_exceptions=True)
-        errors = [d for d in done if isinstance(d, BaseException)]
-        if errors:
-            raise errors[0]
+        if self.in_flight == 1:  # one key after the other, in order (the deterministic mode)
+            done = [await self._apply_one(v, current[self._kid(v)], gate, result, create)
+                    for v in versions]
+        else:
+            done = await asyncio.gather(
+                *(self._apply_one(v, current[self._kid(v)], gate, result, create)
+                  for v in versions),
+                return_exceptions=True)
+            errors = [d for d in done if isinstance(d, BaseException)]
+            if errors:
+                raise errors[0]
         for v, outcome in zip(versions, done, strict=True):
             if outcome is None:
                 result.blocked.append(v)

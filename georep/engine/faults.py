@@ -69,6 +69,7 @@ class Faults:
         self.latency: dict[Flow, Delay] = {}
         self.skew_ms: dict[str, int] = {r.name: 0 for r in config.regions}
         self.flaps: dict[frozenset[str], Flap] = {}
+        self.sleep = asyncio.sleep  # the flaps' timer (the deterministic mode's is virtual)
 
     # -- checks ----------------------------------------------------------------------------
 
@@ -194,7 +195,7 @@ class Faults:
 
     async def _toggle(self, flap: Flap) -> None:
         while True:
-            await asyncio.sleep(flap.period)
+            await self.sleep(flap.period)
             flap.cutting = not flap.cutting
             flap.toggles += 1
             self.apply()

@@ -137,12 +137,14 @@ class Redriver:
         for t, r in results.items():
             applied += r.applied
             await self.on_result(self.tables[t], r)
+        done = []
         for m, spot in zip(batch, where, strict=True):
             if spot in blocked:
                 held += 1
                 kept[m.id] = m
             else:
-                await self.dlq.delete(m)
+                done.append(m)
+        await self.dlq.delete_many(done)
         report.delivered += applied
         report.blocked += held
         report.suppressed += len(batch) - held - applied

@@ -12,6 +12,15 @@ every other call (stream reads, the lease, checkpoints, stamps, the conflict fee
 with exponential backoff and full jitter until it succeeds. A lost lease stops the link
 (``fenced``), and so does an unreadable checkpoint (``stats.stopped`` says why). Clock, sleep
 and random source are injected.
+
+``serial`` is the deterministic mode's (:mod:`georep.runtime.sim`): write-backs and applies go
+one key at a time, in order, and each batch is followed by a short sleep drawn from ``rng``
+(one poll and one apply is one step; the sleep is where the simulation lets another actor in).
+``created_ms`` says when a record was written (default: its ``ApproximateCreationDateTime``,
+the source's wall clock; the deterministic mode reads the version's HLC instead), for the lag.
+``record_clock`` (the deterministic mode's virtual clock) replaces each record's
+``ApproximateCreationDateTime`` (moto's wall clock) by the time it is read: a plain write's
+stamp, a dead letter and the lag then depend on virtual time only.
 """
 
 from __future__ import annotations
@@ -24,8 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..aws.checkpoints import Checkpoint, CheckpointStore
-from ..aws.conflicts import ConflictFeed, describe, of_conflict
-from ..aws.conflicts import entry as conflict_entry
+from ..aws.conflicts import ConflictFeed, of_conflict
 from ..aws.dlq import DeadLetterQueue
 from ..aws.errors import classify
 from ..aws.stamps import StampStore
@@ -39,15 +47,19 @@ from ..core.meta import Version, foreign, key_id, key_of
 from ..core.records import LocalWrite, record_ms
 from ..errors import CheckpointUnreadable, Fenced, ReplicationError
 from .apply import Applier, ApplyResult
-from .burial import record
 from .delivery import Delivery, Item
 from .linkstats import LinkStats
 from .plainstamps import PlainStamps
 from .redrive import Redriver
-from .stamping import write_back
+from .stamping import stamp_source
 
 REDISCOVER_S = 10.0
 WRITE_BACKS_IN_FLIGHT = 8
+STEP_PAUSE_S = (0.001, 0.010)  # serial mode: the pause after a batch, drawn uniformly
+# serial mode: an idle poll waits a uniform draw in this range (AWS Lambda polls a stream shard
+# four times a second; every empty poll is a real request, and a simulated run's wall time is
+# mostly requests)
+SERIAL_IDLE_MS = (250.0, 750.0)
 
 
 @dataclass
@@ -77,6 +89,9 @@ class Replicator:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: random.Random | None = None,
         metrics=None,
+        serial: bool = False,
+        created_ms: Callable[[dict, Version], float] | None = None,
+        record_clock: Callable[[], float] | None = None,
     ) -> None:
         self.src = src
         self.dst = dst
@@ -87,6 +102,9 @@ class Replicator:
         self.clock = clock
         self.sleep = sleep
         self.rng = rng or random.Random()
+        self.serial = serial
+        self.created_ms = created_ms or _record_created_ms
+        self.record_clock = record_clock
         self.stats = LinkStats()
         self.fenced = False  # a newer replicator took the lease; this one stopped
         self.delivery = Delivery(self.name, settings, dlq, emit=emit, clock=clock, sleep=sleep,
@@ -99,6 +117,8 @@ class Replicator:
             tl.applier.journal = self._journal(tl, self.dst)
             tl.local.journal = self._journal(tl, src)
             tl.applier.unjournal = tl.local.unjournal = self._unjournal
+            if serial:
+                tl.applier.in_flight = tl.local.in_flight = 1
         self.metrics = metrics  # optional: observe(kind, link, value) for Prometheus
         self.positions: dict[tuple[str, str], str | None] = {}  # (table, shard) -> last seq
         self._tick = 0
@@ -137,17 +157,21 @@ class Replicator:
         self._tick += 1
         return self._tick
 
-    async def wait_quiet(self, mark: int) -> None:
-        """Wait until, for every table, a poll that started after ``mark`` found nothing new."""
-        async with self._changed:
-            await self._changed.wait_for(
-                lambda: all(self._quiet.get(t.table.name, -1) > mark for t in self.tables))
+    def quiet_since(self, mark: int) -> bool:
+        """For every table, a poll that started after ``mark`` found nothing new."""
+        return all(self._quiet.get(t.table.name, -1) > mark for t in self.tables)
 
-    async def run(self) -> None:
-        """Replicate until cancelled or fenced. Other errors propagate to the caller."""
+    async def wait_quiet(self, mark: int) -> None:
+        """Wait until :meth:`quiet_since` ``mark``."""
+        async with self._changed:
+            await self._changed.wait_for(lambda: self.quiet_since(mark))
+
+    async def run(self, only: list[TableLink] | None = None) -> None:
+        """Replicate (every table, or ``only`` these) until cancelled or fenced. Other errors
+        propagate to the caller."""
         try:
             async with asyncio.TaskGroup() as tg:
-                for tl in self.tables:
+                for tl in only if only is not None else self.tables:
                     tg.create_task(self._run_table(tl), name=f"{self.name}/{tl.table.name}")
         except* Fenced as group:
             self.fenced = True
@@ -156,7 +180,7 @@ class Replicator:
             self.stats.stopped = str(group.exceptions[0])
             self.emit("link-stopped", link=self.name, reason=self.stats.stopped)
 
-    async def _retrying(self, what: str, call: Callable[[], Awaitable[Any]]) -> Any:
+    async def retrying(self, what: str, call: Callable[[], Awaitable[Any]]) -> Any:
         attempt = 0
         while True:
             try:
@@ -201,7 +225,7 @@ class Replicator:
 
     async def _run_table(self, tl: TableLink) -> None:
         lineage = ShardLineage()
-        cps = await self._retrying("acquire-lease", tl.checkpoints.acquire)
+        cps = await self.retrying("acquire-lease", tl.checkpoints.acquire)
         self.emit("lease", link=self.name, table=tl.table.name, epoch=tl.checkpoints.epoch,
                   owner=tl.checkpoints.owner)
         for cp in cps.values():
@@ -217,14 +241,14 @@ class Replicator:
             started = self.mark()
             now = self.clock()
             if now - last_discovery >= REDISCOVER_S or not lineage.readable():
-                lineage.discover(await self._retrying("describe-stream", tl.reader.shards))
+                lineage.discover(await self.retrying("describe-stream", tl.reader.shards))
                 last_discovery = now
             got = 0
             for shard in lineage.readable():
                 sid = shard.shard_id
                 if iterators.get(sid) is None:
                     after = cps[sid].seq if sid in cps else None
-                    iterators[sid] = await self._retrying(
+                    iterators[sid] = await self.retrying(
                         "get-iterator", lambda s=sid, a=after: tl.reader.iterator(s, a))
                 try:
                     page = await tl.reader.page(iterators[sid], self.settings.batch_size)
@@ -235,6 +259,10 @@ class Replicator:
                     await self._backoff("get-records", 0, classify(exc))
                     continue
                 if page.records:
+                    if self.record_clock is not None:  # epoch seconds, as record_ms reads
+                        read_at = self.record_clock()
+                        for r in page.records:
+                            r["dynamodb"]["ApproximateCreationDateTime"] = read_at
                     got += len(page.records)
                     cps[sid] = unsaved[sid] = await self._process(tl, sid, page.records)
                 iterators[sid] = page.next_iterator
@@ -255,6 +283,8 @@ class Replicator:
                 saved_at = self.clock()
             if got:
                 idle_ms = 0.0
+                if self.serial:
+                    await self.sleep(self.rng.uniform(*STEP_PAUSE_S))
                 continue
             await self.delivery.probe(tl)
             if self.delivery.breaker.state is BreakerState.CLOSED and not self.delivery.redrive_due:
@@ -262,13 +292,15 @@ class Replicator:
             async with self._changed:
                 self._changed.notify_all()
             idle_ms = min(max(idle_ms * 2, 5.0), float(self.settings.idle_poll_max_ms))
+            if self.serial:
+                idle_ms = self.rng.uniform(*SERIAL_IDLE_MS)
             await self.sleep(idle_ms / 1000)
 
     async def _process(self, tl: TableLink, shard_id: str, records: list[dict]) -> Checkpoint:
         latest: dict[str, tuple[LocalWrite, dict]] = {}
         missing = self.stamps.unknown(tl.table, records)
         if missing:
-            found = await self._retrying("recall-stamps", lambda: tl.stamps.recall(missing))
+            found = await self.retrying("recall-stamps", lambda: tl.stamps.recall(missing))
             self.stamps.recalled(tl.table, missing, found)
         for rec in records:
             lw = self.stamps.interpret(tl.table, self.src, rec)  # foreign metadata: a plain write
@@ -292,9 +324,14 @@ class Replicator:
 
             async def stamp(lw: LocalWrite) -> None:
                 async with gate:
-                    await self._retrying("stamp", lambda: self._write_back(tl, lw))
+                    await self.retrying("stamp", lambda: stamp_source(self, tl, lw))
 
-            await asyncio.gather(*(stamp(lw) for lw, _ in latest.values() if lw.plain))
+            plain = [lw for lw, _ in latest.values() if lw.plain]
+            if self.serial:
+                for lw in plain:
+                    await stamp(lw)
+            else:
+                await asyncio.gather(*(stamp(lw) for lw in plain))
             started = time.perf_counter()
             done = await self.delivery.deliver(
                 tl, [Item(lw.version, rec) for lw, rec in latest.values()])
@@ -302,8 +339,7 @@ class Replicator:
             done_ms = self.clock() * 1000
             for o in done.applied.outcomes:
                 _, rec = latest[key_id(key_of(o.version.attrs, tl.table.key_names))]
-                created = record_ms(rec["dynamodb"]["ApproximateCreationDateTime"])
-                self._record_outcome(tl, o, done_ms - created)
+                self._record_outcome(tl, o, done_ms - self.created_ms(rec, o.version))
             self.stats.races += done.applied.races
             self.stats.dead_lettered += len(done.dead)
         self.stats.batches += 1
@@ -312,7 +348,7 @@ class Replicator:
     async def _save(self, tl: TableLink, unsaved: dict[str, Checkpoint]) -> None:
         """Store the checkpoints of batches already applied (at-least-once: after the apply)."""
         for sid, cp in list(unsaved.items()):
-            await self._retrying("checkpoint", lambda c=cp: tl.checkpoints.save(c))
+            await self.retrying("checkpoint", lambda c=cp: tl.checkpoints.save(c))
             self.positions[(tl.table.name, sid)] = cp.seq
             del unsaved[sid]
 
@@ -339,7 +375,7 @@ class Replicator:
         async def journal(incoming: Version, c) -> tuple[Any, dict]:
             key = to_python(key_of(incoming.attrs, tl.table.key_names))
             e = of_conflict(c, region=region, table=tl.table.name, key=key, time=self.clock())
-            await self._retrying("conflict-feed", lambda: ConflictFeed(client).record([e]))
+            await self.retrying("conflict-feed", lambda: ConflictFeed(client).record([e]))
             self.stats.conflicts += 1
             self._observe("conflicts")
             self.emit("conflict", link=self.name, **{k: v for k, v in e.items() if k != "time"})
@@ -349,7 +385,7 @@ class Replicator:
 
     async def _unjournal(self, token: tuple[Any, dict]) -> None:
         client, e = token
-        await self._retrying("conflict-feed", lambda: ConflictFeed(client).remove([e["id"]]))
+        await self.retrying("conflict-feed", lambda: ConflictFeed(client).remove([e["id"]]))
         self.stats.conflicts -= 1
         self.emit("conflict-withdrawn", link=self.name, id=e["id"], region=e["region"])
 
@@ -357,50 +393,6 @@ class Replicator:
         """Count what a DLQ redrive applied (its conflicts reached the feed via the journal)."""
         self.stats.races += result.races
 
-    async def _write_back(self, tl: TableLink, lw: LocalWrite) -> None:
-        key = to_python(key_of(lw.version.attrs, tl.table.key_names))
-        try:
-            stamped = await write_back(self.source, tl.table, lw, self.src)
-        except Exception as exc:  # classified: only a retriable failure is tried again
-            err = classify(exc)
-            if err.retriable:
-                raise
-            # Cannot be stamped (say the metadata would push it past 400 KB): ship it anyway
-            # (the destination refuses it too, and it goes to the DLQ with its reason), and
-            # name it in the source's feed: it exists there only, and reconcile leaves it alone.
-            self.stats.unreplicable += 1
-            self.emit("stamp-failed", link=self.name, table=tl.table.name, error=str(err)[:300],
-                      key=key)
-            e = conflict_entry(region=self.src, table=tl.table.name, key=key,
-                               policy=tl.table.policy, time=self.clock(),
-                               winner=describe(lw.version), losers=[],
-                               reason=f"unreplicable: {str(err)[:200]}")
-            await self._retrying("conflict-feed",
-                                 lambda: ConflictFeed(tl.local.client).record([e]))
-            return
-        if stamped:
-            self.stats.stamped += 1
-            return
-        # The stamp is not on its own item: the key's next write's record names this version
-        # as the one it replaced, also after a restart.
-        kid = key_id(key_of(lw.version.attrs, tl.table.key_names))
-        if lw.version.meta.tombstone:
-            # A plain delete: its stamp goes to the key's tombstone row (merged with what the
-            # row holds), where a late replicated write meets it.
-            await record(tl.local.tombs, tl.local.policy, kid, lw.version.written_by("stamp"),
-                         journal=tl.local.row_journal(lw.version))
-            self.stats.stamped += 1
-        await tl.stamps.save(kid, lw.seq, lw.version)
-        # The item changed since the record: a later plain write (whose own record follows and
-        # is stamped as having seen this one), another link's write-back of the same stamp,
-        # or a georep write that read this one. Merge this version into what is there, never
-        # into an absent item (a later delete's record carries it) or an unstamped one.
-        result = await tl.local.apply([lw.version], create=False)
-        self.stats.races += result.races
-        for o in result.outcomes:
-            if o.written is None:
-                continue
-            self.stats.repaired += 1
-            self.emit("repair", link=self.name, table=tl.table.name, region=self.src, key=key,
-                      restored=describe(lw.version))
 
+def _record_created_ms(rec: dict, version: Version) -> float:
+    return record_ms(rec["dynamodb"]["ApproximateCreationDateTime"])

@@ -73,6 +73,9 @@ class WorkloadClient:
 
     name = ""
     reads = ("read",)
+    # an operation not done by then is given up (wall seconds; None: never, as in the
+    # deterministic mode, where an operation waits on virtual time while others run)
+    op_timeout_s: float | None = OP_TIMEOUT_S
 
     def __init__(self, policy: str, options: dict[str, str], prefix: str = "") -> None:
         self.policy, self.options, self.prefix = policy, dict(options), prefix
@@ -111,7 +114,7 @@ class WorkloadClient:
                        op: PlannedOp) -> dict[str, Any]:
         try:
             value = await asyncio.wait_for(self._do(lab, op, dict(op.value)),
-                                           OP_TIMEOUT_S)
+                                           self.op_timeout_s)
         except Exception as exc:  # every failure is recorded; the run goes on
             return rec.complete(invoked, classify(exc, read=op.f in self.reads),
                                 error=one_line(exc))

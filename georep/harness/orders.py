@@ -25,7 +25,7 @@ from typing import Any
 from ..core.breaker import CircuitBreaker
 from ..core.plan import PlannedOp
 from ..errors import LabError
-from .clients import OP_TIMEOUT_S, TableNeed, WorkloadClient, open_clients
+from .clients import TableNeed, WorkloadClient, open_clients
 from .outcome import Refused, classify, one_line
 from .recorder import Recorder
 
@@ -44,6 +44,7 @@ class Orders(WorkloadClient):
         self._routes: dict[str, Any] = {}  # region -> a DynamoDB client of home, via the link
         self._breakers: dict[str, CircuitBreaker] = {}
         self.home = ""
+        self._now = time.monotonic  # the breakers' clock: the lab's (virtual when simulated)
 
     def needs(self) -> list[TableNeed]:
         self.require_policy("lww", "vclock")
@@ -51,6 +52,7 @@ class Orders(WorkloadClient):
 
     async def setup(self, lab: Any, rec: Recorder, keys: list[str]) -> None:
         self.home = lab.config.regions[0].name
+        self._now = lab.clock
         if self.mode != "home":
             return
         regions = [r.name for r in lab.config.regions]
@@ -63,7 +65,7 @@ class Orders(WorkloadClient):
         first = rec.invoke(op.process, op.f, op.value, op.region)
         try:
             value = await asyncio.wait_for(self._place(lab, op.region, dict(op.value)),
-                                           OP_TIMEOUT_S)
+                                           self.op_timeout_s)
             done = ("info", None, "reply lost (planned)") if op.lose_reply else \
                 ("ok", value, None)
         except Exception as exc:
@@ -97,7 +99,7 @@ class Orders(WorkloadClient):
     async def _claim(self, region: str, key: str, order: str, amount: int) -> str | None:
         """Claim ``key`` in the home region for ``order``; the order id an earlier claim
         holds, or None when this claim won."""
-        breaker, now = self._breakers[region], time.monotonic()
+        breaker, now = self._breakers[region], self._now()
         if not breaker.allow(now):
             raise Refused(f"circuit open: home region {self.home} unreachable from {region}")
         client, table = self._routes[region], self.tables["idem"]
@@ -115,9 +117,9 @@ class Orders(WorkloadClient):
                                             ConsistentRead=True)
                 won = got["Item"]["order"]["S"]
         except Exception:
-            breaker.record_failure(time.monotonic(), "home unreachable")
+            breaker.record_failure(self._now(), "home unreachable")
             raise
-        breaker.record_success(time.monotonic())
+        breaker.record_success(self._now())
         return won
 
     async def final_read(self, lab: Any, region: str, keys: list[str]) -> list[dict]:

@@ -12,6 +12,7 @@ connection after sending leaves it unknown.
 from __future__ import annotations
 
 import asyncio
+import re
 
 from botocore.exceptions import (
     BotoCoreError,
@@ -30,9 +31,15 @@ class Refused(GeorepError):
 NOT_SENT = (ConnectTimeoutError, EndpointConnectionError, ConnectionRefusedError, Refused)
 
 
+_LOOPBACK_URL = re.compile(r"https?://(?:127\.0\.0\.1|localhost|\[::1\]):\d+/?")
+
+
 def one_line(exc: BaseException) -> str:
+    """The error as a history records it: its type and first line, a lab endpoint's URL
+    (a port picked at random) written as ``<lab endpoint>`` so that a replay compares."""
     text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")[:300]
+    line = _LOOPBACK_URL.sub("<lab endpoint>", text[0] if text else "")
+    return f"{type(exc).__name__}: {line}".rstrip(": ")[:300]
 
 
 def classify(exc: BaseException, *, read: bool = False) -> str:

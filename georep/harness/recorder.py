@@ -21,12 +21,13 @@ TYPES = ("invoke", "ok", "fail", "info")
 
 class Recorder:
     def __init__(self, path: Path | None, *,
-                 clock_ns: Callable[[], int] = time.monotonic_ns) -> None:
+                 clock_ns: Callable[[], int] = time.monotonic_ns,
+                 wall: Callable[[], float] = time.time) -> None:
         self.path = path
         self.ops: list[dict[str, Any]] = []
         self._clock_ns = clock_ns
         self._t0 = clock_ns()
-        self.started_at = time.time()  # wall clock at time 0: to align the lab's events
+        self.started_at = wall()  # the lab's clock at time 0: to align the lab's events
         self._file = path.open("w", encoding="utf-8") if path is not None else None
         self.counts: dict[str, int] = {t: 0 for t in TYPES}
 

@@ -5,6 +5,10 @@ Place in the data flow: the last step of ``georep test`` (:mod:`.session`) and o
 :func:`summarise` is pure (counts per ``f``, the fault periods the nemesis recorded);
 :func:`write_results` writes ``results.json`` and asks :mod:`.plots` for the figures (a plot
 that fails is named in the results, never fatal: the verdict stands without it).
+
+``results.json`` holds only what the run's seed and configuration decide, so that a
+deterministic run replayed gives the same bytes; what names the wall clock or this machine
+(the run's id and directory, when it started, how long it took) goes to ``run.json``.
 """
 
 from __future__ import annotations
@@ -54,26 +58,32 @@ def fault_periods(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def summarise(*, spec: dict[str, Any], plan: Plan | None, history: list[dict[str, Any]],
-              verdict: dict[str, Any], reconcile: dict[str, Any] | None = None,
-              lab_run: str | None = None, started_at: float | None = None) -> dict[str, Any]:
-    return {"started_at": started_at, "valid": verdict["valid"], "checkers": verdict["checkers"],
+              verdict: dict[str, Any], reconcile: dict[str, Any] | None = None
+              ) -> dict[str, Any]:
+    return {"valid": verdict["valid"], "checkers": verdict["checkers"],
             **({"reason": verdict["reason"]} if "reason" in verdict else {}),
             "seed": plan.seed if plan else spec.get("seed"), "config": spec,
             "counts": counts(history), "faults": fault_periods(history),
             "operations": sum(1 for op in history
                               if isinstance(op.get("process"), int) and op["type"] == "invoke"),
-            "reconcile": reconcile, "lab_run": lab_run}
+            "reconcile": reconcile}
 
 
-def write_results(run_dir: Path, **kw: Any) -> dict[str, Any]:
+def write_results(run_dir: Path, *, run: dict[str, Any] | None = None,
+                  **kw: Any) -> dict[str, Any]:
+    """Write ``results.json`` (see :func:`summarise`), ``run.json`` (``run``: the wall-clock
+    facts, with ``started_at``, the time the history's 0 stands for) and the plots; returns
+    both together, with ``run_dir``."""
     results = summarise(**kw)
-    results["run_dir"] = str(run_dir)
+    run = {**(run or {}), "run_dir": str(run_dir)}
     try:
         from .plots import plot_run
 
-        results["plots"] = plot_run(run_dir, kw["history"], results)
+        results["plots"] = plot_run(run_dir, kw["history"],
+                                    {**results, "started_at": run.get("started_at")})
     except Exception as exc:  # the verdict stands without its pictures
         results["plots"] = []
         results["plot_error"] = one_line(exc)
     (run_dir / "results.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
-    return results
+    (run_dir / "run.json").write_text(json.dumps(run, indent=1, default=str) + "\n")
+    return {**results, **run}

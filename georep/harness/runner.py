@@ -7,13 +7,17 @@ in order, none before its planned time; the nemesis is a task that starts and st
 window on time (:func:`nemesis_for` maps a window to a
 :class:`~georep.engine.nemesis.Nemesis`). Everything is recorded in the history
 (:class:`~.recorder.Recorder`). The schedule is the plan's; the outcomes are the lab's.
+
+Time is a :class:`Timeline`: :class:`RealTime` (tasks on the event loop, the wall clock) or,
+on a lab with a simulation (:class:`~georep.runtime.simlab.SimLab`), :class:`Simulated`: the
+processes and the nemesis are the simulation's actors, run one at a time on virtual time.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ..core.plan import FaultWindow, Plan, fault_label
@@ -66,30 +70,74 @@ class Execution:
                 "faults": sorted(self.active.values())}
 
 
-async def _until(t: float) -> None:
-    delay = t - time.monotonic()
-    if delay > 0:
-        await asyncio.sleep(delay)
+class RealTime:
+    """Wall-clock time: every process and the nemesis a task of its own, all at once."""
+
+    def __init__(self) -> None:
+        self.t0 = time.monotonic()
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.t0
+
+    async def until(self, at: float) -> None:
+        delay = self.t0 + at - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+    def spawn(self, name: str, work: Callable[[], Awaitable[None]]) -> asyncio.Task:
+        return asyncio.create_task(work(), name=name)
+
+    async def join(self, tasks: list[asyncio.Task]) -> None:
+        await asyncio.gather(*tasks)
 
 
-async def _process(lab: Any, client: WorkloadClient, rec: Recorder, ops, t0: float,
+class Simulated:
+    """Virtual time: the processes and the nemesis are actors of ``sim``, one at a time."""
+
+    def __init__(self, sim: Any) -> None:
+        self.sim, self.t0 = sim, sim.now
+
+    def elapsed(self) -> float:
+        return self.sim.now - self.t0
+
+    async def until(self, at: float) -> None:
+        await self.sim.sleep_until(self.t0 + at)
+
+    def spawn(self, name: str, work: Callable[[], Awaitable[None]]) -> asyncio.Task:
+        return self.sim.spawn(name, work)
+
+    async def join(self, tasks: list[asyncio.Task]) -> None:
+        await self.sim.run(lambda: all(t.done() for t in tasks))
+        for t in tasks:
+            t.result()  # a process that raised ends the run with its error
+
+
+Timeline = RealTime | Simulated
+
+
+def timeline_for(lab: Any) -> Timeline:
+    sim = getattr(lab, "sim", None)
+    return RealTime() if sim is None else Simulated(sim)
+
+
+async def _process(lab: Any, client: WorkloadClient, rec: Recorder, ops, clock: Timeline,
                    state: Execution, notify: Callable[[], None]) -> None:
-    end = t0 + (ops[-1].at if ops else 0) + LATE_S
+    end = (ops[-1].at if ops else 0) + LATE_S
     for op in ops:
-        await _until(t0 + op.at)
-        if time.monotonic() > end:
+        await clock.until(op.at)
+        if clock.elapsed() > end:
             return
         await client.invoke(lab, rec, op)
         state.done += 1
         notify()
 
 
-async def _nemesis(lab: Any, plan: Plan, nemeses: list[Nemesis], rec: Recorder, t0: float,
-                   state: Execution, notify: Callable[[], None]) -> None:
+async def _nemesis(lab: Any, plan: Plan, nemeses: list[Nemesis], rec: Recorder,
+                   clock: Timeline, state: Execution, notify: Callable[[], None]) -> None:
     steps = sorted([(w.start, 1, i, "start") for i, w in enumerate(plan.faults)]
                    + [(w.stop, 0, i, "stop") for i, w in enumerate(plan.faults)])
     for at, _, i, what in steps:
-        await _until(t0 + at)
+        await clock.until(at)
         w = plan.faults[i]
         invoked = rec.invoke("nemesis", f"{what}-{w.kind}", w.target)
         try:
@@ -114,14 +162,15 @@ async def execute(lab: Any, plan: Plan, client: WorkloadClient, rec: Recorder,
         if progress is not None:
             progress(state.snapshot())
 
-    t0 = time.monotonic()
+    clock = timeline_for(lab)
     nemeses = [nemesis_for(w) for w in plan.faults]
-    tasks = [asyncio.create_task(_process(lab, client, rec, ops, t0, state, notify))
-             for ops in plan.by_process().values()]
-    nemesis = asyncio.create_task(_nemesis(lab, plan, nemeses, rec, t0, state, notify))
+    tasks = [clock.spawn(f"process {p}", lambda ops=ops: _process(
+        lab, client, rec, ops, clock, state, notify))
+        for p, ops in plan.by_process().items()]
+    nemesis = clock.spawn("nemesis", lambda: _nemesis(lab, plan, nemeses, rec, clock, state,
+                                                      notify))
     try:
-        await asyncio.gather(*tasks)
-        await nemesis
+        await clock.join([*tasks, nemesis])
     finally:
         for task in [*tasks, nemesis]:  # a process that raised ends the run for every one
             task.cancel()

@@ -4,7 +4,13 @@ Place in the data flow: called by the CLI (``georep test``) and by tests. :func:
 builds the workload's client and the plan, starts an embedded lab with the workload's tables
 (or connects to a live lab and finds them), runs the plan (:mod:`.runner`), records the
 history (:mod:`.recorder`), judges it with the pure checkers (:mod:`georep.core.checkers`) and
-writes ``plan.json``, ``results.json`` and the plots (:mod:`.results`) in the run directory.
+writes ``plan.json``, ``results.json``, ``run.json`` and the plots (:mod:`.results`) in the run
+directory.
+
+On the embedded lab the run is deterministic unless ``realtime``: a
+:class:`~georep.runtime.simlab.SimLab` under a :class:`~georep.runtime.sim.Simulation` seeded
+with the run's seed, so the same seed gives the same history byte for byte (see
+``docs/harness.md``, "Deterministic runs"). A live lab is always real time.
 """
 
 from __future__ import annotations
@@ -23,6 +29,8 @@ from ..core.plan import make_plan
 from ..errors import LabError
 from ..runtime.embedded import Lab
 from ..runtime.live import LiveLab
+from ..runtime.sim import Simulation
+from ..runtime.simlab import SimLab
 from .clients import Bank, Counter, SetWorkload, WorkloadClient
 from .orders import Orders
 from .recorder import Recorder
@@ -50,13 +58,21 @@ class RunSpec:
     regions: str | Path | LabConfig = "regions"
     live: bool = False
     home: str | Path | None = None
-    runs: str | Path = "runs"
+    runs: str | Path = "runs"  # where the run directory goes: not part of the configuration
+    realtime: bool = False  # a live lab is always real time
+
+    @property
+    def simulated(self) -> bool:
+        return not (self.realtime or self.live)
 
     def describe(self) -> dict[str, Any]:
+        """The run's configuration as ``results.json`` records it (and ``--replay`` reads)."""
         d = asdict(self)
+        del d["runs"]
         d["regions"] = "(config)" if isinstance(self.regions, LabConfig) else str(self.regions)
-        for k in ("home", "runs"):
-            d[k] = None if d[k] is None else str(d[k])
+        d["home"] = None if d["home"] is None else str(d["home"])
+        d["nemeses"] = list(self.nemeses)
+        d["realtime"] = not self.simulated
         return d
 
 
@@ -88,7 +104,13 @@ async def run_test(spec: RunSpec, *, progress: Progress | None = None,
     config = spec.regions if isinstance(spec.regions, LabConfig) else load(spec.regions)
     config, tables = with_tables(config, client.needs())
     client.bind(tables)
-    async with Lab(config, run_dir=spec.runs, run_id=run_id, seed=spec.seed) as lab:
+    kw: dict[str, Any] = {"run_dir": spec.runs, "run_id": run_id, "seed": spec.seed}
+    if not spec.simulated:
+        async with Lab(config, **kw) as lab:
+            return await _run(lab, spec, client, lab.run_path, progress, started)
+    sim = Simulation(spec.seed)
+    client.op_timeout_s = None  # an operation waits on virtual time while the others run
+    async with SimLab(config, sim=sim, **kw) as lab:
         return await _run(lab, spec, client, lab.run_path, progress, started)
 
 
@@ -104,7 +126,10 @@ async def _run(lab: Any, spec: RunSpec, client: WorkloadClient, run_dir: Path,
     (run_dir / "plan.json").write_text(json.dumps(plan.to_dict(), indent=1) + "\n")
     if started is not None:
         started(run_dir)
-    rec = Recorder(run_dir / "history.jsonl")
+    sim = getattr(lab, "sim", None)
+    rec = Recorder(run_dir / "history.jsonl") if sim is None else \
+        Recorder(run_dir / "history.jsonl", clock_ns=sim.elapsed_ns, wall=sim.time)
+    wall0 = time.monotonic()
     keys = plan.keys()
     try:
         await client.setup(lab, rec, keys)
@@ -121,9 +146,15 @@ async def _run(lab: Any, spec: RunSpec, client: WorkloadClient, run_dir: Path,
     if not plan.ops:  # nothing was tested: a CI job must not read that as a pass
         verdict = {**verdict, "valid": "unknown",
                    "reason": "the plan has no client operation (raise --rate or --duration)"}
+    run = {"run_id": run_dir.name, "lab_run": lab.run_id, "started_at": rec.started_at,
+           "wall_clock_start": round(time.time() - (time.monotonic() - wall0), 3),
+           "mode": "realtime" if sim is None else "deterministic",
+           "wall_s": round(time.monotonic() - wall0, 3)}
+    if sim is not None:
+        run.update(virtual_s=round(sim.now, 3), turns=sim.turns,
+                   virtual_per_wall=round(sim.now / max(run["wall_s"], 1e-9), 2))
     return write_results(run_dir, spec=spec.describe(), plan=plan, history=rec.ops,
-                         verdict=verdict, reconcile=reconcile, lab_run=lab.run_id,
-                         started_at=rec.started_at)
+                         verdict=verdict, reconcile=reconcile, run=run)
 
 
 def _copy_events(events: list[dict[str, Any]], path: Path, since: float, prefix: str) -> None:

@@ -1,10 +1,10 @@
 """The tables a test run uses: found in the lab's configuration, or added to it.
 
-Place in the data flow: before a run starts. For an embedded lab, :func:`with_tables` adds a
+Place in the data flow: before a run starts. For an embedded lab, :func:`with_tables` gives a
 table for each :class:`~georep.harness.clients.TableNeed` (named ``georep_test_<role>``, fresh
-in every run); a live lab's tables were fixed by ``georep up``, so :func:`find_tables`
-picks the first table with the right policy and CRDT types, or says in one line which table
-block to add to ``lab.toml``.
+in every run, and the only tables of that lab); a live lab's tables were fixed by
+``georep up``, so :func:`find_tables` picks the first table with the right policy and CRDT
+types, or says in one line which table block to add to ``lab.toml``.
 """
 
 from __future__ import annotations
@@ -40,12 +40,12 @@ def find_tables(config: LabConfig, needs: list[TableNeed]) -> dict[str, Table]:
 
 
 def with_tables(config: LabConfig, needs: list[TableNeed]) -> tuple[LabConfig, dict[str, Table]]:
-    """``config`` with a table added for each need it cannot serve, and the role -> table map."""
+    """``config`` with a table of its own for each need, in place of the configuration's
+    tables (a fresh embedded lab's would be empty, and every link would poll them for
+    nothing), and the role -> table map."""
     chosen = {need.role: Table(f"georep_test_{need.role}", KeyAttr("id", "S"), None,
                                need.policy, crdt=dict(need.crdt)) for need in needs}
-    names = {t.name for t in chosen.values()}
-    tables = [t for t in config.tables if t.name not in names] + list(chosen.values())
-    return replace(config, tables=tuple(tables)), chosen
+    return replace(config, tables=tuple(chosen.values())), chosen
 
 
 def _crdt_text(need: TableNeed) -> str:

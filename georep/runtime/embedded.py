@@ -83,9 +83,9 @@ class Lab(LabData):
         self.writers: dict[str, RegionWriter] = {}
         self.clients: dict[str, Any] = {}  # region -> its DynamoDB client (aiobotocore)
         self._service: dict[str, Any] = {}  # "region/streams", "region/sqs" -> clients
-        self._tasks: dict[tuple[str, str], asyncio.Task] = {}
+        self._tasks: dict[tuple[str, str], asyncio.Future] = {}
         self._dest_clients: dict[tuple[str, str], Any] = {}
-        self.zombies: list[tuple[Replicator, asyncio.Task]] = []
+        self.zombies: list[tuple[Replicator, asyncio.Future]] = []
         self.starts = 0
         self._stack = contextlib.AsyncExitStack()
         self._session = AioSession()
@@ -170,7 +170,8 @@ class Lab(LabData):
         s = self.config.replicator
         if dst in self.servers:
             proxy = LinkProxy(src, dst, "127.0.0.1", self.servers[dst].port,
-                              rng=random.Random(f"{self.seed}/proxy/{src}>{dst}"))
+                              rng=random.Random(f"{self.seed}/proxy/{src}>{dst}"),
+                              **self._proxy_options())
             await proxy.start()
             self.proxies[(src, dst)] = proxy
         self._dest_clients[(src, dst)] = await self._client(
@@ -183,10 +184,22 @@ class Lab(LabData):
             self.config, src, dst, source=self.clients[src],
             source_streams=self._service[src + "/streams"], source_sqs=self._service[src + "/sqs"],
             dest=self._dest_clients[(src, dst)],
-            emit=self.events.emit, clock=self.clock, rng=random.Random(seed))
+            emit=self.events.emit, clock=self.clock, rng=random.Random(seed),
+            **self._replicator_options(src))
         self.replicators[(src, dst)] = rep
-        self._tasks[(src, dst)] = asyncio.create_task(rep.run(), name=f"replicator {src}>{dst}")
+        self._tasks[(src, dst)] = self._run_replicator(rep)
         return rep
+
+    # The deterministic lab (:class:`~georep.runtime.simlab.SimLab`) changes these three.
+
+    def _proxy_options(self) -> dict[str, Any]:
+        return {}
+
+    def _replicator_options(self, src: str) -> dict[str, Any]:
+        return {}
+
+    def _run_replicator(self, rep: Replicator) -> asyncio.Future:
+        return asyncio.create_task(rep.run(), name=f"replicator {rep.name}")
 
     async def stop(self) -> None:
         await self._faults.close()

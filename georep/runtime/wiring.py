@@ -34,9 +34,11 @@ async def build_replicator(
     rng: random.Random,
     clock: Callable[[], float],
     metrics=None,
+    **options: Any,
 ) -> Replicator:
     """``source``/``source_streams``/``source_sqs`` talk to src directly; ``dest`` reaches dst
-    through the link."""
+    through the link; ``options`` go to the :class:`Replicator` as they are (``sleep``,
+    ``serial``, ``created_ms``)."""
     link = f"{src}>{dst}"
     tables = []
     for t in config.tables:
@@ -50,4 +52,4 @@ async def build_replicator(
         ))
     return Replicator(src, dst, source_client=source, tables=tables,
                       settings=config.settings_for(src, dst), dlq=DeadLetterQueue(source_sqs, link),
-                      emit=emit, clock=clock, rng=rng, metrics=metrics)
+                      emit=emit, clock=clock, rng=rng, metrics=metrics, **options)
