@@ -95,6 +95,9 @@ async def replay(run_dir: Path, *, runs: Path | None = None, **kw: Any) -> dict[
     the history and the results come out the same, and the verdicts of both."""
     run_dir = Path(run_dir)
     spec = spec_of(run_dir, runs)
+    if not (run_dir / "history.jsonl").is_file():
+        raise LabError(f"{run_dir / 'history.jsonl'}: no such file (the recorded history the "
+                       "replay is compared with)")
     before = json.loads((run_dir / "results.json").read_text(encoding="utf-8"))
     results = await run_test(spec, **kw)
     new = Path(results["run_dir"])

@@ -45,3 +45,20 @@ def test_a_good_configuration_reads_back(tmp_path):
 def test_a_bad_configuration_is_one_labError(tmp_path, config):
     with pytest.raises(LabError, match=r"results\.json"):
         spec_of(write(tmp_path, config))
+
+
+def test_a_run_directory_without_its_history_is_refused_before_running(tmp_path, monkeypatch):
+    """The replay compares the new history with the recorded one: without it there is nothing
+    to compare, and that is said before a lab runs the whole test (not as a missing file once
+    it has)."""
+    import asyncio
+
+    from georep.harness import replay as replay_module
+
+    async def no_run(spec, **kw):
+        raise AssertionError("the test ran")
+
+    monkeypatch.setattr(replay_module, "run_test", no_run)
+    write(tmp_path, GOOD)
+    with pytest.raises(LabError, match=r"history\.jsonl"):
+        asyncio.run(replay_module.replay(tmp_path))
