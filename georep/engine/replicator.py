@@ -18,9 +18,11 @@ one key at a time, in order, and each batch is followed by a short sleep drawn f
 (one poll and one apply is one step; the sleep is where the simulation lets another actor in).
 ``created_ms`` says when a record was written (default: its ``ApproximateCreationDateTime``,
 the source's wall clock; the deterministic mode reads the version's HLC instead), for the lag.
-``record_clock`` (the deterministic mode's virtual clock) replaces each record's
-``ApproximateCreationDateTime`` (moto's wall clock) by the time it is read: a plain write's
-stamp, a dead letter and the lag then depend on virtual time only.
+``record_clock`` (the deterministic mode's, given the table's name and a record) replaces each
+record's ``ApproximateCreationDateTime`` (moto's wall clock) by a virtual time: a plain write's
+stamp, a dead letter and the lag then depend on virtual time only. It must give one record the
+same time whichever link of the region reads it, and however often (a restart reads it again),
+as the real field does: the stamp of a plain write is derived from it.
 """
 
 from __future__ import annotations
@@ -91,7 +93,7 @@ class Replicator:
         metrics=None,
         serial: bool = False,
         created_ms: Callable[[dict, Version], float] | None = None,
-        record_clock: Callable[[], float] | None = None,
+        record_clock: Callable[[str, dict], float] | None = None,
     ) -> None:
         self.src = src
         self.dst = dst
@@ -260,9 +262,9 @@ class Replicator:
                     continue
                 if page.records:
                     if self.record_clock is not None:  # epoch seconds, as record_ms reads
-                        read_at = self.record_clock()
                         for r in page.records:
-                            r["dynamodb"]["ApproximateCreationDateTime"] = read_at
+                            r["dynamodb"]["ApproximateCreationDateTime"] = self.record_clock(
+                                tl.table.name, r)
                     got += len(page.records)
                     cps[sid] = unsaved[sid] = await self._process(tl, sid, page.records)
                 iterators[sid] = page.next_iterator

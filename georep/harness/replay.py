@@ -16,12 +16,14 @@ command line.
 from __future__ import annotations
 
 import json
+import math
 import shlex
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from ..core.plan import check_options
 from ..errors import LabError
 from .session import RunSpec, run_test
 
@@ -38,20 +40,43 @@ def spec_of(run_dir: Path, runs: Path | None = None) -> RunSpec:
         raise LabError(f"{path}: no such file (is {run_dir} a run directory?)") from None
     except (ValueError, KeyError, TypeError) as exc:
         raise LabError(f"{path}: not a georep results file ({exc})") from None
+    if not isinstance(config, dict):
+        raise LabError(f"{path}: not a georep results file (its config is not an object)")
     if config.get("regions") == "(config)":
         raise LabError(f"{run_dir}: that run's regions were given by a program, not a folder; "
                        "replay it from that program")
     try:
-        return RunSpec(
+        nemeses, options = config["nemeses"], config.get("options") or {}
+        concurrency = config.get("concurrency")
+        if not (isinstance(nemeses, list) and all(isinstance(n, str) for n in nemeses)):
+            raise ValueError("nemeses is not a list of names")
+        if not (isinstance(options, dict)
+                and all(isinstance(v, str) for v in options.values())):
+            raise ValueError("options is not an object of NAME: VALUE strings")
+        if concurrency is not None and (isinstance(concurrency, bool)
+                                        or not isinstance(concurrency, int)):
+            raise ValueError(f"concurrency {concurrency!r} is not a whole number")
+        for name in ("workload", "policy", "regions"):
+            if not isinstance(config[name], str):
+                raise ValueError(f"{name} {config[name]!r} is not a string")
+        spec = RunSpec(
             workload=config["workload"], policy=config["policy"], seed=int(config["seed"]),
-            nemeses=tuple(config["nemeses"]), duration=float(config["duration"]),
-            rate=float(config["rate"]), concurrency=config.get("concurrency"),
-            options=dict(config.get("options") or {}), regions=config["regions"],
+            nemeses=tuple(nemeses), duration=float(config["duration"]),
+            rate=float(config["rate"]), concurrency=concurrency,
+            options=dict(options), regions=config["regions"],
             live=bool(config.get("live")), home=config.get("home"),
             runs=runs if runs is not None else Path(run_dir).parent,
             realtime=bool(config.get("realtime")))
-    except (KeyError, TypeError, ValueError) as exc:
-        raise LabError(f"{path}: its configuration is incomplete ({exc})") from None
+        # a run no plan can be drawn for fails here, not once a lab has started
+        if not (math.isfinite(spec.duration) and math.isfinite(spec.rate)):
+            raise ValueError("duration and rate must be finite")
+        check_options(spec.workload, spec.nemeses, spec.duration, spec.rate,
+                      1 if spec.concurrency is None else spec.concurrency)
+    except KeyError as exc:
+        raise LabError(f"{path}: its configuration is incomplete (no {exc})") from None
+    except (TypeError, ValueError) as exc:
+        raise LabError(f"{path}: its configuration is not one georep can run ({exc})") from None
+    return spec
 
 
 def compare(old: Path, new: Path) -> dict[str, Any]:
@@ -70,6 +95,9 @@ async def replay(run_dir: Path, *, runs: Path | None = None, **kw: Any) -> dict[
     the history and the results come out the same, and the verdicts of both."""
     run_dir = Path(run_dir)
     spec = spec_of(run_dir, runs)
+    if not (run_dir / "history.jsonl").is_file():
+        raise LabError(f"{run_dir / 'history.jsonl'}: no such file (the recorded history the "
+                       "replay is compared with)")
     before = json.loads((run_dir / "results.json").read_text(encoding="utf-8"))
     results = await run_test(spec, **kw)
     new = Path(results["run_dir"])

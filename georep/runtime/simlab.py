@@ -9,8 +9,9 @@ same moto servers and the links the same proxies over real sockets; what changes
   conflict feed's times, the event log, the breaker's cool-down, the retry budgets);
 - each table of each link's replicator is an actor of its own, ``serial`` (one key at a time,
   a pause after each batch), sleeping on virtual time (backoff, idle polls), and reading each
-  stream record's creation time as the virtual time it reads the record (moto's is its wall
-  clock): a plain write's stamp is that time;
+  stream record's creation time as the virtual time a replicator of its region first read the
+  record (moto's is its wall clock): a plain write's stamp is that time, the same for every
+  link of the region and after a restart, as the real field is;
 - the write path waits for a plain write's stamp on virtual time (the replicators run meanwhile);
 - flaps toggle on virtual time;
 - the link proxies work per HTTP exchange: a cut answers at once by closing the connection
@@ -38,6 +39,9 @@ class SimLab(Lab):
         super().__init__(config, clock=sim.time, **kw)
         self.sim = sim
         self._faults.sleep = sim.sleep
+        # (source region, table, sequence number) -> the virtual time a replicator first read
+        # that stream record: its creation time for every link, and for every restart
+        self._first_read: dict[tuple[str, str, str], float] = {}
 
     async def start(self) -> None:
         await super().start()
@@ -52,8 +56,12 @@ class SimLab(Lab):
             # the version's HLC is the source's virtual clock at the write, skew included
             return Timestamp.unpack(version.meta.hlc).physical - self.skew_ms[src]
 
+        def record_clock(table: str, record: dict) -> float:
+            key = (src, table, record["dynamodb"]["SequenceNumber"])
+            return self._first_read.setdefault(key, self.sim.time())
+
         return {"sleep": self.sim.sleep, "serial": True, "created_ms": created_ms,
-                "record_clock": self.sim.time}
+                "record_clock": record_clock}
 
     def _run_replicator(self, rep: Replicator) -> asyncio.Future:
         tasks = [self.sim.spawn(f"replicator {rep.name} {tl.table.name}",
