@@ -24,6 +24,7 @@ from aiobotocore.session import AioSession
 from ..aws.clients import async_client
 from ..core.plan import PlannedOp
 from ..errors import LabError
+from ..runtime.sim import SIM_TIMEOUT_S
 from .outcome import Refused, classify, one_line
 from .recorder import Recorder
 
@@ -45,7 +46,10 @@ async def open_clients(stack: contextlib.AsyncExitStack, lab: Any,
                        read_s: float) -> dict[str, Any]:
     """name -> a DynamoDB client of the workload's own (no retries inside botocore) for each
     (src, dst) route: dst reached from src through ``lab.route`` (the link's proxy, or the
-    region itself when src is dst), open until ``stack`` closes."""
+    region itself when src is dst), open until ``stack`` closes. In a simulated run the
+    timeouts are :data:`~georep.runtime.sim.SIM_TIMEOUT_S` (a cut answers at once there)."""
+    if getattr(lab, "sim", None) is not None:  # no wall-clock timeout in a simulated run
+        connect_s = read_s = SIM_TIMEOUT_S
     session = AioSession()
     return {name: await stack.enter_async_context(async_client(
         session, "dynamodb", lab.route(src, dst), connect_s=connect_s, read_s=read_s))

@@ -66,7 +66,7 @@ def spec_of(run_dir: Path, runs: Path | None = None) -> RunSpec:
             options=dict(options), regions=config["regions"],
             live=bool(config.get("live")), home=config.get("home"),
             runs=runs if runs is not None else Path(run_dir).parent,
-            realtime=bool(config.get("realtime")))
+            realtime=bool(config.get("realtime")), regions_at=_regions_dir(run_dir))
         # a run no plan can be drawn for fails here, not once a lab has started
         if not (math.isfinite(spec.duration) and math.isfinite(spec.rate)):
             raise ValueError("duration and rate must be finite")
@@ -77,6 +77,17 @@ def spec_of(run_dir: Path, runs: Path | None = None) -> RunSpec:
     except (TypeError, ValueError) as exc:
         raise LabError(f"{path}: its configuration is not one georep can run ({exc})") from None
     return spec
+
+
+def _regions_dir(run_dir: Path) -> str | None:
+    """The regions folder the run loaded, as ``run.json`` names it (resolved: a relative
+    ``--regions`` means another folder from another directory), if it is still there."""
+    try:
+        where = json.loads((Path(run_dir) / "run.json").read_text(encoding="utf-8"))
+        where = where.get("regions_dir") if isinstance(where, dict) else None
+    except (OSError, ValueError):
+        return None
+    return where if isinstance(where, str) and Path(where).is_dir() else None
 
 
 def compare(old: Path, new: Path) -> dict[str, Any]:

@@ -60,6 +60,9 @@ class RunSpec:
     home: str | Path | None = None
     runs: str | Path = "runs"  # where the run directory goes: not part of the configuration
     realtime: bool = False  # a live lab is always real time
+    # where to load ``regions`` from when it differs from how ``regions`` is written (a replay
+    # from another directory); not part of the configuration
+    regions_at: str | Path | None = None
 
     @property
     def simulated(self) -> bool:
@@ -68,7 +71,7 @@ class RunSpec:
     def describe(self) -> dict[str, Any]:
         """The run's configuration as ``results.json`` records it (and ``--replay`` reads)."""
         d = asdict(self)
-        del d["runs"]
+        del d["runs"], d["regions_at"]
         d["regions"] = "(config)" if isinstance(self.regions, LabConfig) else str(self.regions)
         d["home"] = None if d["home"] is None else str(d["home"])
         d["nemeses"] = list(self.nemeses)
@@ -101,7 +104,8 @@ async def run_test(spec: RunSpec, *, progress: Progress | None = None,
         async with LiveLab.connect(spec.home) as lab:
             client.bind(find_tables(lab.config, client.needs()))
             return await _run(lab, spec, client, Path(spec.runs) / run_id, progress, started)
-    config = spec.regions if isinstance(spec.regions, LabConfig) else load(spec.regions)
+    config = spec.regions if isinstance(spec.regions, LabConfig) else \
+        load(spec.regions_at or spec.regions)
     config, tables = with_tables(config, client.needs())
     client.bind(tables)
     kw: dict[str, Any] = {"run_dir": spec.runs, "run_id": run_id, "seed": spec.seed}
@@ -150,6 +154,8 @@ async def _run(lab: Any, spec: RunSpec, client: WorkloadClient, run_dir: Path,
            "wall_clock_start": round(time.time() - (time.monotonic() - wall0), 3),
            "mode": "realtime" if sim is None else "deterministic",
            "wall_s": round(time.monotonic() - wall0, 3)}
+    if not spec.live and not isinstance(spec.regions, LabConfig):
+        run["regions_dir"] = str(Path(spec.regions_at or spec.regions).resolve())
     if sim is not None:
         run.update(virtual_s=round(sim.now, 3), turns=sim.turns,
                    virtual_per_wall=round(sim.now / max(run["wall_s"], 1e-9), 2))

@@ -174,9 +174,9 @@ class Lab(LabData):
                               **self._proxy_options())
             await proxy.start()
             self.proxies[(src, dst)] = proxy
+        connect_s, read_s = self._link_timeouts(s.connect_timeout_s, s.read_timeout_s)
         self._dest_clients[(src, dst)] = await self._client(
-            "dynamodb", self.route(src, dst), connect_s=s.connect_timeout_s,
-            read_s=s.read_timeout_s)
+            "dynamodb", self.route(src, dst), connect_s=connect_s, read_s=read_s)
         await self._launch(src, dst, f"{self.seed}/{src}>{dst}")
 
     async def _launch(self, src: str, dst: str, seed: str) -> Replicator:
@@ -190,10 +190,13 @@ class Lab(LabData):
         self._tasks[(src, dst)] = self._run_replicator(rep)
         return rep
 
-    # The deterministic lab (:class:`~georep.runtime.simlab.SimLab`) changes these three.
+    # The deterministic lab (:class:`~georep.runtime.simlab.SimLab`) changes these four.
 
     def _proxy_options(self) -> dict[str, Any]:
         return {}
+
+    def _link_timeouts(self, connect_s: float, read_s: float) -> tuple[float, float]:
+        return connect_s, read_s
 
     def _replicator_options(self, src: str) -> dict[str, Any]:
         return {}

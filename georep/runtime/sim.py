@@ -36,6 +36,9 @@ from ..errors import LabError
 
 EPOCH = 1_767_225_600.0  # 2026-01-01T00:00:00Z: the virtual wall clock at time 0
 TURN_TIMEOUT_S = 120.0  # wall seconds one turn may take before the run is declared stuck
+# The connect and read timeouts of every client a simulated run makes: a cut answers at once,
+# so a wall-clock timeout would only fire on a slow machine and make the run depend on it.
+SIM_TIMEOUT_S = 60.0
 
 
 class SimulationStuck(LabError):

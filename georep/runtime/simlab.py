@@ -14,6 +14,8 @@ same moto servers and the links the same proxies over real sockets; what changes
   link of the region and after a restart, as the real field is;
 - the write path waits for a plain write's stamp on virtual time (the replicators run meanwhile);
 - flaps toggle on virtual time;
+- the links' clients wait up to :data:`~georep.runtime.sim.SIM_TIMEOUT_S` for a reply (a
+  wall-clock timeout would make the outcome depend on the machine's speed);
 - the link proxies work per HTTP exchange: a cut answers at once by closing the connection
   (after reading the whole request, and, when only the responses are dropped, after the
   destination has answered), the failure a timeout would give without the wait; latency is
@@ -31,7 +33,7 @@ from ..config import LabConfig
 from ..core.hlc import Timestamp
 from ..engine.replicator import Replicator
 from .embedded import Lab
-from .sim import Simulation
+from .sim import SIM_TIMEOUT_S, Simulation
 
 
 class SimLab(Lab):
@@ -50,6 +52,11 @@ class SimLab(Lab):
 
     def _proxy_options(self) -> dict[str, Any]:
         return {"exchange": True, "sleep": self.sim.sleep}
+
+    def _link_timeouts(self, connect_s: float, read_s: float) -> tuple[float, float]:
+        # A cut answers at once here; a wall-clock timeout could only fire on a slow machine,
+        # and would make the outcome depend on it (the turn limit still catches a hang).
+        return SIM_TIMEOUT_S, SIM_TIMEOUT_S
 
     def _replicator_options(self, src: str) -> dict[str, Any]:
         def created_ms(record: dict, version) -> float:

@@ -62,3 +62,18 @@ def test_a_run_directory_without_its_history_is_refused_before_running(tmp_path,
     write(tmp_path, GOOD)
     with pytest.raises(LabError, match=r"history\.jsonl"):
         asyncio.run(replay_module.replay(tmp_path))
+
+
+def test_the_regions_folder_the_run_loaded_wins_over_the_relative_path(tmp_path):
+    """``--regions regions`` is relative: replayed from another directory it would name another
+    folder. run.json keeps the folder the run loaded (resolved); the configuration as typed
+    stays in results.json (so the replay's results compare byte for byte)."""
+    loaded = tmp_path / "elsewhere" / "regions"
+    loaded.mkdir(parents=True)
+    run = write(tmp_path, GOOD)
+    (run / "run.json").write_text(json.dumps({"regions_dir": str(loaded)}))
+    spec = spec_of(run)
+    assert spec.regions == "regions" and spec.regions_at == str(loaded)
+    assert spec.describe()["regions"] == "regions" and "regions_at" not in spec.describe()
+    loaded.rmdir()  # moved away since: the path as typed, as before
+    assert spec_of(run).regions_at is None

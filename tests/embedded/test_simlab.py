@@ -15,7 +15,7 @@ from botocore.exceptions import ConnectionClosedError
 from georep.aws.clients import async_client
 from georep.config import load
 from georep.core.breaker import BreakerState
-from georep.runtime.sim import EPOCH, Simulation
+from georep.runtime.sim import EPOCH, SIM_TIMEOUT_S, Simulation
 from georep.runtime.simlab import SimLab
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,6 +28,10 @@ async def cut_then_heal(tmp_path: Path) -> dict:
         await lab.put("us-east", "users", "before", {"v": 1})
         await lab.settle(timeout=30)
         assert await lab.get("eu-west", "users", "before") == {"id": "before", "v": 1}
+
+        # no wall-clock timeout decides anything here (a slow machine must not change a run)
+        link = lab._dest_clients[("us-east", "eu-west")].meta.config
+        out["link_timeouts"] = (link.connect_timeout, link.read_timeout)
 
         lab.partition("us-east", "eu-west")
         await lab.put("us-east", "users", "during", {"v": 2})
@@ -61,6 +65,7 @@ async def cut_then_heal(tmp_path: Path) -> dict:
 
 def test_a_cut_costs_virtual_time_not_wall_time(tmp_path):
     out = asyncio.run(cut_then_heal(tmp_path))
+    assert out["link_timeouts"] == (SIM_TIMEOUT_S, SIM_TIMEOUT_S)
     assert out["settle_virtual_s"] > 55  # about a minute of retries and probes, virtual
     assert out["settle_wall_s"] < 30
     assert out["request_wall_s"] < 5  # no read timeout (30 s) waited for
