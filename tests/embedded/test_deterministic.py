@@ -9,17 +9,13 @@ hash order would show up as a difference), and the files are compared byte for b
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from georep.engine.apply import SKIP_MERGE_ENV
-from georep.harness.replay import command_line, compare, spec_of
+from georep.harness.replay import compare
 
-ROOT = Path(__file__).resolve().parents[2]
+from ..support.runs import run
 
 # each workload with the faults that exercise it most (kill: a replicator crash and restart;
 # one-way: requests that arrive while their replies are lost; flap, skew, latency, isolate)
@@ -31,23 +27,6 @@ WORKLOADS = {
              "isolate,latency"],
     "orders": ["--policy", "lww", "--option", "idempotency=home", "--nemesis", "partition"],
 }
-
-
-def georep(*args: str, hash_seed: int = 0, env: dict | None = None,
-           timeout: float = 300) -> subprocess.CompletedProcess:
-    full = {**os.environ, "PYTHONHASHSEED": str(hash_seed), **(env or {})}
-    return subprocess.run([sys.executable, "-m", "georep", *args], cwd=ROOT, env=full,
-                          capture_output=True, text=True, timeout=timeout)
-
-
-def run(tmp: Path, *args: str, hash_seed: int = 0, env: dict | None = None,
-        code: int | None = 0) -> dict:
-    proc = georep("test", *args, "--json", "--regions", str(ROOT / "regions"),
-                  "--runs", str(tmp), hash_seed=hash_seed, env=env)
-    assert proc.stdout.strip(), proc.stderr
-    if code is not None:
-        assert proc.returncode == code, proc.stderr[-2000:]
-    return json.loads(proc.stdout)
 
 
 @pytest.mark.parametrize("workload", sorted(WORKLOADS))
@@ -74,55 +53,6 @@ def test_two_seeds_give_two_interleavings(tmp_path):
     ha = (Path(a["run_dir"]) / "history.jsonl").read_bytes()
     hb = (Path(b["run_dir"]) / "history.jsonl").read_bytes()
     assert ha != hb
-
-
-def test_a_planted_bug_is_found_and_replayed_from_its_run_directory(tmp_path):
-    """The apply step skips the merge for key r0 (a test-only knob): a version from the other
-    region overwrites whatever r0 holds, unmerged and unrecorded. A deterministic run finds
-    it; ``--replay`` re-runs the run directory and gets the same history and verdict."""
-    planted = {SKIP_MERGE_ENV: "r0"}
-    args = ["--workload", "register", "--policy", "lww", "--nemesis", "partition",
-            "--duration", "4", "--seed", "1"]
-    clean = run(tmp_path / "clean", *args)
-    assert clean["valid"] is True  # the same run without the bug
-    found = run(tmp_path / "found", *args, env=planted, code=1)
-    lost = found["checkers"]["lost-updates"]
-    assert lost["valid"] is False and {x["key"] for x in lost["lost"]} == {"r0"}
-
-    proc = georep("test", "--replay", found["run_dir"], "--json", hash_seed=3, env=planted)
-    assert proc.returncode == 1, proc.stderr[-2000:]  # matched: the run's verdict, invalid
-    replayed = json.loads(proc.stdout)
-    assert replayed["replay"]["matched"] is True
-    assert replayed["replay"]["verdict"] == {"recorded": False, "replayed": False}
-    assert replayed["checkers"]["lost-updates"]["lost"] == lost["lost"]
-
-    # replayed without the bug, the history is another one: exit 3 says so
-    proc = georep("test", "--replay", found["run_dir"], "--json", hash_seed=4)
-    assert proc.returncode == 3, proc.stderr[-2000:]
-    again = json.loads(proc.stdout)["replay"]
-    assert again["matched"] is False and again["history"]["first_difference"] > 0
-    assert again["verdict"] == {"recorded": False, "replayed": True}
-
-
-def test_shrink_reports_a_smaller_failing_run_and_its_command(tmp_path):
-    planted = {SKIP_MERGE_ENV: "r0"}
-    r = run(tmp_path, "--workload", "register", "--policy", "lww", "--nemesis", "partition",
-            "--duration", "4", "--seed", "1", "--shrink", "--shrink-runs", "1", env=planted,
-            code=1)
-    smallest = r["shrink"]["smallest"]
-    assert r["shrink"]["runs"] == 1
-    assert smallest["operations"] < r["operations"]
-    assert "lost-updates" in smallest["checkers"]
-    again = spec_of(Path(smallest["run_dir"]))
-    assert command_line(again) == smallest["command"]
-    assert json.loads((Path(smallest["run_dir"]) / "results.json").read_text())["valid"] is False
-
-
-def test_replay_of_something_else_is_one_line(tmp_path):
-    proc = georep("test", "--replay", str(tmp_path))
-    assert proc.returncode == 2
-    assert proc.stderr.strip().splitlines()[-1].endswith("a run directory?)")
-    assert "Traceback" not in proc.stderr
 
 
 def test_realtime_is_still_there(tmp_path):
