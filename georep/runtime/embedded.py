@@ -50,6 +50,7 @@ __all__ = ["Lab"]
 
 
 class Lab(LabData):
+
     """A running lab. Use :meth:`embedded` as an async context manager.
 
     Besides the :class:`~georep.runtime.surface.LabSurface` methods, these attributes are
@@ -61,6 +62,8 @@ class Lab(LabData):
     :meth:`replicator` and :meth:`running`); ``zombies``, replicators superseded by a
     ``duplicate`` start.
     """
+
+    link_wait_s: float | None = None  # the links' connect and read timeout (None: the config's)
 
     def __init__(self, config: LabConfig, *, run_dir: str | Path | None = "runs",
                  run_id: str | None = None, seed: int | None = None,
@@ -174,7 +177,8 @@ class Lab(LabData):
                               **self._proxy_options())
             await proxy.start()
             self.proxies[(src, dst)] = proxy
-        connect_s, read_s = self._link_timeouts(s.connect_timeout_s, s.read_timeout_s)
+        w = self.link_wait_s
+        connect_s, read_s = (w, w) if w is not None else (s.connect_timeout_s, s.read_timeout_s)
         self._dest_clients[(src, dst)] = await self._client(
             "dynamodb", self.route(src, dst), connect_s=connect_s, read_s=read_s)
         await self._launch(src, dst, f"{self.seed}/{src}>{dst}")
@@ -190,13 +194,10 @@ class Lab(LabData):
         self._tasks[(src, dst)] = self._run_replicator(rep)
         return rep
 
-    # The deterministic lab (:class:`~georep.runtime.simlab.SimLab`) changes these four.
+    # The deterministic lab (:class:`~georep.runtime.simlab.SimLab`) changes these three.
 
     def _proxy_options(self) -> dict[str, Any]:
         return {}
-
-    def _link_timeouts(self, connect_s: float, read_s: float) -> tuple[float, float]:
-        return connect_s, read_s
 
     def _replicator_options(self, src: str) -> dict[str, Any]:
         return {}
@@ -302,12 +303,11 @@ class Lab(LabData):
         The second round catches work the first one caused (stamps written back, for one).
         Raises TimeoutError if that does not happen in ``timeout`` seconds (a cut link, say).
         """
-        async def quiet_round() -> None:
-            waits = []
-            for key, rep in self.replicators.items():
-                if key in self._tasks:
-                    waits.append(rep.wait_quiet(rep.mark()))
-            await asyncio.gather(*waits)
+        async def rounds() -> None:
+            for _ in range(2):  # each round marks where it starts
+                await asyncio.gather(*(rep.wait_quiet(rep.mark())
+                                       for key, rep in self.replicators.items()
+                                       if key in self._tasks))
 
         async def watch() -> None:
             while True:
@@ -318,18 +318,13 @@ class Lab(LabData):
         try:
             async with asyncio.timeout(timeout):
                 done, _ = await asyncio.wait(
-                    [asyncio.ensure_future(self._rounds(quiet_round)), watcher],
+                    [asyncio.ensure_future(rounds()), watcher],
                     return_when=asyncio.FIRST_COMPLETED)
                 for t in done:
                     t.result()
         finally:
             watcher.cancel()
         self._check_tasks()
-
-    @staticmethod
-    async def _rounds(quiet_round) -> None:
-        await quiet_round()
-        await quiet_round()
 
     def _link(self, src: str, dst: str) -> tuple[str, str]:
         self.config.region(src)

@@ -37,6 +37,10 @@ from .sim import SIM_TIMEOUT_S, Simulation
 
 
 class SimLab(Lab):
+    # A cut answers at once here; a wall-clock timeout could only fire on a slow machine, and
+    # would make the outcome depend on it (the turn limit still catches a hang).
+    link_wait_s = SIM_TIMEOUT_S
+
     def __init__(self, config: LabConfig, *, sim: Simulation, **kw: Any) -> None:
         super().__init__(config, clock=sim.time, **kw)
         self.sim = sim
@@ -53,10 +57,6 @@ class SimLab(Lab):
     def _proxy_options(self) -> dict[str, Any]:
         return {"exchange": True, "sleep": self.sim.sleep}
 
-    def _link_timeouts(self, connect_s: float, read_s: float) -> tuple[float, float]:
-        # A cut answers at once here; a wall-clock timeout could only fire on a slow machine,
-        # and would make the outcome depend on it (the turn limit still catches a hang).
-        return SIM_TIMEOUT_S, SIM_TIMEOUT_S
 
     def _replicator_options(self, src: str) -> dict[str, Any]:
         def created_ms(record: dict, version) -> float:
