@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 DEVSTAMP := $(VENV)/.installed-dev
 PIP := $(BIN)/python -m pip -q --disable-pip-version-check
 
-.PHONY: demo test test-long chaos bench lint clean
+.PHONY: demo test test-long chaos bench lint notebook clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -43,6 +43,14 @@ bench: $(STAMP)  ## benchmarks: ratios measured in one run (not tests)
 	$(BIN)/python bench/reconcile.py
 	$(BIN)/python bench/checkers.py
 	$(BIN)/python bench/deterministic.py
+
+NOTESTAMP := $(VENV)/.installed-notebook
+$(NOTESTAMP): pyproject.toml $(STAMP)
+	$(PIP) install -e '.[notebook]'
+	touch $@
+
+notebook: $(NOTESTAMP)  ## open notebooks/divergence.ipynb in JupyterLab (installs the notebook extra)
+	$(BIN)/jupyter lab notebooks/divergence.ipynb
 
 lint: $(DEVSTAMP)
 	$(BIN)/ruff check georep tests bench

@@ -180,15 +180,16 @@ class RegionWriter:
         return await self._write(table, key, values, merge=True, tombstone=False,
                                  replaced=replaced)
 
-    async def crdt(self, table: Table, key: Any, ops: list[tuple[str, str, Any]]) -> Version:
+    async def crdt(self, table: Table, key: Any, ops: list[tuple[str, str, Any]], *,
+                   replaced: list | None = None) -> Version:
         """Apply CRDT operations (see :func:`georep.core.crdt_policy.apply_ops`) to an item of
-        a ``crdt`` table, with this region as the actor."""
+        a ``crdt`` table, with this region as the actor. ``replaced``: as for :meth:`put`."""
         if table.policy != "crdt":
             raise LabError(f"table {table.name} has policy {table.policy}, not crdt: "
                            "use put/update")
         types = table.policy_options()["types"]
         return await self._crdt_write(table, key, lambda state, ts: apply_ops(
-            state, ops, actor=self.region, ts=ts, types=types))
+            state, ops, actor=self.region, ts=ts, types=types), replaced=replaced)
 
     async def _crdt_write(self, table: Table, key: Any,
                           change: Callable[[ItemState, int], ItemState],

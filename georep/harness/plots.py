@@ -3,16 +3,16 @@
 Place in the data flow: the last step of a run. :func:`~.results.write_results` calls
 :func:`plot_run` with the run directory, the history (:mod:`.recorder`) and the results (counts,
 fault periods, configuration, ``started_at``); the divergence figure also reads the lab's own
-``events.jsonl`` (:mod:`georep.runtime.events`) from the run directory. :func:`divergence_series`
-is pure; the drawing uses matplotlib's object API (``Figure`` with an Agg canvas): no pyplot, so
+``events.jsonl`` (:mod:`georep.runtime.events`) from the run directory, its series computed by
+:mod:`georep.analysis.series`, its fault periods shaded by :mod:`georep.analysis.shading`.
+The drawing uses matplotlib's object API (``Figure`` with an Agg canvas): no pyplot, so
 importing this module changes no backend and a notebook's own figures are left alone.
 Each figure shades the fault periods, so what a fault did shows against when it happened.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -20,79 +20,16 @@ from typing import Any
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from ..analysis.series import divergence_series as divergence_series
+from ..analysis.series import event_regions as event_regions
+from ..analysis.shading import label_lanes as label_lanes
+from ..analysis.shading import shade_faults
 from ..core.plan import fault_label as fault_label
 from ..runtime.events import read_events
 
 NS = 1e9
-IGNORED_TABLES = frozenset({"georep_conflicts"})
-HOLDS = ("apply", "suppress")  # the destination of the link holds the version afterwards
 STYLE = {"ok": ("o", "tab:green"), "fail": ("x", "tab:red"), "info": ("^", "tab:orange")}
-KIND_COLOURS = {"partition": "tab:blue", "one-way": "tab:cyan", "isolate": "tab:purple",
-                "flap": "tab:pink", "latency": "tab:brown", "skew": "tab:olive",
-                "kill": "tab:gray"}
-OTHER_COLOURS = ("darkgoldenrod", "teal", "navy", "indigo", "sienna", "darkslategray")
 MIN_MS = 0.01  # a latency the clock could not resolve, drawn at the bottom of the log scale
-LANE = 0.07  # a label's height, in axes fractions
-LANES = 6  # label lanes at the most: a seventh overlapping label goes back to the top
-CHAR = 1 / 130  # a label character's width, as a fraction of the x range (estimate)
-
-
-# -- divergence -------------------------------------------------------------------------------
-
-def _holder(event: dict[str, Any]) -> str | None:
-    """The region that holds the event's version afterwards (None: not a version event)."""
-    if event.get("kind") == "write":
-        return event.get("region")
-    if event.get("kind") in HOLDS and isinstance(event.get("link"), str):
-        return event["link"].partition(">")[2] or None
-    return None
-
-
-def key_id(key: Any) -> str:
-    """One identity for a key however an event wrote it: a client's write names the key as
-    given (``"r0"``), a replicator's apply as the item's key attributes (``{"id": "r0"}``)."""
-    if isinstance(key, dict):
-        return json.dumps([key[k] for k in sorted(key)], default=str)
-    return json.dumps([key], default=str)
-
-
-def event_regions(events: Iterable[dict[str, Any]]) -> list[str]:
-    """The regions the events name: where writes happened and where links deliver."""
-    return sorted({r for e in events if (r := _holder(e)) is not None})
-
-
-def divergence_series(events: Iterable[dict[str, Any]], regions: list[str],
-                      t0: float) -> list[tuple[float, int]]:
-    """(seconds since ``t0``, number of divergent keys), one point per event that changes it.
-
-    A key of a table is divergent when ``regions`` do not all hold the same latest version of
-    it; a region's latest version is the highest ``hlc`` a write in it or an apply/suppress
-    into it carried. Only keys some event wrote count; ``georep_conflicts`` never does."""
-    held: dict[tuple[str, str], dict[str, int]] = {}
-    written: set[tuple[str, str]] = set()
-    divergent: set[tuple[str, str]] = set()
-    out: list[tuple[float, int]] = []
-    for e in sorted(events, key=lambda e: e.get("time", 0.0)):
-        region = _holder(e)
-        if region is None or e.get("table") in IGNORED_TABLES or "time" not in e:
-            continue
-        try:
-            hlc = int(e["hlc"])
-        except (KeyError, TypeError, ValueError):
-            continue
-        ident = (str(e.get("table")), key_id(e.get("key")))
-        versions = held.setdefault(ident, {})
-        versions[region] = max(hlc, versions.get(region, hlc))
-        if e["kind"] == "write":
-            written.add(ident)
-        before = len(divergent)
-        if ident in written and len({versions.get(r) for r in regions}) > 1:
-            divergent.add(ident)
-        else:
-            divergent.discard(ident)
-        if len(divergent) != before:
-            out.append((e["time"] - t0, len(divergent)))
-    return out
 
 
 # -- the history ------------------------------------------------------------------------------
@@ -120,56 +57,6 @@ def rates(history: list[dict[str, Any]]) -> dict[str, list[int]]:
     for type_, second in done:
         out[type_][second] += 1
     return out
-
-
-# -- fault periods ----------------------------------------------------------------------------
-
-def label_lanes(periods: list[dict[str, Any]], x_range: float) -> list[int]:
-    """A vertical lane for each period's label (in the order given, sorted by start): the
-    lowest lane free from its start, a label taking its period or its text's width, if wider."""
-    ends: list[float] = []
-    out = []
-    for p in periods:
-        end = max(p["stop_s"], p["start_s"] + len(fault_label(p)) * CHAR * x_range)
-        lane = next((i for i, e in enumerate(ends) if e <= p["start_s"]), len(ends))
-        ends[lane:lane + 1] = [end]
-        out.append(lane)
-    return out
-
-
-def fault_colours(kinds: Iterable[str]) -> dict[str, str]:
-    """A colour per fault kind: the known kinds' own, the others one each of the rest."""
-    others = sorted(k for k in set(kinds) if k not in KIND_COLOURS)
-    return {**KIND_COLOURS,
-            **{k: OTHER_COLOURS[i % len(OTHER_COLOURS)] for i, k in enumerate(others)}}
-
-
-def headroom(ax: Any, band: float) -> None:
-    """Raise the top of the y axis so the data stays below the top ``band`` (a fraction)."""
-    lo, hi = ax.get_ylim()
-    if ax.get_yscale() == "log":
-        ax.set_ylim(lo, lo * (hi / lo) ** (1 / (1 - band)))
-    else:
-        ax.set_ylim(lo, lo + (hi - lo) / (1 - band))
-
-
-def shade_faults(ax: Any, faults: list[dict[str, Any]]) -> None:
-    """A translucent span per fault period, and its label in a band at the top, staggered."""
-    periods = sorted(faults, key=lambda p: p["start_s"])
-    if not periods:
-        return
-    colour = fault_colours(str(p.get("kind")) for p in periods)
-    for p in periods:
-        ax.axvspan(p["start_s"], p["stop_s"], color=colour[str(p.get("kind"))], alpha=0.15,
-                   linewidth=0)
-    lo, hi = ax.get_xlim()
-    lanes = [lane % LANES for lane in label_lanes(periods, hi - lo)]
-    headroom(ax, 0.02 + LANE * (max(lanes) + 1))
-    for p, lane in zip(periods, lanes, strict=True):
-        ax.text(p["start_s"], 0.98 - LANE * lane, fault_label(p), fontsize=7, va="top",
-                ha="left", color=colour[str(p.get("kind"))], clip_on=True,
-                transform=ax.get_xaxis_transform(),
-                bbox={"facecolor": "white", "alpha": 0.7, "edgecolor": "none", "pad": 1})
 
 
 # -- figures ----------------------------------------------------------------------------------
@@ -226,7 +113,8 @@ def plot_divergence(path: Path, history: list[dict[str, Any]], results: dict[str
                     events: list[dict[str, Any]]) -> None:
     started = results.get("started_at")
     t0 = float(started) if started is not None else min(e["time"] for e in events)
-    series = divergence_series(events, event_regions(events), t0)
+    series = divergence_series(events, event_regions(events), t0,
+                               (results.get("config") or {}).get("policy") or "lww")
     xs = [min(0.0, series[0][0]) if series else 0.0, *(x for x, _ in series)]
     ys = [0, *(n for _, n in series)]
     end = max(history[-1]["time"] / NS if history else 0.0, max(e["time"] for e in events) - t0)

@@ -8,6 +8,11 @@ of georep) or ``mixed`` (odd-numbered processes plain). A plain client is a care
 consistent read, then a PutItem conditional on what it read, so an acknowledged plain write
 replaced exactly the value it read (its ``replaced``), and a refused condition is a definite
 ``fail``. Reads always go through georep (its view of the item).
+
+On policy ``crdt`` the register is an MV-register attribute ``v``: a write is an assignment
+through georep's CRDT write path (there are no plain writers), which supersedes every value the
+region held; its ``replaced`` is the list of those values, and a read gives the concurrent
+values, one value alone as itself. Writes concurrent across regions all stand after the merge.
 """
 
 from __future__ import annotations
@@ -35,7 +40,12 @@ class Register(WorkloadClient):
         self._plain: dict[str, Any] = {}  # region -> a plain client straight to it
 
     def needs(self) -> list[TableNeed]:
-        self.require_policy("lww", "vclock")
+        self.require_policy("lww", "vclock", "crdt")
+        if self.policy == "crdt":
+            if self.writers != "georep":
+                raise LabError("option writers is georep on policy crdt: a plain client "
+                               "cannot write an MV-register")
+            return [TableNeed("register", "crdt", {"v": "mvregister"})]
         return [TableNeed("register", self.policy)]
 
     async def setup(self, lab: Any, rec: Recorder, keys: list[str]) -> None:
@@ -51,7 +61,12 @@ class Register(WorkloadClient):
         table, key = self.tables["register"], self.k(value["key"])
         if op.f == "read":
             item = await lab.get(op.region, table, key)
-            return {**value, "value": None if item is None else item.get("v")}
+            return {**value, "value": None if item is None else one(item.get("v"))}
+        if self.policy == "crdt":
+            replaced: list = []
+            await lab.crdt(op.region, table, key, [("v", "=", value["value"])],
+                           replaced=replaced)
+            return {**value, "replaced": mv_values(replaced[0] if replaced else None)}
         if self.plain(op.process):
             old = await self._plain_write(op.region, table, key, value["value"])
             return {**value, "replaced": old}
@@ -80,6 +95,23 @@ class Register(WorkloadClient):
                               ConditionExpression=cond, ExpressionAttributeNames=names,
                               **({"ExpressionAttributeValues": values} if values else {}))
         return old
+
+
+def one(value: Any) -> Any:
+    """An MV-register's values as a read shows them: one value alone as itself."""
+    if isinstance(value, list):
+        return value[0] if len(value) == 1 else (value or None)
+    return value
+
+
+def mv_values(raw: Any) -> list[str]:
+    """The MV-register values of ``v`` a CRDT write replaced (its raw item; None: absent)."""
+    if not raw or "v" not in raw:
+        return []
+    (kind, v), = raw["v"].items()
+    if kind == "L":
+        return sorted(x["S"] for x in v if "S" in x)
+    return [v] if kind == "S" else []
 
 
 def raw_attr(raw: Any, name: str) -> Any:

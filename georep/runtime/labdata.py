@@ -64,11 +64,13 @@ class LabData:
         self._emit_write("update", region, table, key, values, v)
         return v
 
-    async def crdt(self, region: str, table: str, key: Any, ops: list[tuple[str, str, Any]]):
+    async def crdt(self, region: str, table: str, key: Any, ops: list[tuple[str, str, Any]],
+                   *, replaced: list | None = None):
         """CRDT operations on an item of a ``crdt`` table, e.g.
-        ``[("balance", "-=", 500), ("tags", "+=", "vip"), ("name", "=", "Alice")]``."""
+        ``[("balance", "-=", 500), ("tags", "+=", "vip"), ("name", "=", "Alice")]``.
+        ``replaced``, if given, receives the raw item the write replaced (None: absent)."""
         v = await self.writers[self.config.region(region).name].crdt(
-            self.config.table(table), key, ops)
+            self.config.table(table), key, ops, replaced=replaced)
         self.events.emit("write", op="crdt", region=region, table=table, key=key,
                          values=[list(op) for op in ops], hlc=v.meta.hlc)
         return v

@@ -245,6 +245,23 @@ def test_a_write_neither_final_nor_replaced_nor_named_is_a_lost_update():
     assert result["lost"] == [{"key": "k", "value": "c", "index": at["c"]}]
 
 
+def test_an_mv_register_accounts_every_concurrent_value_and_every_value_a_write_replaced():
+    """Policy crdt: the final ``v`` is a list of concurrent values, a write's ``replaced`` the
+    list of values it superseded; a value in neither (nor named) is still lost."""
+    h = History()
+    h.write(1, "k", "a")
+    h.write(2, "k", "b")
+    h.write(1, "k", "c", replaced=["a", "b"])
+    h.write(2, "k", "d")
+    lost_one = h.write(3, "k", "e")
+    h.final("register", {"k": {"id": "k", "v": ["c", "d"]}})
+    h.conflicts()
+    result = lost_updates(h.ops)
+    assert result["accounted"] == {"final": 2, "replaced": 2, "in_feed": 0}
+    assert result["valid"] is False
+    assert result["lost"] == [{"key": "k", "value": "e", "index": lost_one}]
+
+
 def test_a_write_that_won_a_conflict_and_then_vanished_is_a_lost_update():
     """The feed's winner is the value that stood: it names no loss. A winner later gone, with
     no write that read it, was lost (here a stale value came back in every region)."""

@@ -6,7 +6,9 @@ write. An ``ok`` write w of value v to key k is accounted when (a) every region'
 k holds v (item attribute ``v``, or among k's siblings), (b) the conflict feed names v for k as
 a loser or a sibling (a winner is the value that stood: it names no loss), or (c) an ``ok``
 write on k that completed after w's invoke reported ``replaced == v`` (it read v and
-overwrote it knowingly).
+overwrote it knowingly). On an MV-register (policy crdt) a final ``v`` is the list of the
+concurrent values and a write's ``replaced`` the list of the values it superseded: each value
+of either counts.
 """
 
 from __future__ import annotations
@@ -72,7 +74,8 @@ def _named(feed: list) -> set[tuple[str, Any]]:
     for entry in feed:
         key = feed_key(entry)
         versions = [*(entry.get("losers") or ()), *(entry.get("siblings") or ())]
-        out.update((key, v["v"]) for v in versions if isinstance(v, dict) and "v" in v)
+        out.update((key, x) for v in versions if isinstance(v, dict) and "v" in v
+                   for x in _values(v["v"]))
     return out
 
 
@@ -92,16 +95,22 @@ def _replacements(ok: list[Pair]) -> dict[tuple[Any, Any], int]:
     """(key, replaced value) -> the latest index of an ``ok`` write that replaced it."""
     out: dict[tuple[Any, Any], int] = {}
     for invoke, done in ok:
-        slot = (invoke["value"]["key"], done["value"]["replaced"])
-        if out.get(slot, -1) < done["index"]:
-            out[slot] = done["index"]
+        for value in _values(done["value"]["replaced"]):
+            slot = (invoke["value"]["key"], value)
+            if out.get(slot, -1) < done["index"]:
+                out[slot] = done["index"]
     return out
+
+
+def _values(value: Any) -> list:
+    """A register value as the values it stands for: an MV-register's list holds several."""
+    return list(value) if isinstance(value, list) else [value]
 
 
 def _final_everywhere(reads: Sequence[Final]) -> set:
     """The values that every one of a key's final reads holds, as item or as sibling."""
     held = None
     for final in reads:
-        values = {attr(final, "v")} | {s.get("v") for s in final.siblings}
+        values = {*_values(attr(final, "v"))} | {s.get("v") for s in final.siblings}
         held = values if held is None else held & values
     return (held or set()) - {None}

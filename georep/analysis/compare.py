@@ -1,0 +1,110 @@
+"""One row per run for comparing policies: writes, conflicts, lost updates (silent and
+recorded), siblings, time to converge after a heal, the verdict.
+
+Place in the data flow: after :func:`.frames.load`; the notebook's comparison table, the
+README's and ``georep report``'s summary come from :func:`compare`. The figures are the run's
+own: the checkers' details in ``results.json``, the final reads and the conflict feed read at
+the end of the history, and the divergence series of :mod:`.series`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import pandas as pd
+
+from .frames import Run
+
+READS = frozenset({"read", "final-read", "conflicts"})
+COLUMNS = {
+    "policy": "policy",
+    "writes": "acknowledged writes",
+    "conflicts": "conflicts in the feed",
+    "lost_silent": "lost updates, silent",
+    "lost_recorded": "lost updates, in the feed",
+    "siblings": "keys with siblings",
+    "converge_s": "s to converge after heal (max)",
+    "valid": "verdict",
+}
+
+
+def _final(run: Run, f: str) -> list[Any]:
+    """The values of the history's final ``f`` operations (final reads, the feed)."""
+    return [op.get("value") for op in run.ops
+            if op.get("process") == "final" and op.get("type") == "ok" and op.get("f") == f]
+
+
+def feed_entries(run: Run) -> int | None:
+    """Distinct conflict-feed entries read at the end (one conflict recorded by two regions
+    counts once); None when the history has no feed read."""
+    feeds = _final(run, "conflicts")
+    if not feeds:
+        return None
+    seen = set()
+    for feed in feeds:
+        for entry in feed or []:
+            seen.add(json.dumps({k: entry.get(k) for k in
+                                 ("table", "key", "winner", "losers", "siblings")},
+                                sort_keys=True, default=str))
+    return len(seen)
+
+
+def sibling_keys(run: Run) -> int:
+    """Keys that end with more than one concurrent value in some region: vclock siblings, or
+    a register whose ``v`` holds several values (an MV-register)."""
+    keys = set()
+    for read in _final(run, "final-read"):
+        if not isinstance(read, dict):
+            continue
+        table = read.get("table")
+        keys.update((table, k) for k, s in (read.get("siblings") or {}).items() if s)
+        for k, item in (read.get("items") or {}).items():
+            if isinstance(item, dict) and isinstance(item.get("v"), list) and len(item["v"]) > 1:
+                keys.add((table, k))
+    return len(keys)
+
+
+def summary(run: Run) -> dict[str, Any]:
+    """The run's row of the comparison (keys of :data:`COLUMNS`, and ``run``)."""
+    checkers = run.results.get("checkers") or {}
+    lu = checkers.get("lost-updates") or {}
+    conv = run.convergence()["converge_s"]
+    valid = run.results.get("valid")
+    return {
+        "run": run.path.name,
+        "policy": run.policy,
+        "writes": sum(1 for op in run.ops if op.get("type") == "ok"
+                      and isinstance(op.get("process"), int) and op.get("f") not in READS),
+        "conflicts": feed_entries(run),
+        "lost_silent": lu.get("lost_count", math.nan),
+        "lost_recorded": (lu.get("accounted") or {}).get("in_feed", math.nan),
+        "siblings": sibling_keys(run),
+        "converge_s": (float(conv.max()) if len(conv) and not conv.isna().any()
+                       else math.nan),
+        "valid": {True: "valid", False: "invalid"}.get(valid, str(valid)),
+    }
+
+
+def compare(runs: list[Run]) -> pd.DataFrame:
+    """One row per run, indexed by policy, columns in :data:`COLUMNS` order."""
+    frame = pd.DataFrame([summary(r) for r in runs])
+    return frame.set_index("policy")[[c for c in COLUMNS if c != "policy"]]
+
+
+def markdown(frame: pd.DataFrame) -> str:
+    """The comparison as a Markdown table with the columns' long names (no extra library)."""
+    head = [COLUMNS.get(frame.index.name or "", frame.index.name or ""),
+            *(COLUMNS.get(c, c) for c in frame.columns)]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for idx, row in frame.iterrows():
+        cells = [str(idx), *(_cell(v) for v in row)]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return "–" if math.isnan(value) else f"{value:.2f}".rstrip("0").rstrip(".")
+    return str(value)

@@ -1,0 +1,232 @@
+"""A run directory as pandas DataFrames: events, history, lag, conflicts, DLQ depth, breaker
+states, divergence over time and the time to converge after each heal.
+
+Place in the data flow: the last stop of a run. ``georep test`` (or a lab run) leaves a run
+directory (``events.jsonl``, ``history.jsonl``, ``results.json``, ``run.json``); :func:`load`
+reads it into a :class:`Run`, whose frames the notebook (``notebooks/divergence.ipynb``), the
+figures (:mod:`.figures`) and ``georep report`` use. The series come from :mod:`.series`.
+
+Times are seconds since the run began (``run.json``'s ``started_at``, the instant the history's
+0 stands for), on the lab's clock: virtual seconds in a deterministic run. Events of the lab's
+start-up come before 0. Files are read as JSON; nothing is evaluated.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ..errors import GeorepError
+from ..runtime.events import read_events
+from . import series as S
+
+NS = 1e9
+FAULT_KINDS_CUT = frozenset({"partition", "one-way", "isolate", "flap"})
+EVENT_COLUMNS = ["t", "kind", "link", "region", "table", "key"]
+
+
+class RunDirError(GeorepError):
+    """A run directory that cannot be analysed (missing, or its files unreadable)."""
+
+
+def _json(path: Path) -> dict[str, Any]:
+    try:
+        value = json.loads(path.read_text())
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        raise RunDirError(f"{path}: not readable as JSON ({exc})") from None
+    if not isinstance(value, dict):
+        raise RunDirError(f"{path}: not a JSON object")
+    return value
+
+
+def _history(path: Path) -> list[dict[str, Any]]:
+    try:
+        lines = path.read_text().splitlines()
+    except FileNotFoundError:
+        return []
+    out = []
+    for n, line in enumerate(lines, 1):
+        try:
+            op = json.loads(line)
+        except ValueError:
+            raise RunDirError(f"{path}:{n}: not a JSON line") from None
+        if isinstance(op, dict):
+            out.append(op)
+    return out
+
+
+@dataclass
+class Run:
+    """One run directory, loaded. ``raw_events`` and ``ops`` are the files' dicts, in order."""
+
+    path: Path
+    results: dict[str, Any]
+    facts: dict[str, Any]  # run.json
+    raw_events: list[dict[str, Any]]
+    ops: list[dict[str, Any]]
+    t0: float
+    regions: list[str] = field(default_factory=list)
+
+    # -- what the run was -----------------------------------------------------------------
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return self.results.get("config") or {}
+
+    @property
+    def policy(self) -> str:
+        return str(self.config.get("policy", "?"))
+
+    @property
+    def label(self) -> str:
+        c = self.config
+        return f"{c.get('workload', '?')} / {self.policy} / seed {self.results.get('seed')}"
+
+    @property
+    def end(self) -> float:
+        """The last instant the run recorded (seconds since t0)."""
+        last_op = self.ops[-1]["time"] / NS if self.ops else 0.0
+        last_event = max((e["time"] for e in S.timed(self.raw_events)), default=self.t0)
+        return max(last_op, last_event - self.t0)
+
+    def fault_periods(self) -> list[dict[str, Any]]:
+        """The nemeses' fault periods (``results.json``): kind, target, start_s, stop_s."""
+        return [p for p in self.results.get("faults") or []
+                if isinstance(p.get("start_s"), int | float)
+                and isinstance(p.get("stop_s"), int | float)]
+
+    def faults(self) -> pd.DataFrame:
+        rows = [{"kind": p["kind"], "target": json.dumps(p.get("target"), sort_keys=True),
+                 "start_s": p["start_s"], "stop_s": p["stop_s"]} for p in self.fault_periods()]
+        return pd.DataFrame(rows, columns=["kind", "target", "start_s", "stop_s"])
+
+    def cuts(self) -> list[tuple[float, float]]:
+        """The periods when some link was cut (partition, one-way, isolate, flap)."""
+        return [(p["start_s"], p["stop_s"]) for p in self.fault_periods()
+                if p["kind"] in FAULT_KINDS_CUT]
+
+    # -- frames ---------------------------------------------------------------------------
+
+    def events(self) -> pd.DataFrame:
+        """One row per event: ``t`` (s since t0), kind, link, region, table, key (a JSON
+        identity, see :func:`.series.key_id`), and ``fields``: the event's own dict."""
+        rows = [{"t": e["time"] - self.t0, "kind": e.get("kind"), "link": e.get("link"),
+                 "region": S.holder(e) if e.get("region") is None else e.get("region"),
+                 "table": e.get("table"),
+                 "key": None if e.get("key") is None else S.key_id(e["key"]), "fields": e}
+                for e in S.timed(self.raw_events)]
+        return pd.DataFrame(rows, columns=[*EVENT_COLUMNS, "fields"])
+
+    def history(self) -> pd.DataFrame:
+        """One row per history line: index, t (s), process, type, f, region, key, value."""
+        rows = [{"index": op.get("index"), "t": op.get("time", 0) / NS,
+                 "process": op.get("process"), "type": op.get("type"), "f": op.get("f"),
+                 "region": op.get("region"),
+                 "key": op["value"].get("key") if isinstance(op.get("value"), dict) else None,
+                 "value": op.get("value")} for op in self.ops]
+        return pd.DataFrame(rows, columns=["index", "t", "process", "type", "f", "region",
+                                           "key", "value"])
+
+    def lag(self) -> pd.DataFrame:
+        """One row per version a link applied: t, link, table, key, lag_ms, via (stream or
+        redrive), and phase: when the version was written (t − lag) relative to the cuts."""
+        cuts = self.cuts()
+        rows = []
+        for e in S.timed(self.raw_events):
+            if e.get("kind") != "apply" or not isinstance(e.get("lag_ms"), int | float):
+                continue
+            t = e["time"] - self.t0
+            rows.append({"t": t, "link": e.get("link"), "table": e.get("table"),
+                         "key": S.key_id(e.get("key")), "lag_ms": float(e["lag_ms"]),
+                         "via": e.get("via", "stream"),
+                         "phase": S.phase_of(t - e["lag_ms"] / 1000, cuts)})
+        return pd.DataFrame(rows, columns=["t", "link", "table", "key", "lag_ms", "via",
+                                           "phase"])
+
+    def lag_percentiles(self, qs: tuple[float, ...] = (0.5, 0.9, 0.99)) -> pd.DataFrame:
+        """Lag percentiles (ms) per link and phase, with the number of versions applied."""
+        lag = self.lag()
+        if lag.empty:
+            return pd.DataFrame(columns=["link", "phase", "n", *[f"p{round(q * 100)}"
+                                                                for q in qs]])
+        lag["phase"] = pd.Categorical(lag["phase"], S.PHASES, ordered=True)
+        grouped = lag.groupby(["link", "phase"], observed=True)["lag_ms"]
+        out = grouped.quantile(list(qs)).unstack()
+        out.columns = [f"p{round(q * 100)}" for q in qs]
+        out.insert(0, "n", grouped.size())
+        return out.reset_index()
+
+    def conflicts(self) -> pd.DataFrame:
+        """The conflict-feed entries the replicators recorded (``conflict`` events, less the
+        withdrawn): t, link, region, table, key, reason, winner, losers, siblings."""
+        withdrawn = {e.get("id") for e in self.raw_events if e.get("kind") == "conflict-withdrawn"}
+        rows = [{"t": e["time"] - self.t0, "link": e.get("link"), "region": e.get("region"),
+                 "table": e.get("table"), "key": S.key_id(e.get("key")),
+                 "reason": e.get("reason"), "winner": e.get("winner"),
+                 "losers": e.get("losers"), "siblings": e.get("siblings")}
+                for e in S.timed(self.raw_events)
+                if e.get("kind") == "conflict" and e.get("id") not in withdrawn]
+        return pd.DataFrame(rows, columns=["t", "link", "region", "table", "key", "reason",
+                                           "winner", "losers", "siblings"])
+
+    def dlq_depth(self) -> pd.DataFrame:
+        """Messages in each link's DLQ after each change: t, link, depth."""
+        return pd.DataFrame(S.dlq_depth_series(self.raw_events, self.t0),
+                            columns=["t", "link", "depth"])
+
+    def breaker(self) -> pd.DataFrame:
+        """Each breaker transition: t, link, state, level (closed 0, half-open 1, open 2)."""
+        rows = [{"t": t, "link": link, "state": state, "level": S.BREAKER_LEVELS.get(state)}
+                for t, link, state in S.breaker_series(self.raw_events, self.t0)]
+        return pd.DataFrame(rows, columns=["t", "link", "state", "level"])
+
+    def divergence(self) -> pd.DataFrame:
+        """Divergent keys after each change: t, divergent (see :mod:`.series`); starts at
+        (min(0, first change), 0)."""
+        points = S.divergence_series(self.raw_events, self.regions, self.t0, self.policy)
+        start = min(0.0, points[0][0]) if points else 0.0
+        return pd.DataFrame([(start, 0), *points], columns=["t", "divergent"])
+
+    def heals(self) -> list[float]:
+        """When links were healed: every ``heal`` event (a nemesis's, the run's final one)."""
+        return [e["time"] - self.t0 for e in S.timed(self.raw_events) if e["kind"] == "heal"]
+
+    def convergence(self) -> pd.DataFrame:
+        """Per heal: heal_s, seconds until no key was divergent (NaN: not before the next
+        fault began or the run ended)."""
+        points = S.divergence_series(self.raw_events, self.regions, self.t0, self.policy)
+        starts = [start for start, _ in self.cuts()]
+        rows = [{"heal_s": h, "converge_s": math.nan if s is None else s}
+                for h, s in S.convergence_times(points, self.heals(), starts)]
+        return pd.DataFrame(rows, columns=["heal_s", "converge_s"])
+
+
+def load(run_dir: str | Path) -> Run:
+    """Read a run directory; :class:`RunDirError` names what is missing or unreadable."""
+    path = Path(run_dir)
+    if not path.is_dir():
+        raise RunDirError(f"{path}: no such run directory")
+    if not (path / "events.jsonl").is_file() and not (path / "history.jsonl").is_file():
+        raise RunDirError(f"{path}: not a run directory (no events.jsonl, no history.jsonl)")
+    results, facts = _json(path / "results.json"), _json(path / "run.json")
+    events = read_events(path / "events.jsonl")
+    started = facts.get("started_at", results.get("started_at"))
+    first = next(iter(S.timed(events)), {"time": 0.0})["time"]
+    t0 = float(started) if isinstance(started, int | float) else first
+    regions = _regions(events)
+    return Run(path, results, facts, events, _history(path / "history.jsonl"), t0, regions)
+
+
+def _regions(events: list[dict[str, Any]]) -> list[str]:
+    """The lab's regions: those its ``lab-start`` names, else those the events name."""
+    for e in events:
+        if e.get("kind") == "lab-start" and isinstance(e.get("regions"), dict):
+            return sorted(e["regions"])
+    return S.event_regions(events)
