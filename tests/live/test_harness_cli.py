@@ -121,6 +121,7 @@ def test_a_duplicate_order_added_to_a_final_read_makes_it_invalid(tmp_path):
     (["test", "--option", "idempotency"], "write it as NAME=VALUE"),
     (["test", "--workload", "bank", "--option", "colour=red"], "has no option 'colour'"),
     (["test", "--workload", "counter", "--policy", "lww"], "runs on policy crdt"),
+    (["test", "--policy", "crdt", "--option", "writers=plain"], "writers is georep on policy"),
     (["test", "--duration", "-1"], "--duration must be a positive"),
     (["test", "--rate", "0"], "--rate must be a positive, finite number of operations"),
     (["test", "--rate", "1e7"], "at most 100000 operations"),
