@@ -3,8 +3,9 @@
 Place in the data flow: after a run. ``georep test`` (or any lab run) leaves a run directory;
 :func:`load` (:mod:`.frames`) reads it into a :class:`Run`; :func:`compare` (:mod:`.compare`)
 puts runs side by side; :mod:`.figures` draws them; :mod:`.report` writes PNG files and an HTML
-page (``georep report``). The series underneath (:mod:`.series`) are pure and pandas-free, for
-the harness's own figures. The notebook ``notebooks/divergence.ipynb`` is built on this package.
+page (``georep report``). The series underneath (:mod:`georep.core.divergence`) are pure and
+pandas-free, shared with the harness's own figures. ``notebooks/divergence.ipynb`` reads runs
+through this package only.
 """
 
 from __future__ import annotations

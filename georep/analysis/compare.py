@@ -4,7 +4,7 @@ recorded), siblings, time to converge after a heal, the verdict.
 Place in the data flow: after :func:`.frames.load`; the notebook's comparison table, the
 README's and ``georep report``'s summary come from :func:`compare`. The figures are the run's
 own: the checkers' details in ``results.json``, the final reads and the conflict feed read at
-the end of the history, and the divergence series of :mod:`.series`.
+the end of the history, and the divergence series of :mod:`georep.core.divergence`.
 """
 
 from __future__ import annotations

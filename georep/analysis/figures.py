@@ -5,7 +5,7 @@ Place in the data flow: :class:`.frames.Run` objects in, matplotlib ``Figure`` o
 for the notebook (which displays them) and ``georep report`` (:mod:`.report`, which saves them).
 Built on matplotlib's object API (``Figure`` with an Agg canvas), never pyplot: nothing global
 is touched, so a notebook's own figures are left alone. Every time axis shades the run's fault
-periods (:mod:`.shading`).
+periods (:func:`georep.harness.plots.shade_faults`).
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from typing import Any
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from ..harness.plots import shade_faults
 from .frames import Run
-from .shading import shade_faults
 
 PERCENTILES = ("p50", "p90", "p99")
 LINK_COLOURS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown")

@@ -4,7 +4,8 @@ states, divergence over time and the time to converge after each heal.
 Place in the data flow: the last stop of a run. ``georep test`` (or a lab run) leaves a run
 directory (``events.jsonl``, ``history.jsonl``, ``results.json``, ``run.json``); :func:`load`
 reads it into a :class:`Run`, whose frames the notebook (``notebooks/divergence.ipynb``), the
-figures (:mod:`.figures`) and ``georep report`` use. The series come from :mod:`.series`.
+figures (:mod:`.figures`) and ``georep report`` use. The series come from
+:mod:`georep.core.divergence`.
 
 Times are seconds since the run began (``run.json``'s ``started_at``, the instant the history's
 0 stands for), on the lab's clock: virtual seconds in a deterministic run. Events of the lab's
@@ -21,9 +22,9 @@ from typing import Any
 
 import pandas as pd
 
+from ..core import divergence as S
 from ..errors import GeorepError
 from ..runtime.events import read_events
-from . import series as S
 
 NS = 1e9
 FAULT_KINDS_CUT = frozenset({"partition", "one-way", "isolate", "flap"})
@@ -116,7 +117,8 @@ class Run:
 
     def events(self) -> pd.DataFrame:
         """One row per event: ``t`` (s since t0), kind, link, region, table, key (a JSON
-        identity, see :func:`.series.key_id`), and ``fields``: the event's own dict."""
+        identity, see :func:`georep.core.divergence.key_id`), and ``fields``: the event's own
+        dict."""
         rows = [{"t": e["time"] - self.t0, "kind": e.get("kind"), "link": e.get("link"),
                  "region": S.holder(e) if e.get("region") is None else e.get("region"),
                  "table": e.get("table"),
@@ -188,8 +190,8 @@ class Run:
         return pd.DataFrame(rows, columns=["t", "link", "state", "level"])
 
     def divergence(self) -> pd.DataFrame:
-        """Divergent keys after each change: t, divergent (see :mod:`.series`); starts at
-        (min(0, first change), 0)."""
+        """Divergent keys after each change: t, divergent (see
+        :mod:`georep.core.divergence`); starts at (min(0, first change), 0)."""
         points = S.divergence_series(self.raw_events, self.regions, self.t0, self.policy)
         start = min(0.0, points[0][0]) if points else 0.0
         return pd.DataFrame([(start, 0), *points], columns=["t", "divergent"])

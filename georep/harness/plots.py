@@ -4,7 +4,8 @@ Place in the data flow: the last step of a run. :func:`~.results.write_results` 
 :func:`plot_run` with the run directory, the history (:mod:`.recorder`) and the results (counts,
 fault periods, configuration, ``started_at``); the divergence figure also reads the lab's own
 ``events.jsonl`` (:mod:`georep.runtime.events`) from the run directory, its series computed by
-:mod:`georep.analysis.series`, its fault periods shaded by :mod:`georep.analysis.shading`.
+:mod:`georep.core.divergence`. :func:`shade_faults` also shades the analysis figures
+(:mod:`georep.analysis`).
 The drawing uses matplotlib's object API (``Figure`` with an Agg canvas): no pyplot, so
 importing this module changes no backend and a notebook's own figures are left alone.
 Each figure shades the fault periods, so what a fault did shows against when it happened.
@@ -12,7 +13,7 @@ Each figure shades the fault periods, so what a fault did shows against when it 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -20,14 +21,19 @@ from typing import Any
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from ..analysis.series import divergence_series as divergence_series
-from ..analysis.series import event_regions as event_regions
-from ..analysis.shading import label_lanes as label_lanes
-from ..analysis.shading import shade_faults
+from ..core.divergence import divergence_series as divergence_series
+from ..core.divergence import event_regions as event_regions
 from ..core.plan import fault_label as fault_label
 from ..runtime.events import read_events
 
 NS = 1e9
+KIND_COLOURS = {"partition": "tab:blue", "one-way": "tab:cyan", "isolate": "tab:purple",
+                "flap": "tab:pink", "latency": "tab:brown", "skew": "tab:olive",
+                "kill": "tab:gray"}
+OTHER_COLOURS = ("darkgoldenrod", "teal", "navy", "indigo", "sienna", "darkslategray")
+LANE = 0.07  # a label's height, in axes fractions
+LANES = 6  # label lanes at the most: a seventh overlapping label goes back to the top
+CHAR = 1 / 130  # a label character's width, as a fraction of the x range (estimate)
 STYLE = {"ok": ("o", "tab:green"), "fail": ("x", "tab:red"), "info": ("^", "tab:orange")}
 MIN_MS = 0.01  # a latency the clock could not resolve, drawn at the bottom of the log scale
 
@@ -57,6 +63,56 @@ def rates(history: list[dict[str, Any]]) -> dict[str, list[int]]:
     for type_, second in done:
         out[type_][second] += 1
     return out
+
+
+# -- fault periods ----------------------------------------------------------------------------
+
+def label_lanes(periods: list[dict[str, Any]], x_range: float) -> list[int]:
+    """A vertical lane for each period's label (in the order given, sorted by start): the
+    lowest lane free from its start, a label taking its period or its text's width, if wider."""
+    ends: list[float] = []
+    out = []
+    for p in periods:
+        end = max(p["stop_s"], p["start_s"] + len(fault_label(p)) * CHAR * x_range)
+        lane = next((i for i, e in enumerate(ends) if e <= p["start_s"]), len(ends))
+        ends[lane:lane + 1] = [end]
+        out.append(lane)
+    return out
+
+
+def fault_colours(kinds: Iterable[str]) -> dict[str, str]:
+    """A colour per fault kind: the known kinds' own, the others one each of the rest."""
+    others = sorted(k for k in set(kinds) if k not in KIND_COLOURS)
+    return {**KIND_COLOURS,
+            **{k: OTHER_COLOURS[i % len(OTHER_COLOURS)] for i, k in enumerate(others)}}
+
+
+def headroom(ax: Any, band: float) -> None:
+    """Raise the top of the y axis so the data stays below the top ``band`` (a fraction)."""
+    lo, hi = ax.get_ylim()
+    if ax.get_yscale() == "log":
+        ax.set_ylim(lo, lo * (hi / lo) ** (1 / (1 - band)))
+    else:
+        ax.set_ylim(lo, lo + (hi - lo) / (1 - band))
+
+
+def shade_faults(ax: Any, faults: list[dict[str, Any]]) -> None:
+    """A translucent span per fault period, and its label in a band at the top, staggered."""
+    periods = sorted(faults, key=lambda p: p["start_s"])
+    if not periods:
+        return
+    colour = fault_colours(str(p.get("kind")) for p in periods)
+    for p in periods:
+        ax.axvspan(p["start_s"], p["stop_s"], color=colour[str(p.get("kind"))], alpha=0.15,
+                   linewidth=0)
+    lo, hi = ax.get_xlim()
+    lanes = [lane % LANES for lane in label_lanes(periods, hi - lo)]
+    headroom(ax, 0.02 + LANE * (max(lanes) + 1))
+    for p, lane in zip(periods, lanes, strict=True):
+        ax.text(p["start_s"], 0.98 - LANE * lane, fault_label(p), fontsize=7, va="top",
+                ha="left", color=colour[str(p.get("kind"))], clip_on=True,
+                transform=ax.get_xaxis_transform(),
+                bbox={"facecolor": "white", "alpha": 0.7, "edgecolor": "none", "pad": 1})
 
 
 # -- figures ----------------------------------------------------------------------------------

@@ -3,7 +3,7 @@ policy, DLQ depth, breaker states, time to converge after a heal, the phase of a
 
 from __future__ import annotations
 
-from georep.analysis.series import (
+from georep.core.divergence import (
     breaker_series,
     convergence_times,
     divergence_series,

@@ -162,9 +162,9 @@ def test_the_core_imports_nothing_that_does_io():
 
 # ARCHITECTURE.md's layers, bottom up: imports point downward (or stay in their layer) only.
 LAYERS = [("georep.errors",), ("georep.core",), ("georep.config", "georep.assignments"),
-          ("georep.aws",), ("georep.engine",), ("georep.runtime",), ("georep.analysis",),
-          ("georep.harness",),
-          ("georep.cli", "georep.stories", "georep.testing", "georep.__main__"), ("georep",)]
+          ("georep.aws",), ("georep.engine",), ("georep.runtime",), ("georep.harness",),
+          ("georep.cli", "georep.analysis", "georep.stories", "georep.testing",
+           "georep.__main__"), ("georep",)]
 
 
 def layer(module: str) -> int:

@@ -1,10 +1,10 @@
 """Series computed from a run's events: divergence, DLQ depth, breaker state, convergence.
 
 Place in the data flow: the lab's event log (``events.jsonl``, :mod:`georep.runtime.events`)
-is read by :mod:`.frames` (the pandas loaders) and by the harness's figures
-(:mod:`georep.harness.plots`); both compute their series here. Everything here is pure: lists
-of event dicts in, lists of tuples out, no pandas, no files, so a ``georep test`` that draws
-its figure does not import pandas.
+is read by :mod:`georep.analysis` (the pandas loaders) and by the harness's figures
+(:mod:`georep.harness.plots`); both compute their series here. Pure: lists of event dicts in,
+lists of tuples out, no pandas, no files, so a ``georep test`` that draws its figure does not
+import pandas.
 
 **Divergence** is computed from the events, not from reads of the regions: a key of a table is
 divergent at an instant when the regions' latest versions of it differ, a region's latest
