@@ -21,7 +21,7 @@ READS = frozenset({"read", "final-read", "conflicts"})
 COLUMNS = {
     "policy": "policy",
     "writes": "acknowledged writes",
-    "conflicts": "conflicts in the feed",
+    "conflicts": "conflicts in the feed",  # no final feed read: the recorded conflict events
     "lost_silent": "lost updates, silent",
     "lost_recorded": "lost updates, in the feed",
     "siblings": "keys with siblings",
@@ -72,19 +72,28 @@ def summary(run: Run) -> dict[str, Any]:
     lu = checkers.get("lost-updates") or {}
     conv = run.convergence()["converge_s"]
     valid = run.results.get("valid")
+    feed = feed_entries(run)
     return {
         "run": run.path.name,
         "policy": run.policy,
-        "writes": sum(1 for op in run.ops if op.get("type") == "ok"
-                      and isinstance(op.get("process"), int) and op.get("f") not in READS),
-        "conflicts": feed_entries(run),
+        "writes": _writes(run),
+        "conflicts": len(run.conflicts()) if feed is None else feed,
         "lost_silent": lu.get("lost_count", math.nan),
         "lost_recorded": (lu.get("accounted") or {}).get("in_feed", math.nan),
         "siblings": sibling_keys(run),
         "converge_s": (float(conv.max()) if len(conv) and not conv.isna().any()
                        else math.nan),
-        "valid": {True: "valid", False: "invalid"}.get(valid, str(valid)),
+        "valid": {True: "valid", False: "invalid", None: "–"}.get(valid, str(valid)),
     }
+
+
+def _writes(run: Run) -> int:
+    """The history's acknowledged writes; a run without a history (``georep demo``, a lab
+    session): its ``write`` events."""
+    if not run.ops:
+        return sum(1 for e in run.raw_events if e.get("kind") == "write")
+    return sum(1 for op in run.ops if op.get("type") == "ok"
+               and isinstance(op.get("process"), int) and op.get("f") not in READS)
 
 
 def compare(runs: list[Run]) -> pd.DataFrame:
