@@ -7,6 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import pytest_asyncio
 from hypothesis import settings
 
 from georep.config import load
@@ -57,3 +58,21 @@ def lab(tmp_path):
 
     with running_lab(tmp_path) as home:
         yield home
+
+
+@pytest_asyncio.fixture(params=["embedded", "live"])
+async def any_lab(request, tmp_path, georep_config):
+    """One test body, two runtimes: an embedded lab (``georep_config``), then a client of a
+    live lab (`georep up` in a temporary home); both torn down."""
+    from georep.runtime.embedded import Lab
+    from georep.runtime.live import LiveLab
+
+    from .support.live import running_lab
+
+    if request.param == "embedded":
+        async with Lab.embedded(georep_config, run_dir=tmp_path / "runs", seed=7) as lab:
+            yield lab
+        return
+    with running_lab(tmp_path) as home:
+        async with LiveLab.connect(home) as lab:
+            yield lab

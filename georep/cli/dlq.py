@@ -89,5 +89,10 @@ def dlq_purge(link: LinkArg, home: HomeOpt = None,
     """Delete every message in the link's DLQ (what they held is not replicated)."""
     if not yes:
         fail("purge deletes every message in the DLQ; add --yes to confirm")
-    n = on_link(home, link, lambda rep: rep.delivery.dlq.purge())
+    async def go(rep) -> int:
+        n = await rep.delivery.dlq.purge()
+        rep.emit("dlq-purge", link=rep.name, removed=n)  # the queue's depth, as for a redrive
+        return n
+
+    n = on_link(home, link, go)
     out.print(f"purged {n} messages from the DLQ of {link}")

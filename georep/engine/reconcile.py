@@ -13,6 +13,9 @@ runtime has redriven the DLQs and waited for the replicators to catch up. For ea
    plain client's write that no replicator stamped is left alone and reported (``unstamped``),
    and the report is then not verified;
 4. verify: re-read every repaired key in every region, update the trees and compare again.
+
+With an ``emit`` callable (the lab's event log), each phase ends with a ``reconcile-phase``
+event and every (key, region) a repair wrote is a ``reconcile-repair`` event.
 """
 
 from __future__ import annotations
@@ -148,122 +151,176 @@ async def _fetch(client, table: Table, keys: list[str]) -> dict[str, dict]:
 
 
 async def reconcile_table(clients: dict[str, Any], table: Table, *, clock=time.time,
-                          progress: Callable[[str, int], None] | None = None) -> TableReport:
-    """Repair ``table`` across the regions of ``clients`` and verify them equal."""
-    report = TableReport(table.name)
-    policy = policy_named(table.policy, **table.policy_options())
-    regions = list(clients)
-    t = time.perf_counter()
+                          progress: Callable[[str, int], None] | None = None,
+                          emit: Callable[..., Any] | None = None) -> TableReport:
+    """Repair ``table`` across the regions of ``clients`` and verify them equal. ``emit``, if
+    given, records a ``reconcile-phase`` event at the end of each phase (its ``seconds`` on
+    ``clock``, the lab's) and a ``reconcile-repair`` event for each key a repair wrote."""
+    run = _Reconcile(clients, table, clock, emit)
     estimate = max([0, *[(await c.describe_table(TableName=table.name))["Table"].get(
         "ItemCount", 0) for c in clients.values()]])
-    report.depth = depth_for(estimate)
+    run.report.depth = depth_for(estimate)
     with tempfile.TemporaryDirectory(prefix="georep-reconcile-") as tmp:
-        spills = {r: Path(tmp) / f"{r}.keys" for r in regions}
-        buried: set[str] = set()
-        builders = await asyncio.gather(*(
-            scan_region(clients[r], table, report.depth, spills[r],
-                        (lambda n, r=r: progress(r, n)) if progress else None, buried)
-            for r in regions))
-        trees: dict[str, Tree] = {r: b.tree for r, b in zip(regions, builders, strict=True)}
-        report.scanned = {r: b.items for r, b in zip(regions, builders, strict=True)}
-        report.seconds["scan"] = round(time.perf_counter() - t, 3)
+        await run.scan(Path(tmp), progress)
+        await run.compare()
+    await run.repair()
+    await run.verify()
+    return run.report
 
-        t = time.perf_counter()
+
+class _Reconcile:
+    """One table's reconcile, phase by phase (scan, compare, repair, verify)."""
+
+    def __init__(self, clients: dict[str, Any], table: Table, clock,
+                 emit: Callable[..., Any] | None) -> None:
+        self.clients, self.table, self.clock, self.emit = clients, table, clock, emit
+        self.report = TableReport(table.name)
+        self.policy = policy_named(table.policy, **table.policy_options())
+        self.regions = list(clients)
+        self.buried: set[str] = set()  # keys of tombstone items: deletes that did not finish
+        self.trees: dict[str, Tree] = {}
+        self.spills: dict[str, Path] = {}
+        self.scanned: dict[str, dict[str, int]] = {}  # per region, digests as scanned
+        self.ordered: list[str] = []  # the keys of the differing ranges (and buried ones)
+        self.fetched: dict[str, dict[str, dict]] = {}
+        self.rows: dict[str, dict[str, Version]] = {}
+        self._started = (time.perf_counter(), clock())
+
+    def _phase(self, name: str, **counts: Any) -> None:
+        """The phase ``name`` ended: its seconds in the report, its event, the next begins."""
+        t, at = self._started
+        self.report.seconds[name] = round(time.perf_counter() - t, 3)
+        if self.emit is not None:  # the lab's clock: virtual in a simulated run
+            self.emit("reconcile-phase", table=self.table.name, phase=name,
+                      seconds=round(self.clock() - at, 3), **counts)
+        self._started = (time.perf_counter(), self.clock())
+
+    def _key(self, attrs: dict) -> Any:
+        return to_python(key_of(attrs, self.table.key_names))
+
+    async def scan(self, tmp: Path, progress: Callable[[str, int], None] | None) -> None:
+        report, regions = self.report, self.regions
+        self.spills = {r: tmp / f"{r}.keys" for r in regions}
+        builders = await asyncio.gather(*(
+            scan_region(self.clients[r], self.table, report.depth, self.spills[r],
+                        (lambda n, r=r: progress(r, n)) if progress else None, self.buried)
+            for r in regions))
+        self.trees = {r: b.tree for r, b in zip(regions, builders, strict=True)}
+        report.scanned = {r: b.items for r, b in zip(regions, builders, strict=True)}
+        self._phase("scan", scanned=dict(report.scanned))
+
+    async def compare(self) -> None:
+        report = self.report
         report.ranges = 1 << report.depth
-        differing = set(differing_leaves(trees.values()))
+        differing = set(differing_leaves(self.trees.values()))
         report.ranges_differing = len(differing)
         keys: set[str] = set()
-        scanned: dict[str, dict[str, int]] = {r: {} for r in regions}  # digests as scanned
-        for r, spill in spills.items():
+        self.scanned = {r: {} for r in self.regions}
+        for r, spill in self.spills.items():
             with spill.open() as f:
                 for line in f:
                     leaf, dig, kid = line.rstrip("\n").split("\t", 2)
                     if int(leaf) in differing:
                         keys.add(kid)
-                        scanned[r][kid] = int(dig)
-        ordered = sorted(keys | buried)
-        fetched = {r: await _fetch(clients[r], table, ordered) for r in regions}
-        rows = {r: await _rows(clients[r], table, ordered, fetched[r]) for r in regions}
-        report.seconds["compare"] = round(time.perf_counter() - t, 3)
+                        self.scanned[r][kid] = int(dig)
+        self.ordered = sorted(keys | self.buried)
+        for r in self.regions:
+            self.fetched[r] = await _fetch(self.clients[r], self.table, self.ordered)
+            self.rows[r] = await _rows(self.clients[r], self.table, self.ordered, self.fetched[r])
+        self._phase("compare", ranges_differing=report.ranges_differing, keys=len(self.ordered))
 
-    t = time.perf_counter()
-    appliers = {r: Applier(clients[r], table, policy, r, writer="reconcile") for r in regions}
-    gate = asyncio.Semaphore(REPAIRS_IN_FLIGHT)
+    def _entries(self, r: str, conflicts: list) -> list[dict]:
+        return [of_conflict(c, region=r, table=self.table.name, time=self.clock(),
+                            key=self._key(c.winner.attrs)) for c in conflicts]
 
-    def entries_for(r: str, conflicts: list) -> list[dict]:
-        return [of_conflict(c, region=r, table=table.name, time=clock(),
-                            key=to_python(key_of(c.winner.attrs, table.key_names)))
-                for c in conflicts]
+    async def repair(self) -> None:
+        report, regions = self.report, self.regions
+        appliers = {r: Applier(self.clients[r], self.table, self.policy, r, writer="reconcile")
+                    for r in regions}
+        for r, applier in appliers.items():  # a repair's own merge conflicts: write-ahead too
+            async def journal(incoming, c, r=r):
+                await ConflictFeed(self.clients[r]).record(self._entries(r, [c]))
+                report.conflicts += 1
+            applier.journal = journal
+        gate = asyncio.Semaphore(REPAIRS_IN_FLIGHT)
+        jobs = []
+        for kid in self.ordered:
+            digests = {item_digest(kid, self.fetched[r][kid]) if kid in self.fetched[r] else None
+                       for r in regions}
+            if len(digests) == 1 and kid not in self.buried:
+                continue  # equal after all (changed while we scanned): nothing to repair
+            report.keys_diverged += int(len(digests) > 1)
+            folded = _fold(self.policy, appliers, self.fetched, self.rows, kid)
+            if folded is None:
+                # A plain client's write no replicator has stamped (or could: too large for the
+                # metadata). Nothing honest to merge it with, and it must not be replaced.
+                report.unstamped.append(to_python(json.loads(kid)))
+                continue
+            final, conflicts = folded
+            jobs.extend(self._repair(appliers[r], gate, kid, final, conflicts) for r in regions)
+        await asyncio.gather(*jobs)
+        self._phase("repair", keys_diverged=report.keys_diverged, repaired=dict(report.repaired),
+                    unstamped=len(report.unstamped), failed=len(report.failed))
 
-    for r, applier in appliers.items():  # a repair's own merge conflicts: write-ahead too
-        async def journal(incoming, c, r=r):
-            await ConflictFeed(clients[r]).record(entries_for(r, [c]))
-            report.conflicts += 1
-        applier.journal = journal
-
-    async def repair(kid: str, final: Version, conflicts: list, r: str) -> None:
-        have = fetched[r].get(kid)
+    async def _repair(self, applier: Applier, gate: asyncio.Semaphore, kid: str,
+                      final: Version, conflicts: list) -> None:
+        """Write ``final`` to the applier's region, unless it holds that version already."""
+        r, report = applier.region, self.report
+        have = self.fetched[r].get(kid)
         if (have is not None and buried_item(have) is None
                 and item_digest(kid, have) == item_digest(kid, final.item())):
             return  # this region already holds the merged version (a tombstone item: buried)
         # The fold's conflicts reach the feed before the write (a crash after it cannot lose
         # them; at worst an interrupted reconcile names a conflict it did not yet resolve).
         if conflicts:
-            await ConflictFeed(clients[r]).record(entries_for(r, conflicts))
+            await ConflictFeed(self.clients[r]).record(self._entries(r, conflicts))
             report.conflicts += len(conflicts)
         try:
             async with gate:
-                result = await appliers[r].apply([final])
+                result = await applier.apply([final])
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "ValidationException":
                 raise
-            report.failed.append({"key": to_python(key_of(final.attrs, table.key_names)),
-                                  "region": r, "error": str(exc)[:300]})
+            report.failed.append({"key": self._key(final.attrs), "region": r,
+                                  "error": str(exc)[:300]})
             return
         if result.blocked:  # a plain client wrote it meanwhile: its stamp comes first
-            report.unstamped.append(to_python(key_of(final.attrs, table.key_names)))
+            report.unstamped.append(self._key(final.attrs))
             return
-        if any(o.written is not None for o in result.outcomes):
+        written = [o.written for o in result.outcomes if o.written is not None]
+        if written:
             report.repaired[r] = report.repaired.get(r, 0) + 1
+            if self.emit is not None:
+                self.emit("reconcile-repair", table=self.table.name, region=r,
+                          key=self._key(final.attrs), hlc=written[0].meta.hlc)
 
-    jobs = []
-    for kid in ordered:
-        digests = {item_digest(kid, fetched[r][kid]) if kid in fetched[r] else None
-                   for r in regions}
-        if len(digests) == 1 and kid not in buried:
-            continue  # equal after all (changed while we scanned): nothing to repair
-        report.keys_diverged += int(len(digests) > 1)
-        folded = _fold(policy, appliers, fetched, rows, kid)
-        if folded is None:
-            # A plain client's write no replicator has stamped (or could: too large for the
-            # metadata). Nothing honest to merge it with, and it must not be replaced.
-            report.unstamped.append(to_python(json.loads(kid)))
-            continue
-        final, conflicts = folded
-        jobs.extend(repair(kid, final, conflicts, r) for r in regions)
-    await asyncio.gather(*jobs)
-    report.seconds["repair"] = round(time.perf_counter() - t, 3)
+    async def verify(self) -> None:
+        """Fresh reads: every key of the differing ranges, as it is now in each region,
+        replaces what the scan saw in that region's tree; then the trees must be equal."""
+        report = self.report
+        for r in self.regions:
+            after = await _fetch(self.clients[r], self.table, self.ordered)
+            for kid in self.ordered:
+                new = after.get(kid)
+                self.trees[r].replace(kid, self.scanned[r].get(kid),
+                                      item_digest(kid, new) if new else None)
+        report.still_differing = differing_leaves(self.trees.values())
+        report.verified = not report.still_differing and not report.unstamped and not report.failed
+        report.why = _why(report)
+        self._phase("verify", verified=report.verified,
+                    still_differing=len(report.still_differing))
 
-    # Verify with fresh reads: every key of the differing ranges, as it is now in each region,
-    # replaces what the scan saw in that region's tree; then the trees must be equal.
-    t = time.perf_counter()
-    after = {r: await _fetch(clients[r], table, ordered) for r in regions}
-    for r in regions:
-        for kid in ordered:
-            new = after[r].get(kid)
-            trees[r].replace(kid, scanned[r].get(kid), item_digest(kid, new) if new else None)
-    report.still_differing = differing_leaves(trees.values())
-    report.verified = not report.still_differing and not report.unstamped and not report.failed
+
+def _why(report: TableReport) -> str | None:
     if report.failed:
-        report.why = (f"{len(report.failed)} repair(s) refused by a region (first: "
-                      f"{report.failed[0]['region']} {report.failed[0]['key']}: "
-                      f"{report.failed[0]['error'][:120]}); those keys were left as they were")
-    elif report.unstamped:
-        report.why = (f"{len(report.unstamped)} key(s) hold a plain client's write that no "
-                      "replicator has stamped (is every replicator running? is the item too "
-                      "large for georep's metadata?); they were not replaced")
-    elif not report.verified:
-        report.why = ("items changed while reconcile ran (client writes or replication in "
-                      "flight); run it again once the regions are quiet")
-    report.seconds["verify"] = round(time.perf_counter() - t, 3)
-    return report
+        return (f"{len(report.failed)} repair(s) refused by a region (first: "
+                f"{report.failed[0]['region']} {report.failed[0]['key']}: "
+                f"{report.failed[0]['error'][:120]}); those keys were left as they were")
+    if report.unstamped:
+        return (f"{len(report.unstamped)} key(s) hold a plain client's write that no "
+                "replicator has stamped (is every replicator running? is the item too "
+                "large for georep's metadata?); they were not replaced")
+    if not report.verified:
+        return ("items changed while reconcile ran (client writes or replication in "
+                "flight); run it again once the regions are quiet")
+    return None

@@ -10,6 +10,11 @@ malformed one is reported and skipped. Neither stops the rest. A retriable failu
 still down) stops the redrive and leaves the messages for later. Each message counts once per
 redrive: one met again (the copy that records a poison message's real reason, or one whose
 visibility ran out) is left for the next redrive.
+
+What it applied is recorded by the caller's ``on_result`` (the replicator's ``apply`` and
+``suppress`` events, ``via: redrive``); the ``redrive`` event's ``removed`` is the net number of
+messages it took out of the queue, so a link's DLQ depth is its ``dlq`` events less the
+``removed`` of its redrives.
 """
 
 from __future__ import annotations
@@ -33,6 +38,9 @@ class RedriveReport:
     delivered: int = 0  # written at the destination
     suppressed: int = 0  # already there (a duplicate): removed from the queue all the same
     blocked: int = 0  # the destination holds a plain write not stamped yet: kept for later
+    # messages this redrive took out of the queue, net: deleted, less those sent in their
+    # place (a poison message re-sent with its real reason)
+    removed: int = 0
     poison: list[dict[str, Any]] = field(default_factory=list)  # kept, with their reason
     malformed: list[dict[str, Any]] = field(default_factory=list)  # kept, reported
     stopped: str | None = None  # the retriable error that stopped the redrive
@@ -44,8 +52,11 @@ class RedriveReport:
 class Redriver:
     def __init__(self, dlq: DeadLetterQueue, src: str, tables: Mapping[str, Any],
                  emit: Callable[..., Any],
-                 on_result: Callable[[Any, ApplyResult], Awaitable[None]]) -> None:
-        self.on_result = on_result  # records applies and conflicts (the feed) like any batch
+                 on_result: Callable[[Any, ApplyResult, dict[str, dict]], Awaitable[None]]
+                 ) -> None:
+        # records applies like any batch's: on_result(table link, result, key id -> the
+        # stream record of the version applied)
+        self.on_result = on_result
         self.dlq = dlq
         self.src = src
         self.tables = tables  # table name -> TableLink (applier to dst, local applier to src)
@@ -104,12 +115,12 @@ class Redriver:
                 self.emit("redrive", link=self.dlq.link, received=report.received,
                           delivered=report.delivered, suppressed=report.suppressed,
                           poison=len(report.poison), malformed=len(report.malformed),
-                          stopped=report.stopped)
+                          stopped=report.stopped, removed=report.removed)
 
     async def _together(self, batch: list[Message], report: RedriveReport,
                         kept: dict[str, Message]) -> bool:
         """Apply a whole batch of well-formed messages in one go; False to go one by one."""
-        per_table: dict[str, dict[str, tuple[Version, int]]] = {}
+        per_table: dict[str, dict[str, tuple[Version, int, dict]]] = {}
         where: list[tuple[str, str | None]] = []  # per message: (table, key id or None)
         try:
             for m in batch:
@@ -126,8 +137,8 @@ class Redriver:
                 where.append((message["table"], kid))
                 keep = per_table.setdefault(message["table"], {})
                 if kid not in keep or keep[kid][1] < seq:  # the later record has seen the earlier
-                    keep[kid] = (version, seq)
-            results = {t: await self.tables[t].applier.apply([v for v, _ in keep.values()])
+                    keep[kid] = (version, seq, message["record"])
+            results = {t: await self.tables[t].applier.apply([v for v, _, _ in keep.values()])
                        for t, keep in per_table.items()}
         except Exception:
             return False
@@ -136,7 +147,8 @@ class Redriver:
         applied = held = 0
         for t, r in results.items():
             applied += r.applied
-            await self.on_result(self.tables[t], r)
+            await self.on_result(self.tables[t], r,
+                                 {kid: rec for kid, (_, _, rec) in per_table[t].items()})
         done = []
         for m, spot in zip(batch, where, strict=True):
             if spot in blocked:
@@ -145,6 +157,7 @@ class Redriver:
             else:
                 done.append(m)
         await self.dlq.delete_many(done)
+        report.removed += len(done)
         report.delivered += applied
         report.blocked += held
         report.suppressed += len(batch) - held - applied
@@ -163,7 +176,7 @@ class Redriver:
         try:
             version = await self._version(tl, message)
             if version is None:  # nothing to ship (a replicated write): done
-                await self.dlq.delete(m)
+                await self._delete(m, report)
                 return "done"
             result = await tl.applier.apply([version])
         except Exception as exc:  # classified: poison stays, a failing link stops the redrive
@@ -174,13 +187,16 @@ class Redriver:
             report.poison.append({"id": m.id, "error": str(err)})
             if message.get("retriable", True):
                 # Stored as retriable (sent while the link was down): record the real reason.
-                met.update(await self.dlq.send([{
+                sent = await self.dlq.send([{
                     **message, "reason": "non-retriable", "error": str(err), "retriable": False,
-                    "last_failure": time.time()}]))  # the same message: not counted again
-                await self.dlq.delete(m)
+                    "last_failure": time.time()}])
+                met.update(sent)  # the same message: not counted again
+                report.removed -= len(sent)
+                await self._delete(m, report)
                 return "done"
             return "keep"
-        await self.on_result(tl, result)
+        await self.on_result(tl, result, {key_id(key_of(version.attrs, tl.table.key_names)):
+                                          message["record"]})
         if result.blocked:  # the destination's plain write is not stamped yet: later
             report.blocked += 1
             return "keep"
@@ -188,5 +204,9 @@ class Redriver:
             report.delivered += 1
         else:
             report.suppressed += 1
-        await self.dlq.delete(m)
+        await self._delete(m, report)
         return "done"
+
+    async def _delete(self, m: Message, report: RedriveReport) -> None:
+        await self.dlq.delete(m)
+        report.removed += 1

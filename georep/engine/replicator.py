@@ -4,7 +4,9 @@ Place in the data flow: reads src's DynamoDB Streams directly (checkpoints live 
 keeps only local writes (:mod:`georep.core.records`), stamps plain-client writes and writes the
 stamp back to src, applies to dst through the link proxy (:mod:`georep.engine.apply`), and only
 then advances the checkpoint. A crash between apply and checkpoint replays the batch; the apply
-is idempotent, so replays are counted as suppressed duplicates and change nothing.
+is idempotent, so replays are counted as suppressed duplicates and change nothing. Each batch
+read, and each version applied or suppressed (from the stream or a DLQ redrive), is an event
+(:mod:`georep.engine.outcomes`).
 
 Polling is adaptive: re-poll at once while records arrive, back off to ``idle_poll_max_ms``.
 Applies go through :mod:`georep.engine.delivery` (bounded retries, a circuit breaker, the DLQ);
@@ -35,12 +37,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..aws.checkpoints import Checkpoint, CheckpointStore
-from ..aws.conflicts import ConflictFeed, of_conflict
 from ..aws.dlq import DeadLetterQueue
 from ..aws.errors import classify
 from ..aws.stamps import StampStore
 from ..aws.streams import StreamReader
-from ..aws.values import to_python
 from ..config import ReplicatorSettings, Table
 from ..core.backoff import full_jitter
 from ..core.breaker import BreakerState
@@ -51,6 +51,7 @@ from ..errors import CheckpointUnreadable, Fenced, ReplicationError
 from .apply import Applier, ApplyResult
 from .delivery import Delivery, Item
 from .linkstats import LinkStats
+from .outcomes import batch_read, journal, redriven, stream_outcome, unjournal
 from .plainstamps import PlainStamps
 from .redrive import Redriver
 from .stamping import stamp_source
@@ -116,9 +117,9 @@ class Replicator:
         # the stamps of this link's plain writes, by key
         self.stamps = PlainStamps(settings.max_clock_offset_ms)
         for tl in tables:  # conflicts reach the feed before the write that resolves them
-            tl.applier.journal = self._journal(tl, self.dst)
-            tl.local.journal = self._journal(tl, src)
-            tl.applier.unjournal = tl.local.unjournal = self._unjournal
+            tl.applier.journal = journal(self, tl, self.dst)
+            tl.local.journal = journal(self, tl, src)
+            tl.applier.unjournal = tl.local.unjournal = unjournal(self)
             if serial:
                 tl.applier.in_flight = tl.local.in_flight = 1
         self.metrics = metrics  # optional: observe(kind, link, value) for Prometheus
@@ -196,12 +197,12 @@ class Replicator:
                 await self._backoff(what, attempt, err)
                 attempt += 1
 
-    def _observe(self, name: str, value: float = 1) -> None:
+    def observe(self, name: str, value: float = 1) -> None:
         if self.metrics is not None:
             self.metrics.observe(name, self.name, value)
 
     def _on_retry(self, what: str, attempt: int, err: ReplicationError, delay_s: float) -> None:
-        self._observe("retries")
+        self.observe("retries")
         self.stats.retries += 1
         self.stats.last_error = str(err)
         self.emit("retry", link=self.name, op=what, attempt=attempt + 1,
@@ -221,8 +222,8 @@ class Replicator:
             self.delivery.redrive_after = self.clock() + self.settings.breaker_cooldown_s
         self.stats.applied += report.delivered
         self.stats.suppressed += report.suppressed
-        self._observe("applied", report.delivered)
-        self._observe("suppressed", report.suppressed)
+        self.observe("applied", report.delivered)
+        self.observe("suppressed", report.suppressed)
         return report
 
     async def _run_table(self, tl: TableLink) -> None:
@@ -300,6 +301,7 @@ class Replicator:
 
     async def _process(self, tl: TableLink, shard_id: str, records: list[dict]) -> Checkpoint:
         latest: dict[str, tuple[LocalWrite, dict]] = {}
+        kept: list[Version] = []  # every local write, in stream order: the read event's keys
         missing = self.stamps.unknown(tl.table, records)
         if missing:
             found = await self.retrying("recall-stamps", lambda: tl.stamps.recall(missing))
@@ -313,14 +315,16 @@ class Replicator:
                           seq=rec["dynamodb"]["SequenceNumber"], error=why[:200])
             if lw is None:
                 self.stats.skipped += 1
-                self._observe("skipped")
+                self.observe("skipped")
                 continue
             kid = key_id(key_of(lw.version.attrs, tl.table.key_names))
             if kid in latest:
                 # Superseded inside this batch: the later version of the key has seen it.
                 self.stats.suppressed += 1
-                self._observe("suppressed")
+                self.observe("suppressed")
             latest[kid] = (lw, rec)
+            kept.append(lw.version)
+        batch_read(self, tl, shard_id, records, kept)
         if latest:
             gate = asyncio.Semaphore(WRITE_BACKS_IN_FLIGHT)  # distinct keys: any order
 
@@ -337,11 +341,11 @@ class Replicator:
             started = time.perf_counter()
             done = await self.delivery.deliver(
                 tl, [Item(lw.version, rec) for lw, rec in latest.values()])
-            self._observe("request_seconds", time.perf_counter() - started)
+            self.observe("request_seconds", time.perf_counter() - started)
             done_ms = self.clock() * 1000
             for o in done.applied.outcomes:
                 _, rec = latest[key_id(key_of(o.version.attrs, tl.table.key_names))]
-                self._record_outcome(tl, o, done_ms - self.created_ms(rec, o.version))
+                stream_outcome(self, tl, o, done_ms - self.created_ms(rec, o.version))
             self.stats.races += done.applied.races
             self.stats.dead_lettered += len(done.dead)
         self.stats.batches += 1
@@ -354,46 +358,10 @@ class Replicator:
             self.positions[(tl.table.name, sid)] = cp.seq
             del unsaved[sid]
 
-    def _record_outcome(self, tl: TableLink, o, lag_ms: float) -> None:
-        key = to_python(key_of(o.version.attrs, tl.table.key_names))
-        if o.written is None:
-            self.stats.suppressed += 1
-            self._observe("suppressed")
-            self.emit("suppress", link=self.name, table=tl.table.name, key=key,
-                      hlc=o.version.meta.hlc)
-            return
-        self.stats.applied += 1
-        self.stats.lag_ms.append(lag_ms)
-        self._observe("applied")
-        self._observe("lag_seconds", lag_ms / 1000)
-        self.emit("apply", link=self.name, table=tl.table.name, key=key,
-                  hlc=o.version.meta.hlc, origin=o.version.meta.origin,
-                  tombstone=o.version.meta.tombstone, lag_ms=round(lag_ms, 1))
-
-    def _journal(self, tl: TableLink, region: str):
-        """The applier's write-ahead: record a conflict in ``region``'s feed, at once."""
-        client = tl.applier.client if region == self.dst else tl.local.client
-
-        async def journal(incoming: Version, c) -> tuple[Any, dict]:
-            key = to_python(key_of(incoming.attrs, tl.table.key_names))
-            e = of_conflict(c, region=region, table=tl.table.name, key=key, time=self.clock())
-            await self.retrying("conflict-feed", lambda: ConflictFeed(client).record([e]))
-            self.stats.conflicts += 1
-            self._observe("conflicts")
-            self.emit("conflict", link=self.name, **{k: v for k, v in e.items() if k != "time"})
-            return client, e
-
-        return journal
-
-    async def _unjournal(self, token: tuple[Any, dict]) -> None:
-        client, e = token
-        await self.retrying("conflict-feed", lambda: ConflictFeed(client).remove([e["id"]]))
-        self.stats.conflicts -= 1
-        self.emit("conflict-withdrawn", link=self.name, id=e["id"], region=e["region"])
-
-    async def _redriven(self, tl: TableLink, result: ApplyResult) -> None:
-        """Count what a DLQ redrive applied (its conflicts reached the feed via the journal)."""
-        self.stats.races += result.races
+    async def _redriven(self, tl: TableLink, result: ApplyResult,
+                        records: dict[str, dict]) -> None:
+        """Record what a DLQ redrive applied (its conflicts reached the feed via the journal)."""
+        redriven(self, tl, result, records)
 
 
 def _record_created_ms(rec: dict, version: Version) -> float:

@@ -3,7 +3,8 @@
 Place in the data flow: the replicator stamps a plain AWS client's write from its stream record
 (:func:`georep.core.records.stamp_plain`) and, before shipping it, stores the stamp on the source
 item so that the source and every destination order that write the same way
-(:func:`stamp_source`, with what it does when the stamp cannot land on the item).
+(:func:`stamp_source`, with what it does when the stamp cannot land on the item), and records
+each stamp as a ``stamp`` event.
 """
 
 from __future__ import annotations
@@ -85,6 +86,7 @@ async def stamp_source(rep, tl, lw: LocalWrite) -> None:
         return
     if stamped:
         rep.stats.stamped += 1
+        _stamped(rep, tl, lw, key, "item")
         return
     # The stamp is not on its own item: the key's next write's record names this version
     # as the one it replaced, also after a restart.
@@ -108,3 +110,11 @@ async def stamp_source(rep, tl, lw: LocalWrite) -> None:
         rep.stats.repaired += 1
         rep.emit("repair", link=rep.name, table=tl.table.name, region=rep.src, key=key,
                  restored=describe(lw.version))
+    _stamped(rep, tl, lw, key, "row" if lw.version.meta.tombstone else "store")
+
+
+def _stamped(rep, tl, lw: LocalWrite, key, on: str) -> None:
+    """The ``stamp`` event: the link gave a plain write this HLC, stored ``on`` its item, the
+    key's tombstone row (a plain delete) or only the stamp store (the item had changed)."""
+    rep.emit("stamp", link=rep.name, table=tl.table.name, region=rep.src, key=key,
+             hlc=lw.version.meta.hlc, on=on)

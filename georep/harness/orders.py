@@ -84,7 +84,7 @@ class Orders(WorkloadClient):
         key, amount = value["key"], value["amount"]
         order = f"o-{key}-{value['attempt']}"
         if self.mode == "home":
-            claimed = await self._claim(region, key, order, amount)
+            claimed = await self._claim(lab, region, key, order, amount)
         else:
             record = await lab.get(region, self.tables["idem"], self.k(key))
             claimed = None if record is None else str(record["order"])
@@ -96,9 +96,10 @@ class Orders(WorkloadClient):
                       {"idem": self.k(key), "amount": amount})
         return {**value, "order": oid, "deduplicated": claimed is not None}
 
-    async def _claim(self, region: str, key: str, order: str, amount: int) -> str | None:
+    async def _claim(self, lab: Any, region: str, key: str, order: str,
+                     amount: int) -> str | None:
         """Claim ``key`` in the home region for ``order``; the order id an earlier claim
-        holds, or None when this claim won."""
+        holds, or None when this claim won (a plain client's write: a ``plain-put`` event)."""
         breaker, now = self._breakers[region], self._now()
         if not breaker.allow(now):
             raise Refused(f"circuit open: home region {self.home} unreachable from {region}")
@@ -112,6 +113,8 @@ class Orders(WorkloadClient):
                     Item={hk: {"S": self.k(key)}, "order": {"S": self.k(order)},
                           "amount": {"N": str(amount)}})
                 won = None
+                lab.plain_write("put", self.home, table, self.k(key),
+                                {"order": self.k(order), "amount": amount})
             except client.exceptions.ConditionalCheckFailedException:
                 got = await client.get_item(TableName=table, Key={hk: {"S": self.k(key)}},
                                             ConsistentRead=True)

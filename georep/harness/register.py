@@ -68,14 +68,16 @@ class Register(WorkloadClient):
                            replaced=replaced)
             return {**value, "replaced": mv_values(replaced[0] if replaced else None)}
         if self.plain(op.process):
-            old = await self._plain_write(op.region, table, key, value["value"])
+            old = await self._plain_write(lab, op.region, table, key, value["value"])
             return {**value, "replaced": old}
         replaced: list = []
         await lab.put(op.region, table, key, {"v": value["value"]}, replaced=replaced)
         return {**value, "replaced": raw_attr(replaced[0] if replaced else None, "v")}
 
-    async def _plain_write(self, region: str, table: str, key: str, new: str) -> str | None:
-        """Read, then write conditional on the value read; the value replaced."""
+    async def _plain_write(self, lab: Any, region: str, table: str, key: str,
+                           new: str) -> str | None:
+        """Read, then write conditional on the value read; the value replaced. An
+        acknowledged write is a ``plain-put`` event in the lab's log."""
         client, hk = self._plain[region], self.hash_keys["register"]
         try:
             got = await client.get_item(TableName=table, Key={hk: {"S": key}},
@@ -94,6 +96,7 @@ class Register(WorkloadClient):
         await client.put_item(TableName=table, Item={hk: {"S": key}, "v": {"S": new}},
                               ConditionExpression=cond, ExpressionAttributeNames=names,
                               **({"ExpressionAttributeValues": values} if values else {}))
+        lab.plain_write("put", region, table, key, {"v": new})
         return old
 
 

@@ -165,13 +165,16 @@ async def _run(lab: Any, spec: RunSpec, client: WorkloadClient, run_dir: Path,
 
 def _copy_events(events: list[dict[str, Any]], path: Path, since: float, prefix: str) -> None:
     """The live lab's events of this run: from its start, those naming one of its keys (every
-    key it writes starts with ``prefix``) or none (faults, kills, breakers)."""
-    def ours(e: dict[str, Any]) -> bool:
-        key = e.get("key")
-        if key is None:
-            return True
+    key it writes starts with ``prefix``; a ``read`` event, one of its ``keys``) or none
+    (faults, kills, breakers)."""
+    def mine(key: Any) -> bool:
         values = key.values() if isinstance(key, dict) else [key]
         return any(str(v).startswith(prefix) for v in values)
+
+    def ours(e: dict[str, Any]) -> bool:
+        if e.get("keys"):
+            return any(mine(k) for k in e["keys"])
+        return e.get("key") is None or mine(e["key"])
 
     with path.open("w", encoding="utf-8") as f:
         for e in events:

@@ -148,9 +148,8 @@ def control_app(sup) -> web.Application:
 
     async def start(request):
         b = await body(request)
-        pid = sup.start_replicator(b["src"], b["dst"])
-        sup.events.emit("replicator-start", link=f"{b['src']}>{b['dst']}", pid=pid)
-        return web.json_response({"started": pid})
+        # the process records its own replicator-start, as at the lab's start
+        return web.json_response({"started": sup.start_replicator(b["src"], b["dst"])})
 
     async def reset(request):
         b = await body(request)

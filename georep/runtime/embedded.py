@@ -183,7 +183,7 @@ class Lab(LabData):
             "dynamodb", self.route(src, dst), connect_s=connect_s, read_s=read_s)
         await self._launch(src, dst, f"{self.seed}/{src}>{dst}")
 
-    async def _launch(self, src: str, dst: str, seed: str) -> Replicator:
+    async def _launch(self, src: str, dst: str, seed: str, duplicate: bool = False) -> Replicator:
         rep = await build_replicator(
             self.config, src, dst, source=self.clients[src],
             source_streams=self._service[src + "/streams"], source_sqs=self._service[src + "/sqs"],
@@ -192,6 +192,7 @@ class Lab(LabData):
             **self._replicator_options(src))
         self.replicators[(src, dst)] = rep
         self._tasks[(src, dst)] = self._run_replicator(rep)
+        self.events.emit("replicator-start", link=rep.name, duplicate=duplicate)
         return rep
 
     # The deterministic lab (:class:`~georep.runtime.simlab.SimLab`) changes these three.
@@ -237,15 +238,18 @@ class Lab(LabData):
 
     async def stop_replicator(self, src: str, dst: str) -> None:
         """Cancel the link's replicator at whatever await point it is (a crash, in effect)."""
+        await self._cancel(src, dst, "replicator-stop")
+
+    async def kill_replicator(self, src: str, dst: str) -> None:
+        """The same as :meth:`stop_replicator`, recorded as the live lab's SIGKILL is."""
+        await self._cancel(src, dst, "replicator-kill")
+
+    async def _cancel(self, src: str, dst: str, kind: str) -> None:
         task = self._tasks.pop(self._link(src, dst), None)
         if task is not None:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
-            self.events.emit("replicator-stop", link=f"{src}>{dst}")
-
-    async def kill_replicator(self, src: str, dst: str) -> None:
-        """The lab interface's name for :meth:`stop_replicator`: a crash at any await point."""
-        await self.stop_replicator(src, dst)
+            self.events.emit(kind, link=f"{src}>{dst}")
 
     async def start_replicator(self, src: str, dst: str, *, duplicate: bool = False) -> Replicator:
         """Start a fresh replicator for the link; it takes the lease and resumes from the
@@ -259,9 +263,7 @@ class Lab(LabData):
                 raise LabError(f"replicator {src}>{dst} is already running")
             self.zombies.append((self.replicators[key], self._tasks.pop(key)))
         self.starts += 1
-        rep = await self._launch(src, dst, f"{self.seed}/{src}>{dst}/{self.starts}")
-        self.events.emit("replicator-start", link=f"{src}>{dst}", duplicate=duplicate)
-        return rep
+        return await self._launch(src, dst, f"{self.seed}/{src}>{dst}/{self.starts}", duplicate)
 
     async def reset_checkpoint(self, src: str, dst: str, table: str | None = None,
                                to: str = "trim-horizon") -> dict[str, dict[str, Checkpoint]]:

@@ -6,7 +6,9 @@ the embedded :class:`~georep.runtime.embedded.Lab` and the live lab's client
 :class:`~georep.runtime.live.LiveLab`. Each provides ``config``, ``clients`` (a DynamoDB client
 per region), ``writers`` (a :class:`~georep.engine.writes.RegionWriter` per region), ``events``,
 ``endpoints``, ``clock``, ``settle``, ``link_state`` and ``redrive_all``. Every write emits the
-same ``write`` event on both.
+same ``write`` event on both (a plain AWS client's write too, when its driver reports it:
+:meth:`LabData.plain_write`), and so does every reconcile (``reconcile-start``, a
+``reconcile-phase`` per phase, ``reconcile-repair`` per key written, ``reconcile``).
 """
 
 from __future__ import annotations
@@ -35,6 +37,12 @@ def tally_redrive(out: dict[str, Any], link: str, report) -> int:
                  "blocked": report.blocked, "poison": len(report.poison),
                  "stopped": report.stopped}
     return report.blocked
+
+
+def _sums(redrive: dict[str, dict[str, Any]]) -> dict[str, int]:
+    """A reconcile's redrive figures summed over the links (the reconcile-phase event's)."""
+    return {k: sum(link[k] for link in redrive.values())
+            for k in ("delivered", "suppressed", "blocked", "poison")}
 
 
 class LabData:
@@ -91,6 +99,17 @@ class LabData:
     def _emit_write(self, op, region, table, key, values, v) -> None:
         self.events.emit("write", op=op, region=region, table=table, key=key,
                          values=dict(values), hlc=v.meta.hlc)
+
+    def plain_write(self, op: str, region: str, table: str, key: Any,
+                    values: Mapping[str, Any] | None = None) -> None:
+        """Record a write a plain AWS client made beside georep, once acknowledged: a
+        ``write`` event with op ``plain-put``, ``plain-update`` or ``plain-delete`` (``op``
+        without the prefix) and no HLC (its replicator stamps it later: a ``stamp`` event)."""
+        if op not in ("put", "update", "delete"):
+            raise LabError(f"a plain write is a put, an update or a delete, not {op!r}")
+        self.events.emit("write", op=f"plain-{op}", region=self.config.region(region).name,
+                         table=self.config.table(table).name, key=key,
+                         values=dict(values or {}), hlc=None)
 
     async def get(self, region: str, table: str, key: Any) -> dict[str, Any] | None:
         return await self.writers[self.config.region(region).name].get(
@@ -193,7 +212,8 @@ class LabData:
         proven equal."""
         tables = [self.config.table(table)] if table else list(self.config.tables)
         out: dict[str, Any] = {"redrive": {}, "seconds": {}}
-        t0 = time.perf_counter()
+        self.events.emit("reconcile-start", tables=[t.name for t in tables])
+        t0, at = time.perf_counter(), self.clock()
         blocked = await self.redrive_all(out["redrive"])
         out["seconds"]["redrive"] = round(time.perf_counter() - t0, 3)
         t0 = time.perf_counter()
@@ -202,8 +222,12 @@ class LabData:
             await self.redrive_all(out["redrive"])
             await self._caught_up(timeout)
         out["seconds"]["catch_up"] = round(time.perf_counter() - t0, 3)
+        # seconds on the lab's clock (virtual in a simulated run): redrive and catch-up
+        self.events.emit("reconcile-phase", table=None, phase="redrive",
+                         seconds=round(self.clock() - at, 3), **_sums(out["redrive"]))
         clients = {r.name: self.clients[r.name] for r in self.config.regions}
-        reports = [await reconcile_table(clients, t, clock=self.clock, progress=progress)
+        reports = [await reconcile_table(clients, t, clock=self.clock, progress=progress,
+                                         emit=self.events.emit)
                    for t in tables]
         out["tables"] = [r.__dict__ for r in reports]
         out["verified"] = all(r.verified for r in reports)

@@ -87,7 +87,7 @@ async def run(args: argparse.Namespace) -> str | None:
             config, src, dst, source=source, source_streams=streams, source_sqs=sqs, dest=dest,
             emit=events.emit, clock=time.time, metrics=metrics.ReplicatorMetrics(f"{src}>{dst}"),
             rng=random.Random(f"{args.seed}/{src}>{dst}/{os.getpid()}"))
-        events.emit("replicator-start", link=rep.name, pid=os.getpid())
+        events.emit("replicator-start", link=rep.name, pid=os.getpid(), duplicate=False)
         link_key = rep.name
         out = stats_path(home, src, dst)
 

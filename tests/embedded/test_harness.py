@@ -31,6 +31,13 @@ def history(results: dict) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
+def plain_puts(results: dict) -> list[dict]:
+    """The run's ``write`` events of plain AWS clients."""
+    path = Path(results["run_dir"]) / "events.jsonl"
+    events = [json.loads(line) for line in path.read_text().splitlines()]
+    return [e for e in events if e["kind"] == "write" and e["op"] == "plain-put"]
+
+
 def feed(results: dict) -> list[dict]:
     return next(op["value"] for op in history(results)
                 if op["f"] == "conflicts" and op["type"] == "ok")
@@ -60,6 +67,12 @@ def test_plain_clients_beside_georep_one_way_cuts_and_kills_lose_nothing_silentl
     lost_updates = r["checkers"]["lost-updates"]
     assert lost_updates["valid"] is True and lost_updates["accounted"]["in_feed"] > 0
     assert r["valid"] is True
+    # every acknowledged plain write is a write event of the lab's, with no HLC
+    acked = {(op["region"], op["value"]["key"], op["value"]["value"]) for op in history(r)
+             if op["f"] == "write" and op["type"] == "ok" and op["process"] % 2 == 1}
+    events = plain_puts(r)
+    assert acked and acked <= {(e["region"], e["key"], e["values"]["v"]) for e in events}
+    assert all(e["table"] and e["hlc"] is None for e in events)
 
 
 def test_register_lww_with_the_feed_muted_is_invalid_and_names_the_keys(tmp_path,
@@ -102,6 +115,10 @@ def test_orders_idempotency_record_local_duplicates_home_does_not(tmp_path, mode
     if mode == "home":
         assert r["counts"]["order"]["fail"] > 0, "no clear failure during the partition"
         assert r["checkers"]["lost"]["valid"] is True
+        # each claim that won is a plain client's write in the home region
+        claims = plain_puts(r)
+        assert claims and len({e["region"] for e in claims}) == 1
+        assert all(set(e["values"]) == {"order", "amount"} for e in claims)
 
 
 @pytest.mark.parametrize(("balance", "valid"), [("pncounter", False), ("bcounter", True)])

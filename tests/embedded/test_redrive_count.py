@@ -1,9 +1,13 @@
-"""`georep dlq redrive` counts each message once, however many times it meets it."""
+"""`georep dlq redrive` counts each message once, however many times it meets it, and its
+``redrive`` event says how many messages it took out of the queue (``removed``), so that the
+events alone give a link's DLQ depth."""
 
 from __future__ import annotations
 
 import json
 import time
+
+from georep.testing import wait_for
 
 
 def message(key: dict, n: int, seq: int) -> str:
@@ -35,8 +39,40 @@ async def test_redrive_counts_each_message_once(georep_lab):
     assert report.received == 7
     assert len(report.poison) == 3 and len(report.malformed) == 2
     assert report.delivered == 2 and report.stopped is None
+    assert report.removed == 2  # the poison ones were replaced by their copies: net zero
     assert await rep.dlq.depth() == 5  # poison and malformed kept
     assert await lab.get("eu-west", "users", "g1") == {"id": "g1", "n": 1}
     poisons = [m.decoded() for m in await rep.dlq.all() if m.body[:1] == "{"
                and '"record"' in m.body]
     assert sorted(p["retriable"] for p in poisons) == [False] * 3  # the real reason recorded
+
+
+async def test_the_events_give_the_dlq_depth_with_a_poison_message_left(georep_lab):
+    """Dead letters during a partition, one of them poison (a plain write too large to carry
+    georep's metadata): after the heal the redrive delivers the good one, replaces the poison
+    one by a copy with its real reason, and (dlq events) - (removed) is the queue's depth."""
+    lab = georep_lab
+    link = "us-east>eu-west"
+    rep = lab.replicator("us-east", "eu-west")
+    lab.partition("us-east", "eu-west")
+    await lab.put("us-east", "users", "good", {"n": 1})
+    lab.client("us-east").put_item(TableName="users", Item={
+        "id": {"S": "poison"}, "blob": {"S": "x" * (405_000 - 100)}})
+
+    def events(kind: str) -> list[dict]:
+        return [e for e in lab.events.of_kind(kind) if e["link"] == link]
+
+    def depth_from_events() -> int:
+        return len(events("dlq")) - sum(e["removed"] for e in events("redrive"))
+
+    await wait_for(lambda: {e["key"]["id"] for e in events("dlq")} == {"good", "poison"},
+                   timeout=30, what="both writes dead-lettered")
+    lab.heal()
+    await wait_for(lambda: events("redrive"), timeout=30, what="the redrive after the heal")
+    await lab.settle()
+    assert await lab.get("eu-west", "users", "good") == {"id": "good", "n": 1}
+    assert events("redrive")[0]["poison"] == 1  # and replaced by its copy
+    assert depth_from_events() == await rep.dlq.depth() == 1
+    again = await rep.redrive()  # the poison copy is kept as it is: nothing removed
+    assert len(again.poison) == 1 and again.removed == 0
+    assert depth_from_events() == await rep.dlq.depth() == 1

@@ -7,27 +7,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest_asyncio
-
-from georep.runtime.embedded import Lab
 from georep.runtime.events import read_events
-from georep.runtime.live import LiveLab
 from georep.runtime.surface import LabSurface
 
-from ..support.live import ok, running_lab
+from ..support.live import ok
 
 A, B = "us-east", "eu-west"
-
-
-@pytest_asyncio.fixture(params=["embedded", "live"])
-async def any_lab(request, tmp_path, georep_config):
-    if request.param == "embedded":
-        async with Lab.embedded(georep_config, run_dir=tmp_path / "runs", seed=7) as lab:
-            yield lab
-        return
-    with running_lab(tmp_path) as home:
-        async with LiveLab.connect(home) as lab:
-            yield lab
 
 
 async def test_a_one_way_cut_heals_and_converges_with_the_loser_in_the_feed(any_lab):

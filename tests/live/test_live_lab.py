@@ -8,10 +8,12 @@ import socket
 import threading
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
 import yaml
 
+from georep.runtime.events import read_events
 from georep.runtime.home import pid_alive
 from georep.runtime.supervisor import port_free  # as a server binds: TIME_WAIT is fine
 from georep.testing import wait_until
@@ -256,5 +258,7 @@ def test_breaker_and_dlq_in_status_during_a_partition_and_after_heal(lab):
     refused = georep(lab, "dlq", "purge", "us-east:eu-west")
     assert refused.returncode != 0 and "--yes" in refused.stderr
     assert "purged 0" in ok(lab, "dlq", "purge", "us-east:eu-west", "--yes")
+    events = read_events(Path(state(lab)["run_path"]) / "events.jsonl")
+    assert [e["removed"] for e in events if e["kind"] == "dlq-purge"] == [0]
     bad = georep(lab, "dlq", "list", "us-east-eu-west")
     assert bad.returncode != 0 and "SRC:DST" in bad.stderr
