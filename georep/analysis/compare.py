@@ -1,5 +1,5 @@
 """One row per run for comparing policies: writes, conflicts, lost updates (silent and
-recorded), siblings, time to converge after a heal, the verdict.
+recorded), siblings, time to converge after the last cut was healed, the verdict.
 
 Place in the data flow: after :func:`.frames.load`; the notebook's comparison table, the
 README's and ``georep report``'s summary come from :func:`compare`. The figures are the run's
@@ -25,7 +25,7 @@ COLUMNS = {
     "lost_silent": "lost updates, silent",
     "lost_recorded": "lost updates, in the feed",
     "siblings": "keys with siblings",
-    "converge_s": "s to converge after heal (max)",
+    "converge_s": "s to converge after the last cut",
     "valid": "verdict",
 }
 
@@ -70,7 +70,6 @@ def summary(run: Run) -> dict[str, Any]:
     """The run's row of the comparison (keys of :data:`COLUMNS`, and ``run``)."""
     checkers = run.results.get("checkers") or {}
     lu = checkers.get("lost-updates") or {}
-    conv = run.convergence()["converge_s"]
     valid = run.results.get("valid")
     feed = feed_entries(run)
     return {
@@ -81,8 +80,7 @@ def summary(run: Run) -> dict[str, Any]:
         "lost_silent": lu.get("lost_count", math.nan),
         "lost_recorded": (lu.get("accounted") or {}).get("in_feed", math.nan),
         "siblings": sibling_keys(run),
-        "converge_s": (float(conv.max()) if len(conv) and not conv.isna().any()
-                       else math.nan),
+        "converge_s": run.converge_after_cuts(),
         "valid": {True: "valid", False: "invalid", None: "–"}.get(valid, str(valid)),
     }
 

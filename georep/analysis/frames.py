@@ -209,6 +209,17 @@ class Run:
                 for h, s in S.convergence_times(points, self.heals(), starts)]
         return pd.DataFrame(rows, columns=["heal_s", "converge_s"])
 
+    def converge_after_cuts(self) -> float:
+        """Seconds from the end of the last cut (partition, one-way, isolate, flap) until no
+        key was divergent: the heal, the redrive and the reconcile together. NaN when the
+        run had no cut or the keys never converged; 0 when none differed at the heal."""
+        cuts = self.cuts()
+        if not cuts:
+            return math.nan
+        points = S.divergence_series(self.raw_events, self.regions, self.t0, self.policy)
+        ((_, took),) = S.convergence_times(points, [max(stop for _, stop in cuts)], [])
+        return math.nan if took is None else took
+
 
 def load(run_dir: str | Path) -> Run:
     """Read a run directory; :class:`RunDirError` names what is missing or unreadable."""

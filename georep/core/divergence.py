@@ -151,8 +151,8 @@ class _Covered:
 
 def dlq_depth_series(events: Iterable[Event], t0: float) -> list[tuple[float, str, int]]:
     """(seconds since ``t0``, link, messages in the link's DLQ), one point per change: a
-    ``dlq`` event adds one, a ``redrive`` event takes away the messages it removed (its
-    ``removed``; a log from before that field: what it delivered or suppressed)."""
+    ``dlq`` event adds one, a ``redrive`` or ``dlq-purge`` event takes away the messages it
+    removed (its ``removed``; a log from before that field: what it delivered or suppressed)."""
     depth: dict[str, int] = {}
     out = []
     for e in timed(events):
@@ -161,7 +161,7 @@ def dlq_depth_series(events: Iterable[Event], t0: float) -> list[tuple[float, st
             continue
         if e["kind"] == "dlq":
             change = 1
-        elif e["kind"] == "redrive":
+        elif e["kind"] in ("redrive", "dlq-purge"):
             removed = e.get("removed")
             if not isinstance(removed, int):
                 removed = int(e.get("delivered") or 0) + int(e.get("suppressed") or 0)

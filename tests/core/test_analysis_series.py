@@ -71,9 +71,11 @@ def test_dlq_depth_rises_per_dead_letter_and_falls_by_what_a_redrive_removed():
     events += [{"time": T0 + 4, "kind": "redrive", "link": "a>b", "removed": 2},
                {"time": T0 + 5, "kind": "dlq", "link": "b>a"},
                {"time": T0 + 6, "kind": "redrive", "link": "a>b", "delivered": 1,
-                "suppressed": 0}]  # a log from before `removed`
+                "suppressed": 0},  # a log from before `removed`
+               {"time": T0 + 7, "kind": "dlq-purge", "link": "b>a", "removed": 1}]
     assert dlq_depth_series(events, T0) == [(1, "a>b", 1), (2, "a>b", 2), (3, "a>b", 3),
-                                            (4, "a>b", 1), (5, "b>a", 1), (6, "a>b", 0)]
+                                            (4, "a>b", 1), (5, "b>a", 1), (6, "a>b", 0),
+                                            (7, "b>a", 0)]
 
 
 def test_breaker_series_lists_each_transition():
