@@ -82,7 +82,7 @@ def test_divergence_rises_in_a_cut_and_is_zero_after_the_verified_reconcile(load
     assert 0 <= final_heal["converge_s"] <= run_.end - final_heal["heal_s"]
     last_cut = max(stop for _, stop in run_.cuts())
     after = run_.converge_after_cuts()
-    assert 0 < after and last_cut + after == pytest.approx(div["t"].iloc[-1])
+    assert after > 0 and last_cut + after == pytest.approx(div["t"].iloc[-1])
 
 
 def test_the_comparison_row_is_the_checkers_and_the_final_reads(loaded):
