@@ -31,6 +31,7 @@ verification and the convergence checker's final reads.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable
 from typing import Any
 
@@ -67,11 +68,20 @@ def event_regions(events: Iterable[Event]) -> list[str]:
     return sorted({r for e in events if (r := holder(e)) is not None})
 
 
+def is_time(value: Any) -> bool:
+    """A finite number (not a bool): a time an event or a run can carry."""
+    return (isinstance(value, int | float) and not isinstance(value, bool)
+            and math.isfinite(value))
+
+
 def timed(events: Iterable[Event]) -> list[Event]:
     """The events that carry a numeric time, in time order (a stable sort: ties keep the
     order the log has them in)."""
-    return sorted((e for e in events if isinstance(e.get("time"), int | float)),
-                  key=lambda e: e["time"])
+    return sorted((e for e in events if is_time(e.get("time"))), key=lambda e: e["time"])
+
+
+def _count(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 def _origin(event: Event) -> str | None:
@@ -230,8 +240,8 @@ def dlq_depth_series(events: Iterable[Event], t0: float) -> list[tuple[float, st
             change = 1
         elif e["kind"] in ("redrive", "dlq-purge"):
             removed = e.get("removed")
-            if not isinstance(removed, int):
-                removed = int(e.get("delivered") or 0) + int(e.get("suppressed") or 0)
+            if not isinstance(removed, int) or isinstance(removed, bool):
+                removed = _count(e.get("delivered")) + _count(e.get("suppressed"))
             change = -removed
         else:
             continue
