@@ -11,8 +11,9 @@ Times are seconds since the run began (``run.json``'s ``started_at``, the instan
 0 stands for), on the lab's clock: virtual seconds in a deterministic run. Events of the lab's
 start-up come before 0. Files are read as JSON; nothing is evaluated. The history is read as
 ``georep check`` reads it (:mod:`georep.core.history`); an event line that is not an object
-with a finite ``time`` and a ``kind``, or whose ``link``, ``region`` or ``table`` is not a string, is skipped like a
-line still being written; a ``results.json`` whose fields have the wrong shape is refused.
+with a finite ``time`` and a ``kind``, or whose ``link``, ``region`` or ``table`` is not a
+string, is skipped like a line still being written; a ``results.json`` whose fields have the
+wrong shape is refused.
 """
 
 from __future__ import annotations
