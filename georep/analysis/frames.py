@@ -173,17 +173,28 @@ class Run:
 
     def lag(self) -> pd.DataFrame:
         """One row per version a link applied: t, link, table, key, lag_ms, via (stream or
-        redrive), and phase: when the version was written (t − lag) relative to the cuts."""
+        redrive), and phase: when the version was written (t − lag) relative to the cuts.
+
+        The lag is from the version's ``write`` event (its acknowledgement, on the lab's
+        clock) when the log has it, else the apply's own ``lag_ms``: that one is measured
+        from the version's HLC or stream record, on the source region's clock, which the
+        skew nemesis moves (a lag of seconds off, or below zero)."""
         cuts = self.cuts()
+        written = {(e.get("table"), S.key_id(e.get("key")), e.get("hlc"), e.get("region")):
+                   e["time"] for e in S.timed(self.raw_events)
+                   if e["kind"] == "write" and e.get("hlc") is not None}
         rows = []
         for e in S.timed(self.raw_events):
             if e.get("kind") != "apply" or not S.is_time(e.get("lag_ms")):
                 continue
             t = e["time"] - self.t0
+            origin = e.get("origin") or str(e.get("link")).partition(">")[0]
+            at = written.get((e.get("table"), S.key_id(e.get("key")), e.get("hlc"), origin))
+            lag_ms = float(e["lag_ms"]) if at is None else round((e["time"] - at) * 1000, 3)
             rows.append({"t": t, "link": e.get("link"), "table": e.get("table"),
-                         "key": S.key_id(e.get("key")), "lag_ms": float(e["lag_ms"]),
+                         "key": S.key_id(e.get("key")), "lag_ms": lag_ms,
                          "via": e.get("via", "stream"),
-                         "phase": S.phase_of(t - e["lag_ms"] / 1000, cuts)})
+                         "phase": S.phase_of(t - lag_ms / 1000, cuts)})
         return pd.DataFrame(rows, columns=["t", "link", "table", "key", "lag_ms", "via",
                                            "phase"])
 

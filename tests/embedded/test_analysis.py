@@ -202,3 +202,24 @@ def test_the_reports_summary_is_strict_json_and_names_each_run(loaded, tmp_path)
     written = write_report([analysis.load(target)], tmp_path / "rep")
     (row,) = json.loads(json.dumps(written, allow_nan=False))["summary"]
     assert row["converge_s"] is None and row["run"] == "copy"
+
+
+def test_lag_is_measured_from_the_write_event_on_the_labs_clock(tmp_path):
+    """A skewed region's HLC (and stream record time) moves an apply's ``lag_ms``: seconds
+    off, even below zero. The version's write event is on the lab's clock: the lag is from
+    it, and so is the phase; an apply whose write the log lacks keeps its ``lag_ms``."""
+    t0 = 1000.0
+    events = [{"time": t0, "kind": "lab-start", "regions": {"a": "", "b": ""}},
+              {"time": t0 + 1, "kind": "write", "region": "a", "table": "t", "key": "k",
+               "hlc": 7},
+              {"time": t0 + 3, "kind": "apply", "link": "a>b", "table": "t",
+               "key": {"id": "k"}, "hlc": 7, "origin": "a", "lag_ms": -5000.0},
+              {"time": t0 + 4, "kind": "apply", "link": "a>b", "table": "t",
+               "key": {"id": "j"}, "hlc": 9, "origin": "a", "lag_ms": 250.0}]
+    (tmp_path / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
+    (tmp_path / "run.json").write_text(json.dumps({"started_at": t0}))
+    (tmp_path / "results.json").write_text(json.dumps({"faults": [
+        {"kind": "partition", "target": {}, "start_s": 0.5, "stop_s": 2.5}]}))
+    lag = analysis.load(tmp_path).lag()
+    assert lag["lag_ms"].tolist() == [2000.0, 250.0]
+    assert lag["phase"].tolist() == ["during", "after"]
