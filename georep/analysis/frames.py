@@ -9,7 +9,11 @@ figures (:mod:`.figures`) and ``georep report`` use. The series come from
 
 Times are seconds since the run began (``run.json``'s ``started_at``, the instant the history's
 0 stands for), on the lab's clock: virtual seconds in a deterministic run. Events of the lab's
-start-up come before 0. Files are read as JSON; nothing is evaluated.
+start-up come before 0. Files are read as JSON; nothing is evaluated. The history is read as
+``georep check`` reads it (:mod:`georep.core.history`); an event line that is not an object
+with a finite ``time`` and a ``kind``, or whose ``link``, ``region`` or ``table`` is not a
+string, is skipped like a line still being written; a ``results.json`` whose fields have the
+wrong shape is refused.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from typing import Any
 import pandas as pd
 
 from ..core import divergence as S
+from ..core.history import conflict_feed, final_reads, pairs, parse_lines
 from ..errors import GeorepError
 from ..runtime.events import read_events
 
@@ -48,19 +53,50 @@ def _json(path: Path) -> dict[str, Any]:
 
 
 def _history(path: Path) -> list[dict[str, Any]]:
+    """The history's operations, checked as ``georep check`` checks them."""
     try:
         lines = path.read_text().splitlines()
     except FileNotFoundError:
         return []
-    out = []
-    for n, line in enumerate(lines, 1):
-        try:
-            op = json.loads(line)
-        except ValueError:
-            raise RunDirError(f"{path}:{n}: not a JSON line") from None
-        if isinstance(op, dict):
-            out.append(op)
-    return out
+    except (OSError, ValueError) as exc:
+        raise RunDirError(f"{path}: not readable ({exc})") from None
+    try:
+        ops = parse_lines(lines)
+        pairs(ops)
+        final_reads(ops)
+        feed = conflict_feed(ops) or []
+    except ValueError as exc:
+        raise RunDirError(f"{path}: {exc}") from None
+    if not all(isinstance(entry, dict) for entry in feed):
+        raise RunDirError(f"{path}: a conflict-feed entry is not a JSON object")
+    return ops
+
+
+RESULT_SHAPES = {"config": dict, "checkers": dict, "faults": list, "counts": dict}
+JSON_NAMES = {dict: "object", list: "array"}
+
+
+def _results(path: Path) -> dict[str, Any]:
+    """``results.json``, its fields of the shapes the analysis reads."""
+    results = _json(path)
+    for name, shape in RESULT_SHAPES.items():
+        if results.get(name) is not None and not isinstance(results[name], shape):
+            raise RunDirError(f"{path}: {name!r} is not a JSON {JSON_NAMES[shape]}")
+    checkers = results.get("checkers") or {}
+    if not all(isinstance(c, dict) for c in checkers.values()):
+        raise RunDirError(f"{path}: a checker's result is not a JSON object")
+    accounted = (checkers.get("lost-updates") or {}).get("accounted")
+    if accounted is not None and not isinstance(accounted, dict):
+        raise RunDirError(f"{path}: 'lost-updates' 'accounted' is not a JSON object")
+    if not all(isinstance(f, dict) for f in results.get("faults") or []):
+        raise RunDirError(f"{path}: a fault period is not a JSON object")
+    return results
+
+
+def _event(e: dict[str, Any]) -> bool:
+    """An event the analysis can read: a time, a ``kind``, and text where text is due."""
+    return S.is_time(e.get("time")) and isinstance(e.get("kind"), str) and all(
+        e.get(name) is None or isinstance(e[name], str) for name in ("link", "region", "table"))
 
 
 @dataclass
@@ -93,15 +129,14 @@ class Run:
     @property
     def end(self) -> float:
         """The last instant the run recorded (seconds since t0)."""
-        last_op = self.ops[-1]["time"] / NS if self.ops else 0.0
+        last_op = max((op["time"] / NS for op in self.ops if "time" in op), default=0.0)
         last_event = max((e["time"] for e in S.timed(self.raw_events)), default=self.t0)
         return max(last_op, last_event - self.t0)
 
     def fault_periods(self) -> list[dict[str, Any]]:
         """The nemeses' fault periods (``results.json``): kind, target, start_s, stop_s."""
         return [p for p in self.results.get("faults") or []
-                if isinstance(p.get("start_s"), int | float)
-                and isinstance(p.get("stop_s"), int | float)]
+                if S.is_time(p.get("start_s")) and S.is_time(p.get("stop_s"))]
 
     def faults(self) -> pd.DataFrame:
         rows = [{"kind": p["kind"], "target": json.dumps(p.get("target"), sort_keys=True),
@@ -138,17 +173,28 @@ class Run:
 
     def lag(self) -> pd.DataFrame:
         """One row per version a link applied: t, link, table, key, lag_ms, via (stream or
-        redrive), and phase: when the version was written (t − lag) relative to the cuts."""
+        redrive), and phase: when the version was written (t − lag) relative to the cuts.
+
+        The lag is from the version's ``write`` event (its acknowledgement, on the lab's
+        clock) when the log has it, else the apply's own ``lag_ms``: that one is measured
+        from the version's HLC or stream record, on the source region's clock, which the
+        skew nemesis moves (a lag of seconds off, or below zero)."""
         cuts = self.cuts()
+        written = {(e.get("table"), S.key_id(e.get("key")), e.get("hlc"), e.get("region")):
+                   e["time"] for e in S.timed(self.raw_events)
+                   if e["kind"] == "write" and e.get("hlc") is not None}
         rows = []
         for e in S.timed(self.raw_events):
-            if e.get("kind") != "apply" or not isinstance(e.get("lag_ms"), int | float):
+            if e.get("kind") != "apply" or not S.is_time(e.get("lag_ms")):
                 continue
             t = e["time"] - self.t0
+            origin = e.get("origin") or str(e.get("link")).partition(">")[0]
+            at = written.get((e.get("table"), S.key_id(e.get("key")), e.get("hlc"), origin))
+            lag_ms = float(e["lag_ms"]) if at is None else round((e["time"] - at) * 1000, 3)
             rows.append({"t": t, "link": e.get("link"), "table": e.get("table"),
-                         "key": S.key_id(e.get("key")), "lag_ms": float(e["lag_ms"]),
+                         "key": S.key_id(e.get("key")), "lag_ms": lag_ms,
                          "via": e.get("via", "stream"),
-                         "phase": S.phase_of(t - e["lag_ms"] / 1000, cuts)})
+                         "phase": S.phase_of(t - lag_ms / 1000, cuts)})
         return pd.DataFrame(rows, columns=["t", "link", "table", "key", "lag_ms", "via",
                                            "phase"])
 
@@ -197,8 +243,10 @@ class Run:
         return pd.DataFrame([(start, 0), *points], columns=["t", "divergent"])
 
     def heals(self) -> list[float]:
-        """When links were healed: every ``heal`` event (a nemesis's, the run's final one)."""
-        return [e["time"] - self.t0 for e in S.timed(self.raw_events) if e["kind"] == "heal"]
+        """When links were healed: the instants of the ``heal`` events (a nemesis's, the
+        run's final one), each once (healing an isolated region is one event per pair)."""
+        return sorted({e["time"] - self.t0 for e in S.timed(self.raw_events)
+                       if e["kind"] == "heal"})
 
     def convergence(self) -> pd.DataFrame:
         """Per heal: heal_s, seconds until no key was divergent (NaN: not before the next
@@ -228,11 +276,11 @@ def load(run_dir: str | Path) -> Run:
         raise RunDirError(f"{path}: no such run directory")
     if not (path / "events.jsonl").is_file() and not (path / "history.jsonl").is_file():
         raise RunDirError(f"{path}: not a run directory (no events.jsonl, no history.jsonl)")
-    results, facts = _json(path / "results.json"), _json(path / "run.json")
-    events = read_events(path / "events.jsonl")
+    results, facts = _results(path / "results.json"), _json(path / "run.json")
+    events = [e for e in read_events(path / "events.jsonl") if _event(e)]
     started = facts.get("started_at", results.get("started_at"))
     first = next(iter(S.timed(events)), {"time": 0.0})["time"]
-    t0 = float(started) if isinstance(started, int | float) else first
+    t0 = float(started) if S.is_time(started) else first
     regions = _regions(events)
     return Run(path, results, facts, events, _history(path / "history.jsonl"), t0, regions)
 
@@ -240,6 +288,6 @@ def load(run_dir: str | Path) -> Run:
 def _regions(events: list[dict[str, Any]]) -> list[str]:
     """The lab's regions: those its ``lab-start`` names, else those the events name."""
     for e in events:
-        if e.get("kind") == "lab-start" and isinstance(e.get("regions"), dict):
+        if e.get("kind") == "lab-start" and isinstance(e.get("regions"), dict) and e["regions"]:
             return sorted(e["regions"])
     return S.event_regions(events)

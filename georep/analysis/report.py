@@ -9,6 +9,7 @@ is static HTML: every value from a run is escaped, nothing is fetched or run.
 from __future__ import annotations
 
 import html
+import math
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,7 @@ CAPTIONS = {
 
 def write_report(runs: list[Run], out: Path, *, dpi: int = 100) -> dict[str, Any]:
     """Write ``divergence.png``, ``lag.png``, ``dlq.png`` and ``index.html`` in ``out``;
-    what was written and the comparison rows."""
+    what was written and the comparison rows (with the run's name; null for NaN)."""
     out.mkdir(parents=True, exist_ok=True)
     names = []
     for name, fig in figures.all_figures(runs).items():
@@ -42,9 +43,16 @@ def write_report(runs: list[Run], out: Path, *, dpi: int = 100) -> dict[str, Any
         names.append(f"{name}.png")
     table = compare(runs)
     (out / "index.html").write_text(page(runs, table, names), encoding="utf-8")
+    rows = table.reset_index().to_dict(orient="records")
     return {"out": str(out), "files": [*names, "index.html"],
             "runs": [r.path.name for r in runs],
-            "summary": table.reset_index().to_dict(orient="records")}
+            "summary": [{"run": r.path.name, **{k: _json_value(v) for k, v in row.items()}}
+                        for r, row in zip(runs, rows, strict=True)]}
+
+
+def _json_value(value: Any) -> Any:
+    """NaN (a number the run has not: no cut, no lost-updates checker) as JSON's null."""
+    return None if isinstance(value, float) and math.isnan(value) else value
 
 
 def _table(frame: pd.DataFrame, **kw: Any) -> str:

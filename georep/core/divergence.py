@@ -8,14 +8,21 @@ import pandas.
 
 **Divergence** is computed from the events, not from reads of the regions: a key of a table is
 divergent at an instant when the regions' latest versions of it differ, a region's latest
-version being the highest HLC it was seen to hold. A region holds a version from the moment a
+version being the highest it was seen to hold. A version is its HLC and its origin region (the
+order georep ranks versions by: two regions' clocks can give one HLC to two writes): a write's
+or stamp's region, an apply's ``origin``, a suppress's link source (a link ships only its
+source's own writes); a reconcile repair names the HLC alone, and brings the version of that
+HLC that ranks highest. A region holds a version from the moment a
 client wrote it there (``write``), a replicator stamped a plain write there (``stamp``), a link
 delivered it or found it already there (``apply``, ``suppress``: by stream or by DLQ redrive),
 or reconcile wrote it there (``reconcile-repair``). Under last-writer-wins a key's regions are
 alike when their highest HLCs are equal: the newest write has reached everywhere. Under vclock
 and CRDT policies concurrent versions all stand, so regions are alike when they have seen the
 same set of versions (a version counts as seen through any later one that had seen it): both
-sides of a partition's concurrent writes must cross. This is a measure, not a proof: versions
+sides of a partition's concurrent writes must cross. A stamped plain write has seen what its
+region held when it was written, not when a replicator stamped it (each outgoing link stamps
+it, perhaps after the region moved on): the stamping link's ``read`` events say which write
+of the key its batch ended with. This is a measure, not a proof: versions
 no event names (a plain write no replicator stamped) are not seen, and a write's context is
 what its region's events said it held. The proof of convergence is the reconcile's Merkle
 verification and the convergence checker's final reads.
@@ -24,6 +31,7 @@ verification and the convergence checker's final reads.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable
 from typing import Any
 
@@ -33,6 +41,7 @@ WRITES = ("write", "stamp")  # a version made in the event's region (or named th
 BREAKER_LEVELS = {"closed": 0, "half-open": 1, "open": 2}
 PHASES = ("before", "during", "after")  # of a version's write, relative to the cuts
 Event = dict[str, Any]
+Version = tuple[int, str]  # (packed HLC, origin region); an unstamped plain write: HLC < 0
 
 
 def key_id(key: Any) -> str:
@@ -59,11 +68,30 @@ def event_regions(events: Iterable[Event]) -> list[str]:
     return sorted({r for e in events if (r := holder(e)) is not None})
 
 
+def is_time(value: Any) -> bool:
+    """A finite number (not a bool): a time an event or a run can carry."""
+    return (isinstance(value, int | float) and not isinstance(value, bool)
+            and math.isfinite(value))
+
+
 def timed(events: Iterable[Event]) -> list[Event]:
     """The events that carry a numeric time, in time order (a stable sort: ties keep the
     order the log has them in)."""
-    return sorted((e for e in events if isinstance(e.get("time"), int | float)),
-                  key=lambda e: e["time"])
+    return sorted((e for e in events if is_time(e.get("time"))), key=lambda e: e["time"])
+
+
+def _count(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _origin(event: Event) -> str | None:
+    """The region that made the event's version (None: a reconcile repair does not say)."""
+    if event["kind"] in WRITES:
+        return str(event.get("region"))
+    if isinstance(event.get("origin"), str):
+        return event["origin"]
+    link = event.get("link")
+    return link.partition(">")[0] if isinstance(link, str) else None
 
 
 def _hlc(event: Event) -> int | None:
@@ -85,8 +113,14 @@ def divergence_series(events: Iterable[Event], regions: list[str], t0: float,
     out: list[tuple[float, int]] = []
     unstamped = 0  # negative stand-ins, below every HLC: the stamp that follows supersedes
     for e in timed(events):
+        if e.get("table") in IGNORED_TABLES:
+            continue
+        if e["kind"] == "read" and isinstance(e.get("link"), str):
+            for key in e.get("keys") or ():
+                cover.read(e["link"], (str(e.get("table")), key_id(key)))
+            continue
         region = holder(e)
-        if region is None or e.get("table") in IGNORED_TABLES:
+        if region is None:
             continue
         ident = (str(e.get("table")), key_id(e.get("key")))
         hlc = _hlc(e)
@@ -95,7 +129,8 @@ def divergence_series(events: Iterable[Event], regions: list[str], t0: float,
             if hlc is None:  # a plain write, not stamped yet: a version only its region has
                 unstamped -= 1
                 hlc = unstamped
-        cover.see(ident, region, e["kind"], hlc)
+        version = None if hlc is None else cover.version(ident, hlc, _origin(e))
+        cover.see(ident, region, e["kind"], version, e.get("link"))
         before = len(divergent)
         if ident in written and not cover.alike(ident, regions):
             divergent.add(ident)
@@ -106,42 +141,84 @@ def divergence_series(events: Iterable[Event], regions: list[str], t0: float,
     return out
 
 
-class _Latest:
-    """Last writer wins: a region's state of a key is its highest HLC; alike when equal."""
+class _Versions:
+    """The versions of each key the events named, to find a repair's by its HLC."""
 
     def __init__(self) -> None:
-        self.held: dict[tuple[str, str], dict[str, int]] = {}
+        self.known: dict[tuple[str, str], set[Version]] = {}
 
-    def see(self, ident: tuple[str, str], region: str, kind: str, hlc: int | None) -> None:
+    def version(self, ident: tuple[str, str], hlc: int, origin: str | None) -> Version:
+        """The version (``hlc``, ``origin``); with no origin, the highest known of ``hlc``."""
+        known = self.known.setdefault(ident, set())
+        if origin is None:
+            return max((v for v in known if v[0] == hlc), default=(hlc, ""))
+        known.add((hlc, origin))
+        return (hlc, origin)
+
+    def read(self, link: str, ident: tuple[str, str]) -> None:
+        """A link read a batch holding a local write of the key: see :class:`_Covered`."""
+
+
+class _Latest(_Versions):
+    """Last writer wins: a region's state of a key is its highest version; alike when equal."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.held: dict[tuple[str, str], dict[str, Version]] = {}
+
+    def see(self, ident: tuple[str, str], region: str, kind: str,
+            version: Version | None, link: str | None = None) -> None:
         versions = self.held.setdefault(ident, {})
-        if hlc is not None:
-            versions[region] = max(hlc, versions.get(region, hlc))
+        if version is not None:
+            versions[region] = max(version, versions.get(region, version))
 
     def alike(self, ident: tuple[str, str], regions: list[str]) -> bool:
         versions = self.held.get(ident, {})
         return len({versions.get(r) for r in regions}) == 1
 
 
-class _Covered:
+class _Covered(_Versions):
     """Siblings and CRDTs keep concurrent versions: a region's state of a key is the set of
     versions it has seen, directly or through a later version that had seen them (a write's
     context is what its region had seen when it wrote; a delivered version brings its
-    context; a reconcile repair brings what every region had seen). Alike when equal."""
+    context; a reconcile repair brings what every region had seen). Alike when equal.
+
+    A stamp's context is that of the plain write it stamps: the key's last local write when
+    the stamping link read its batch (``read``; a replicator stamps the key's newest record of
+    a batch), not what the region holds at the stamp (it may have moved on since)."""
 
     def __init__(self) -> None:
-        self.seen: dict[tuple[str, str], dict[str, frozenset[int]]] = {}
-        self.context: dict[tuple[str, str, int], frozenset[int]] = {}
+        super().__init__()
+        self.seen: dict[tuple[str, str], dict[str, frozenset[Version]]] = {}
+        self.context: dict[tuple[str, str, Version], frozenset[Version]] = {}
+        self.last_write: dict[tuple[tuple[str, str], str], frozenset[Version]] = {}
+        self.batch: dict[tuple[str, tuple[str, str]], frozenset[Version]] = {}
 
-    def see(self, ident: tuple[str, str], region: str, kind: str, hlc: int | None) -> None:
+    def read(self, link: str, ident: tuple[str, str]) -> None:
+        """``link`` read a batch holding a local write of the key (a ``read`` event's keys)."""
+        last = self.last_write.get((ident, link.partition(">")[0]))
+        if last is not None:
+            self.batch[(link, ident)] = last
+
+    def see(self, ident: tuple[str, str], region: str, kind: str,
+            version: Version | None, link: str | None = None) -> None:
         regions = self.seen.setdefault(ident, {})
         have = regions.get(region, frozenset())
-        if kind in WRITES:
-            if hlc is not None:
-                have = self.context[(*ident, hlc)] = have | {hlc}
+        if version is None:
+            pass
+        elif kind == "stamp":
+            context = self.context.get((*ident, version))  # another link stamped it already
+            if context is None:
+                context = self.batch.get((str(link), ident), have) | {version}
+                self.context[(*ident, version)] = context
+            have = have | context
+        elif kind in WRITES:
+            have = self.context[(*ident, version)] = have | {version}
+            self.last_write[(ident, region)] = have
         elif kind == "reconcile-repair":
-            have = have.union(*regions.values(), () if hlc is None else (hlc,))
-        elif hlc is not None:
-            have = have | self.context.get((*ident, hlc), frozenset((hlc,)))
+            have = have.union(*regions.values(), (version,))
+        else:
+            have = have | self.context.get((*ident, version), frozenset((version,)))
         regions[region] = have
 
     def alike(self, ident: tuple[str, str], regions: list[str]) -> bool:
@@ -163,8 +240,8 @@ def dlq_depth_series(events: Iterable[Event], t0: float) -> list[tuple[float, st
             change = 1
         elif e["kind"] in ("redrive", "dlq-purge"):
             removed = e.get("removed")
-            if not isinstance(removed, int):
-                removed = int(e.get("delivered") or 0) + int(e.get("suppressed") or 0)
+            if not isinstance(removed, int) or isinstance(removed, bool):
+                removed = _count(e.get("delivered")) + _count(e.get("suppressed"))
             change = -removed
         else:
             continue

@@ -100,3 +100,62 @@ def test_phase_of_a_write():
     assert [phase_of(t, cuts) for t in (1, 2, 5, 7, 9)] == ["before", "during", "after",
                                                             "during", "after"]
     assert phase_of(5, []) == "before"
+
+
+def test_two_regions_writing_one_hlc_made_two_versions():
+    """A version is its HLC *and* its origin (georep ranks by HLC, tie, origin): a and b both
+    write HLC 10 (two clocks on the same millisecond, or a skewed one), each holds only its
+    own until the other's crosses."""
+    events = [write(1, "a", "k", 10), write(2, "b", "k", 10), apply(3, "b", "a", "k", 10),
+              apply(5, "a", "b", "k", 10)]
+    assert divergence_series(events, R, T0, "lww") == [(1, 1), (3, 0)]  # (10, b) wins
+    for policy in ("vclock", "crdt"):
+        assert divergence_series(events, R, T0, policy) == [(1, 1), (5, 0)]
+
+
+def test_a_repair_brings_the_version_of_its_hlc_that_wins():
+    events = [write(1, "a", "k", 10), write(2, "b", "k", 10),
+              {"time": T0 + 4, "kind": "reconcile-repair", "table": "t", "region": "a",
+               "key": {"id": "k"}, "hlc": 10}]
+    assert divergence_series(events, R, T0, "lww") == [(1, 1), (4, 0)]
+
+
+def plain_write(t, region, key):
+    return {"time": T0 + t, "kind": "write", "op": "plain-put", "region": region, "table": "t",
+            "key": key, "hlc": None}
+
+
+def read(t, src, dst, *keys):
+    return {"time": T0 + t, "kind": "read", "link": f"{src}>{dst}", "table": "t",
+            "records": len(keys), "keys": [{"id": k} for k in keys]}
+
+
+def stamp(t, src, dst, key, hlc):
+    return {"time": T0 + t, "kind": "stamp", "link": f"{src}>{dst}", "region": src,
+            "table": "t", "key": {"id": key}, "hlc": hlc, "on": "store"}
+
+
+def test_a_stamp_carries_what_its_region_held_at_the_plain_write_not_at_the_stamp():
+    """a's plain write is read by the link a>b, then a moves on (a put, 12), then the link
+    stamps the plain write (7): 7 has not seen 12, so b, given 7 alone, still lacks 12. A
+    second link's stamp of the same write (three regions: one per outgoing link) does not
+    change what 7 had seen."""
+    events = [plain_write(1, "a", "k"), read(1.5, "a", "b", "k"), write(2, "a", "k", 12),
+              stamp(3, "a", "b", "k", 7), apply(4, "a", "b", "k", 7), apply(6, "a", "b", "k", 12)]
+    for policy in ("lww", "vclock"):
+        assert divergence_series(events, R, T0, policy) == [(1, 1), (6, 0)], policy
+    three = ["a", "b", "c"]
+    events = [plain_write(1, "a", "k"), read(1.5, "a", "b", "k"), read(1.6, "a", "c", "k"),
+              stamp(2, "a", "b", "k", 7), write(3, "a", "k", 12), stamp(4, "a", "c", "k", 7),
+              apply(5, "a", "b", "k", 7), apply(6, "a", "c", "k", 7),
+              apply(7, "a", "b", "k", 12), apply(8, "a", "c", "k", 12)]
+    assert divergence_series(events, three, T0, "vclock") == [(1, 1), (8, 0)]
+
+
+def test_a_batch_stamps_the_last_of_its_plain_writes_of_a_key():
+    """Two plain writes of k in one batch: the replicator stamps the second only (it has seen
+    the first); given it, b has seen both."""
+    events = [plain_write(1, "a", "k"), plain_write(2, "a", "k"), read(3, "a", "b", "k", "k"),
+              stamp(3, "a", "b", "k", 7), apply(4, "a", "b", "k", 7)]
+    for policy in ("lww", "vclock"):
+        assert divergence_series(events, R, T0, policy) == [(1, 1), (4, 0)], policy

@@ -262,6 +262,22 @@ def test_an_mv_register_accounts_every_concurrent_value_and_every_value_a_write_
     assert result["lost"] == [{"key": "k", "value": "e", "index": lost_one}]
 
 
+def test_an_mv_register_value_a_merge_kept_and_then_lost_is_a_lost_update():
+    """Policy crdt: a merge's feed entry names its inputs as siblings and its winner holds
+    them all, so it names no loss. A value it kept, gone from every final read with no write
+    that replaced it, was lost (the feed does not account it)."""
+    h = History()
+    h.write(1, "k", "a")
+    gone = h.write(2, "k", "b")
+    h.final("register", {"k": {"id": "k", "v": ["a"]}})
+    h.conflicts({"table": "register", "key": {"id": "k"}, "winner": {"id": "k", "v": ["a", "b"]},
+                 "losers": [], "siblings": [{"id": "k", "v": ["a"]}, {"id": "k", "v": ["b"]}]})
+    result = lost_updates(h.ops)
+    assert result["accounted"] == {"final": 1, "replaced": 0, "in_feed": 0}
+    assert result["valid"] is False
+    assert result["lost"] == [{"key": "k", "value": "b", "index": gone}]
+
+
 def test_a_write_that_won_a_conflict_and_then_vanished_is_a_lost_update():
     """The feed's winner is the value that stood: it names no loss. A winner later gone, with
     no write that read it, was lost (here a stale value came back in every region)."""

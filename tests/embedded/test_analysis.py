@@ -9,6 +9,7 @@ import pytest
 
 from georep import analysis
 from georep.analysis.compare import feed_entries, sibling_keys
+from georep.analysis.report import write_report
 
 from ..support.runs import georep, run
 
@@ -118,3 +119,107 @@ def test_report_refuses_a_directory_that_is_not_a_run_in_one_line(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and "not a run directory" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def copy_run(run_, tmp_path, name="copy"):
+    target = tmp_path / name
+    target.mkdir()
+    for f in ("events.jsonl", "history.jsonl", "results.json", "run.json"):
+        (target / f).write_bytes((run_.path / f).read_bytes())
+    return target
+
+
+def _edit_results(target, **fields):
+    results = json.loads((target / "results.json").read_text())
+    results.update(fields)
+    (target / "results.json").write_text(json.dumps(results))
+
+
+def _append(target, name, line):
+    with (target / name).open("a") as f:
+        f.write(line + "\n")
+
+
+CORRUPTIONS = {
+    "results config not an object": lambda t: _edit_results(t, config=[1]),
+    "a fault period not an object": lambda t: _edit_results(t, faults=["x"]),
+    "a checker's result not an object": lambda t: _edit_results(t, checkers={"lost": 3}),
+    "history time a string": lambda t: _append(t, "history.jsonl", json.dumps(
+        {"index": 10**6, "time": "x", "process": 1, "type": "invoke", "f": "read",
+         "value": {"key": "r0"}})),
+    "history line a list": lambda t: _append(t, "history.jsonl", "[1]"),
+    "a feed entry not an object": lambda t: _append(t, "history.jsonl", json.dumps(
+        {"index": 10**6, "time": 1, "process": "final", "type": "ok", "f": "conflicts",
+         "value": ["x"]})),
+    "a final read without items": lambda t: _append(t, "history.jsonl", json.dumps(
+        {"index": 10**6, "time": 1, "process": "final", "type": "ok", "f": "final-read",
+         "region": "eu-west", "value": {"table": "t", "items": [1]}})),
+}
+
+
+@pytest.mark.parametrize("corruption", sorted(CORRUPTIONS))
+def test_a_corrupt_run_directory_is_a_run_dir_error(loaded, tmp_path, corruption):
+    """What ``georep check`` refuses in a history, or a results.json of the wrong shape, is a
+    RunDirError (georep report's one-line error), not a traceback from deep in the frames."""
+    run_, _ = loaded
+    target = copy_run(run_, tmp_path)
+    CORRUPTIONS[corruption](target)
+    with pytest.raises(analysis.RunDirError):
+        analysis.load(target)
+
+
+def test_malformed_event_lines_are_skipped_and_the_report_is_written(loaded, tmp_path):
+    run_, _ = loaded
+    target = copy_run(run_, tmp_path)
+    t = run_.t0 + 1
+    for event in ({"time": t}, {"time": t, "kind": "heal", "table": ["x"]},
+                  {"time": t, "kind": "redrive", "link": "eu-west>us-east", "delivered": "x"},
+                  {"time": float("nan"), "kind": "dlq", "link": "eu-west>us-east"}):
+        _append(target, "events.jsonl", json.dumps(event))
+    again = analysis.load(target)
+    assert len(again.raw_events) == len(run_.raw_events) + 1  # the redrive is well formed
+    assert again.dlq_depth()["depth"].tolist() == run_.dlq_depth()["depth"].tolist()
+    write_report([again], tmp_path / "rep")
+
+
+def test_each_heal_instant_is_one_convergence_row(loaded, tmp_path):
+    """Healing an isolated region is one heal event per pair, at one instant: one row."""
+    run_, _ = loaded
+    target = copy_run(run_, tmp_path)
+    heal = next(e for e in run_.raw_events if e["kind"] == "heal")
+    _append(target, "events.jsonl", json.dumps(heal))
+    again = analysis.load(target)
+    assert again.convergence()["heal_s"].tolist() == run_.convergence()["heal_s"].tolist()
+    assert len(again.convergence()) == len({e["time"] for e in run_.raw_events
+                                            if e["kind"] == "heal"})
+
+
+def test_the_reports_summary_is_strict_json_and_names_each_run(loaded, tmp_path):
+    """A run with no cut has no time to converge: null in the JSON, never NaN."""
+    run_, _ = loaded
+    target = copy_run(run_, tmp_path)
+    _edit_results(target, faults=[])
+    written = write_report([analysis.load(target)], tmp_path / "rep")
+    (row,) = json.loads(json.dumps(written, allow_nan=False))["summary"]
+    assert row["converge_s"] is None and row["run"] == "copy"
+
+
+def test_lag_is_measured_from_the_write_event_on_the_labs_clock(tmp_path):
+    """A skewed region's HLC (and stream record time) moves an apply's ``lag_ms``: seconds
+    off, even below zero. The version's write event is on the lab's clock: the lag is from
+    it, and so is the phase; an apply whose write the log lacks keeps its ``lag_ms``."""
+    t0 = 1000.0
+    events = [{"time": t0, "kind": "lab-start", "regions": {"a": "", "b": ""}},
+              {"time": t0 + 1, "kind": "write", "region": "a", "table": "t", "key": "k",
+               "hlc": 7},
+              {"time": t0 + 3, "kind": "apply", "link": "a>b", "table": "t",
+               "key": {"id": "k"}, "hlc": 7, "origin": "a", "lag_ms": -5000.0},
+              {"time": t0 + 4, "kind": "apply", "link": "a>b", "table": "t",
+               "key": {"id": "j"}, "hlc": 9, "origin": "a", "lag_ms": 250.0}]
+    (tmp_path / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
+    (tmp_path / "run.json").write_text(json.dumps({"started_at": t0}))
+    (tmp_path / "results.json").write_text(json.dumps({"faults": [
+        {"kind": "partition", "target": {}, "start_s": 0.5, "stop_s": 2.5}]}))
+    lag = analysis.load(tmp_path).lag()
+    assert lag["lag_ms"].tolist() == [2000.0, 250.0]
+    assert lag["phase"].tolist() == ["during", "after"]

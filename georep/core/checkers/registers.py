@@ -4,7 +4,8 @@ Place in the data flow: between a recorded history (georep test, or a user's own
 the verdict printed by georep test/check. Values are unique per write, so a value names its
 write. An ``ok`` write w of value v to key k is accounted when (a) every region's final read of
 k holds v (item attribute ``v``, or among k's siblings), (b) the conflict feed names v for k as
-a loser or a sibling (a winner is the value that stood: it names no loss), or (c) an ``ok``
+a loser or a sibling and its winner does not hold v (a winner is the value that stood: it
+names no loss; a CRDT merge's winner holds all its siblings), or (c) an ``ok``
 write on k that completed after w's invoke reported ``replaced == v`` (it read v and
 overwrote it knowingly). On an MV-register (policy crdt) a final ``v`` is the list of the
 concurrent values and a write's ``replaced`` the list of the values it superseded: each value
@@ -69,13 +70,17 @@ def lost_updates(history: Sequence[Op] | View) -> dict[str, Any] | None:
 
 
 def _named(feed: list) -> set[tuple[str, Any]]:
-    """(key, value) for every version the conflict feed names as a loser or a sibling."""
+    """(key, value) for every version the conflict feed names as a loser or a sibling, less
+    the values its winner holds: a CRDT merge names its inputs as siblings and keeps them all
+    in the winner (an MV-register's list), which names no loss."""
     out = set()
     for entry in feed:
         key = feed_key(entry)
+        winner = entry.get("winner")
+        kept = set(_values(winner["v"])) if isinstance(winner, dict) and "v" in winner else set()
         versions = [*(entry.get("losers") or ()), *(entry.get("siblings") or ())]
         out.update((key, x) for v in versions if isinstance(v, dict) and "v" in v
-                   for x in _values(v["v"]))
+                   for x in _values(v["v"]) if x not in kept)
     return out
 
 
