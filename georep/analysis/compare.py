@@ -95,8 +95,12 @@ def _writes(run: Run) -> int:
 
 
 def compare(runs: list[Run]) -> pd.DataFrame:
-    """One row per run, indexed by policy, columns in :data:`COLUMNS` order."""
+    """One row per run, indexed by policy (with the workload and the run's name when two runs
+    share a policy), columns in :data:`COLUMNS` order."""
     frame = pd.DataFrame([summary(r) for r in runs])
+    if frame["policy"].duplicated().any():
+        frame["policy"] = [f"{r.policy} ({r.config.get('workload', '?')}, {r.path.name})"
+                           for r in runs]
     return frame.set_index("policy")[[c for c in COLUMNS if c != "policy"]]
 
 

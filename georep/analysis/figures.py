@@ -32,6 +32,13 @@ def new_figure(rows: int, cols: int = 1, *, width: float = 10.0, height: float =
     return fig, [list(row) for row in axes]
 
 
+def name(run: Run, runs: list[Run]) -> str:
+    """A panel's name: the run's policy, and its workload and seed when two runs share it."""
+    if sum(r.policy == run.policy for r in runs) < 2:
+        return run.policy
+    return f"{run.policy}, {run.config.get('workload', '?')}, seed {run.results.get('seed')}"
+
+
 def _steps(ax: Any, xs: list[float], ys: list[float], end: float, **kw: Any) -> None:
     """A step line held at its last value until ``end``."""
     if not xs:
@@ -47,10 +54,10 @@ def divergence(runs: list[Run]) -> Figure:
     for run, (ax,) in zip(runs, axes, strict=True):
         div = run.divergence()
         _steps(ax, div["t"].tolist(), div["divergent"].tolist(), end, linewidth=1.3,
-               color=POLICY_COLOURS.get(run.policy, "black"), label=run.policy)
+               color=POLICY_COLOURS.get(run.policy, "black"), label=name(run, runs))
         ax.set_ylim(0, top * 1.1)
         shade_faults(ax, run.fault_periods())
-        ax.set_ylabel(f"{run.policy}\ndivergent keys", fontsize=9)
+        ax.set_ylabel(f"{name(run, runs)}\ndivergent keys", fontsize=9)
     axes[-1][0].set_xlabel(XLABEL)
     fig.suptitle("Keys not alike in every region, over time (partitions shaded)", fontsize=11)
     fig.tight_layout()
@@ -72,7 +79,7 @@ def lag(runs: list[Run]) -> Figure:
                        color=LINK_COLOURS[j], label=p if i == 0 else None)
         ax.set_xticks(positions, labels, fontsize=7)
         ax.set_yscale("log")
-        ax.set_ylabel(f"{run.policy}\nlag (ms)", fontsize=9)
+        ax.set_ylabel(f"{name(run, runs)}\nlag (ms)", fontsize=9)
         if positions:
             ax.legend(fontsize=7, loc="upper left")
         else:
@@ -95,7 +102,7 @@ def dlq_and_breaker(runs: list[Run]) -> Figure:
         for link, rows in depth.groupby("link"):
             _steps(dlq_ax, [0.0, *rows["t"]], [0, *rows["depth"]], end, color=colour[link],
                    label=link)
-        dlq_ax.set_ylabel(f"{run.policy}\nDLQ messages", fontsize=9)
+        dlq_ax.set_ylabel(f"{name(run, runs)}\nDLQ messages", fontsize=9)
         dlq_ax.set_ylim(bottom=0)
         breaker = run.breaker()
         for i, (link, rows) in enumerate(breaker.groupby("link")):

@@ -246,7 +246,8 @@ def dlq_depth_series(events: Iterable[Event], t0: float) -> list[tuple[float, st
         else:
             continue
         if change:
-            depth[link] = max(0, depth.get(link, 0) + change)
+            # not clamped at 0: a negative depth shows the log missing dead letters
+            depth[link] = depth.get(link, 0) + change
             out.append((e["time"] - t0, link, depth[link]))
     return out
 

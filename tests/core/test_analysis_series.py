@@ -159,3 +159,9 @@ def test_a_batch_stamps_the_last_of_its_plain_writes_of_a_key():
               stamp(3, "a", "b", "k", 7), apply(4, "a", "b", "k", 7)]
     for policy in ("lww", "vclock"):
         assert divergence_series(events, R, T0, policy) == [(1, 1), (4, 0)], policy
+
+
+def test_dlq_depth_is_not_clamped_a_log_missing_dead_letters_shows_negative():
+    events = [{"time": T0 + 1, "kind": "dlq", "link": "a>b"},
+              {"time": T0 + 2, "kind": "redrive", "link": "a>b", "removed": 3}]
+    assert dlq_depth_series(events, T0) == [(1, "a>b", 1), (2, "a>b", -2)]

@@ -223,3 +223,13 @@ def test_lag_is_measured_from_the_write_event_on_the_labs_clock(tmp_path):
     lag = analysis.load(tmp_path).lag()
     assert lag["lag_ms"].tolist() == [2000.0, 250.0]
     assert lag["phase"].tolist() == ["during", "after"]
+
+
+def test_two_runs_of_one_policy_are_told_apart_in_the_comparison(loaded):
+    run_, _ = loaded
+    table = analysis.compare([run_, run_])
+    assert len(set(table.index)) == 1  # the same run twice: one name, honestly
+    other = analysis.Run(run_.path.parent / "other", {**run_.results, "seed": 99}, run_.facts,
+                         run_.raw_events, run_.ops, run_.t0, run_.regions)
+    names = list(analysis.compare([run_, other]).index)
+    assert len(set(names)) == 2 and all(n.startswith("vclock (register, ") for n in names)

@@ -25,9 +25,10 @@ def test_the_committed_notebook_carries_no_outputs():
 def test_the_notebook_runs_and_draws_every_figure_and_the_comparison(tmp_path):
     nb = nbformat.read(NOTEBOOK, as_version=4)
     (params,) = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
-    params.source += (f"\nduration = 5.0\nexport = {str(tmp_path / 'export')!r}"
-                      f"\nregions = {str(ROOT / 'regions')!r}\n")
-    # A cell taking two minutes is a hang (three 5 s runs take well under one).
+    params.source += (f"\nduration = 3.0\nexport = {str(tmp_path / 'export')!r}"
+                      f"\nregions = {str(ROOT / 'regions')!r}"
+                      f"\nworkdir = {str(tmp_path / 'runs')!r}\n")
+    # A cell taking two minutes is a hang (three 3 s runs take well under one).
     NotebookClient(nb, timeout=120, kernel_name="python3",
                    resources={"metadata": {"path": str(tmp_path)}}).execute()
     for name in FIGURES:
