@@ -15,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 
+from ..core.history import conflict_feed, final_reads
 from .frames import Run
 
 READS = frozenset({"read", "final-read", "conflicts"})
@@ -30,39 +31,27 @@ COLUMNS = {
 }
 
 
-def _final(run: Run, f: str) -> list[Any]:
-    """The values of the history's final ``f`` operations (final reads, the feed)."""
-    return [op.get("value") for op in run.ops
-            if op.get("process") == "final" and op.get("type") == "ok" and op.get("f") == f]
-
-
 def feed_entries(run: Run) -> int | None:
     """Distinct conflict-feed entries read at the end (one conflict recorded by two regions
     counts once); None when the history has no feed read."""
-    feeds = _final(run, "conflicts")
-    if not feeds:
+    feed = conflict_feed(run.ops)
+    if feed is None:
         return None
-    seen = set()
-    for feed in feeds:
-        for entry in feed or []:
-            seen.add(json.dumps({k: entry.get(k) for k in
-                                 ("table", "key", "winner", "losers", "siblings")},
-                                sort_keys=True, default=str))
-    return len(seen)
+    return len({json.dumps({k: entry.get(k) for k in
+                            ("table", "key", "winner", "losers", "siblings")},
+                           sort_keys=True, default=str) for entry in feed})
 
 
 def sibling_keys(run: Run) -> int:
     """Keys that end with more than one concurrent value in some region: vclock siblings, or
     a register whose ``v`` holds several values (an MV-register)."""
     keys = set()
-    for read in _final(run, "final-read"):
-        if not isinstance(read, dict):
-            continue
-        table = read.get("table")
-        keys.update((table, k) for k, s in (read.get("siblings") or {}).items() if s)
-        for k, item in (read.get("items") or {}).items():
-            if isinstance(item, dict) and isinstance(item.get("v"), list) and len(item["v"]) > 1:
-                keys.add((table, k))
+    for table, regions in final_reads(run.ops).items():
+        for read in regions.values():
+            keys.update((table, k) for k, s in read["siblings"].items() if s)
+            keys.update((table, k) for k, item in read["items"].items()
+                        if isinstance(item, dict) and isinstance(item.get("v"), list)
+                        and len(item["v"]) > 1)
     return len(keys)
 
 

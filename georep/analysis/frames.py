@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -235,10 +236,16 @@ class Run:
                 for t, link, state in S.breaker_series(self.raw_events, self.t0)]
         return pd.DataFrame(rows, columns=["t", "link", "state", "level"])
 
+    @cached_property
+    def divergence_points(self) -> list[tuple[float, int]]:
+        """The divergence series (:func:`georep.core.divergence.divergence_series`), computed
+        once: the frame, the convergence per heal and the comparison all read it."""
+        return S.divergence_series(self.raw_events, self.regions, self.t0, self.policy)
+
     def divergence(self) -> pd.DataFrame:
         """Divergent keys after each change: t, divergent (see
         :mod:`georep.core.divergence`); starts at (min(0, first change), 0)."""
-        points = S.divergence_series(self.raw_events, self.regions, self.t0, self.policy)
+        points = self.divergence_points
         start = min(0.0, points[0][0]) if points else 0.0
         return pd.DataFrame([(start, 0), *points], columns=["t", "divergent"])
 
@@ -251,7 +258,7 @@ class Run:
     def convergence(self) -> pd.DataFrame:
         """Per heal: heal_s, seconds until no key was divergent (NaN: not before the next
         fault began or the run ended)."""
-        points = S.divergence_series(self.raw_events, self.regions, self.t0, self.policy)
+        points = self.divergence_points
         starts = [start for start, _ in self.cuts()]
         rows = [{"heal_s": h, "converge_s": math.nan if s is None else s}
                 for h, s in S.convergence_times(points, self.heals(), starts)]
@@ -264,7 +271,7 @@ class Run:
         cuts = self.cuts()
         if not cuts:
             return math.nan
-        points = S.divergence_series(self.raw_events, self.regions, self.t0, self.policy)
+        points = self.divergence_points
         ((_, took),) = S.convergence_times(points, [max(stop for _, stop in cuts)], [])
         return math.nan if took is None else took
 
