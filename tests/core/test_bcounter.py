@@ -111,8 +111,43 @@ def test_a_spend_concurrent_with_a_reset_never_reads_below_zero_nor_swallows_rig
         both.decrement("eu-west", 1)
     restocked = both.increment("eu-west", 2)  # settles the overlap first: not swallowed by it
     assert (restocked.value(), restocked.rights("eu-west")) == (2, 2)
-    assert restocked.now.settled == {"eu-west": 3}
+    assert restocked.base.dec == {"eu-west": 3}  # the baseline took the spend it overlapped
     assert restocked.decrement("eu-west", 2).value() == 0
+
+
+def test_a_settle_and_a_later_reset_never_forgive_one_spend_twice() -> None:
+    # Hypothesis's counterexample: ap-south's transfer is concurrent with a first reset; a second
+    # reset observes the transfer while ap-south, not having seen it, settles the same overlap.
+    # A settle kept as an extra right then added up with the second reset's baseline, and
+    # ap-south gave away a right no increment had ever given it.
+    ap = BoundedCounter.new().increment("ap-south", 1)
+    east = ap.reset()
+    ap = ap.transfer("ap-south", "us-east", 1)
+    everywhere = east.merge(ap)
+    east, ap = everywhere.reset(), everywhere
+    ap = ap.increment("ap-south", 2)  # settles the transfer the first reset overlapped
+    both = east.merge(ap)
+    assert (both.value(), both.rights("ap-south"), both.rights("us-east")) == (2, 2, 0)
+    with pytest.raises(InsufficientRights, match="holds only 2"):
+        both.transfer("ap-south", "us-east", 3)
+    spent = both.transfer("ap-south", "us-east", 2)
+    assert spent.now.rights("ap-south") == 0  # given 3 in all, gave 3 away: never more
+    assert (spent.value(), spent.rights("us-east")) == (2, 2)
+
+
+def test_an_actor_never_spends_more_than_it_was_ever_given() -> None:
+    # A reset observes us-east's 10; concurrently us-east receives 5 more and spends 11. The 5
+    # the reset did not observe survive it, less the 1 sold beyond the 10 it discarded: settling
+    # forgives the 11 against the baseline (6 since it), and the cap is what us-east holds in all.
+    old = stocked(10)
+    reset = old.reset()
+    east = old.increment("us-east", 5).decrement("us-east", 11)
+    merged = east.merge(reset)
+    assert (merged.now.rights("us-east"), merged.rights("us-east")) == (4, 0)  # until it settles
+    restocked = merged.increment("us-east", 1)
+    assert (restocked.rights("us-east"), restocked.value()) == (5, 5)  # min(6 since, 5 in all)
+    with pytest.raises(InsufficientRights, match="holds only 5"):
+        restocked.decrement("us-east", 6)
 
 
 class Escrow(RuleBasedStateMachine):
@@ -173,8 +208,7 @@ class Escrow(RuleBasedStateMachine):
                 assert replica.rights(actor) >= 0
                 # what the actor was ever given (increments, transfers in) minus what it spent
                 # (decrements, transfers out): settling a reset's overlap never adds to it
-                now = replica.now
-                assert now.rights(actor) - now.settled.get(actor, 0) >= 0
+                assert replica.now.rights(actor) >= 0
         assert self.decrements <= self.increments
 
     def check_converged(self) -> None:
@@ -185,7 +219,7 @@ class Escrow(RuleBasedStateMachine):
         if not self.resets:
             assert everything.value() == self.accepted
         else:
-            assert everything.value() <= self.accepted + sum(everything.now.settled.values())
+            assert everything.value() <= self.accepted
 
     def teardown(self) -> None:
         self.check_converged()

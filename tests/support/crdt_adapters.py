@@ -336,7 +336,7 @@ ADAPTERS = [GCOUNTER, PNCOUNTER, BCOUNTER, LWWREGISTER, MVREGISTER, ORSET, MAP, 
 
 def entries(state: Any, path: tuple = ()) -> dict[tuple, int]:
     """Every per-region entry of a state, keyed by (..., owner region, what): counter totals,
-    the bounded counter's spends and settlements, the causal context of tagged types, and the
+    the bounded counter's gains and spends, the causal context of tagged types, and the
     LWW stamps (which belong to no region but must only grow too)."""
     out: dict[tuple, int] = {}
     if isinstance(state, ItemState):
@@ -354,7 +354,7 @@ def entries(state: Any, path: tuple = ()) -> dict[tuple, int]:
         out.update({(*path, a, "n"): n for a, n in state.n.counts.items()})
     elif isinstance(state, BoundedCounter):
         now = state.now
-        for name, totals in (("inc", now.inc), ("dec", now.dec), ("settled", now.settled)):
+        for name, totals in (("inc", now.inc), ("dec", now.dec)):
             out.update({(*path, a, name): n for a, n in totals.items()})
         out.update({(*path, frm, "to", to): n for (frm, to), n in now.transfers.items()})
     elif isinstance(state, ORSet | MVRegister):

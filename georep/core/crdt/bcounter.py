@@ -18,14 +18,24 @@ Summed over actors the transfers cancel: value = Σ inc − Σ dec = Σ rights >
 actor (region) updates from one replica only.
 
 **Resets** (an item's delete). Totals never shrink: a reset copies the totals it observed into a
-*baseline*, and each actor's rights count from it: ``rights(a) = now(a) − base(a)``. An increment
-the reset did not observe survives it. A decrement it did not observe may have spent rights the
-reset also counted (a sold stock that a concurrent delete discarded): a's rights then read below
-the baseline. The value counts each actor's rights from 0 up (``Σ max(0, rights(a))``), so it never
-reads below zero, and before a's next operation a *settles* that overlap: it adds the deficit to
-its own ``settled[a]`` entry, which counts as rights, so the overlap is neither counted twice nor
-allowed to swallow a's next increment. Settling adds at most what the reset discarded, so a never
-spends more than it was ever given: no stock is oversold. Only a writes ``settled[a]``.
+*baseline*, and each actor's rights count from it: ``since(a) = now(a) − base(a)``. An increment
+the reset did not observe survives it. A spend it did not observe (a decrement, or a transfer out)
+may have used rights the reset also discarded (a sold stock that a concurrent delete threw away):
+a's rights then read below the baseline. Before a's next operation a *settles*: its baseline takes
+a's own spend totals (``dec[a]`` and ``T[a→·]``) from its state, as if the reset had observed
+them, so the overlap is not counted twice and does not swallow a's next increment. Settling lives
+in the baseline, so a later reset that observed the same spends does not forgive them a second
+time: the baseline's join takes the larger total, not the sum. (A settle kept as an extra grow-only
+right did add up: Hypothesis found a replica handing out a right no increment had given.)
+
+An actor's rights are also capped by what it holds in all, ``now(a)`` (everything it was given
+minus everything it spent, resets aside), and read as at least 0::
+
+    rights(a) = max(0, min(now(a) − base(a), now(a)))
+
+so no actor spends more than it was ever given (no stock is oversold: the decrements never exceed
+the increments) and the value, the sum of the rights, never reads below zero. Only a settles a's
+spends, and only at a's replica, where its baseline never exceeds its totals.
 """
 
 from __future__ import annotations
@@ -65,26 +75,28 @@ class InsufficientRights(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Escrow:
-    """Grow-only totals per actor: increments, decrements, transfers (giver, taker), settled."""
+    """Grow-only totals per actor: increments, decrements, transfers (giver, taker)."""
 
     inc: Mapping[str, int] = field(default_factory=dict)
     dec: Mapping[str, int] = field(default_factory=dict)
     transfers: Mapping[tuple[str, str], int] = field(default_factory=dict)
-    settled: Mapping[str, int] = field(default_factory=dict)
 
     def rights(self, actor: str) -> int:
         received = sum(n for (_, to), n in self.transfers.items() if to == actor)
         given = sum(n for (frm, _), n in self.transfers.items() if frm == actor)
-        return (self.inc.get(actor, 0) + received - given - self.dec.get(actor, 0)
-                + self.settled.get(actor, 0))
+        return self.inc.get(actor, 0) + received - given - self.dec.get(actor, 0)
 
     def actors(self) -> set[str]:
-        return {*self.inc, *self.dec, *self.settled, *(a for pair in self.transfers for a in pair)}
+        return {*self.inc, *self.dec, *(a for pair in self.transfers for a in pair)}
 
     def join(self, other: Escrow) -> Escrow:
         return Escrow(pointwise_max(self.inc, other.inc), pointwise_max(self.dec, other.dec),
-                      pointwise_max(self.transfers, other.transfers),
-                      pointwise_max(self.settled, other.settled))
+                      pointwise_max(self.transfers, other.transfers))
+
+    def spends_of(self, actor: str) -> Escrow:
+        """Only ``actor``'s spend totals: its decrements and its transfers out."""
+        dec = {actor: self.dec[actor]} if actor in self.dec else {}
+        return Escrow({}, dec, {k: n for k, n in self.transfers.items() if k[0] == actor})
 
     def covers(self, other: Escrow) -> bool:
         """Every total here is at least the other's."""
@@ -95,10 +107,7 @@ class Escrow:
         for (frm, to), n in self.transfers.items():
             by_giver.setdefault(frm, {})[to] = n
         matrix = {frm: encode_counts(row) for frm, row in sorted(by_giver.items())}
-        out = {"p": encode_counts(self.inc), "n": encode_counts(self.dec), "x": {"M": matrix}}
-        if self.settled:
-            out["s"] = encode_counts(self.settled)
-        return out
+        return {"p": encode_counts(self.inc), "n": encode_counts(self.dec), "x": {"M": matrix}}
 
     @classmethod
     def decode(cls, m: Mapping[str, Any]) -> Escrow:
@@ -108,8 +117,7 @@ class Escrow:
                 if frm == to:
                     raise CRDTDecodeError(f"bcounter state has {frm} transferring to itself")
                 transfers[(check_actor(frm), to)] = n
-        settled = decode_counts(m["s"], "s") if "s" in m else {}
-        return cls(decode_counts(m["p"], "p"), decode_counts(m["n"], "n"), transfers, settled)
+        return cls(decode_counts(m["p"], "p"), decode_counts(m["n"], "n"), transfers)
 
 
 @register
@@ -118,7 +126,7 @@ class BoundedCounter:
     """``now``: the totals; ``base``: the totals the resets observed (never above ``now``)."""
 
     TYPE: ClassVar[str] = "bcounter"
-    OPTIONAL: ClassVar[tuple[str, ...]] = ("s", "b")
+    OPTIONAL: ClassVar[tuple[str, ...]] = ("b",)
     now: Escrow = field(default_factory=Escrow)
     base: Escrow = field(default_factory=Escrow)
 
@@ -133,7 +141,7 @@ class BoundedCounter:
         return sum(self.rights(a) for a in self.now.actors() | self.base.actors())
 
     def rights(self, actor: str) -> int:
-        return max(0, self._since_reset(actor))
+        return max(0, min(self._since_reset(actor), self.now.rights(actor)))
 
     def increment(self, actor: str, n: int = 1) -> Self:
         check_actor(actor)
@@ -164,17 +172,16 @@ class BoundedCounter:
         return c._with(transfers=_add(c.now.transfers, (from_actor, to_actor), n))
 
     def _settle(self, actor: str) -> Self:
-        """Cover a deficit left by a reset that counted rights ``actor`` spent concurrently."""
-        deficit = -self._since_reset(actor)
-        if deficit <= 0:
+        """Cover a deficit left by a reset that counted rights ``actor`` spent concurrently:
+        the baseline takes the actor's own spends, as if the reset had observed them."""
+        if self._since_reset(actor) >= 0:
             return self
-        return self._with(settled=_add(self.now.settled, actor, deficit))
+        return type(self)(self.now, self.base.join(self.now.spends_of(actor)))
 
     def _with(self, **totals: Mapping[Any, int]) -> Self:
         now = self.now
         return type(self)(Escrow(totals.get("inc", now.inc), totals.get("dec", now.dec),
-                                 totals.get("transfers", now.transfers),
-                                 totals.get("settled", now.settled)), self.base)
+                                 totals.get("transfers", now.transfers)), self.base)
 
     def reset(self) -> Self:
         return type(self)(self.now, self.now)
@@ -200,7 +207,7 @@ class BoundedCounter:
             base = Escrow()
             if "b" in m:
                 fields = kind_of(m["b"], "M", "b")
-                if not {"p", "n", "x"} <= fields.keys() <= {"p", "n", "x", "s"}:
+                if fields.keys() != {"p", "n", "x"}:
                     raise CRDTDecodeError(f"bcounter baseline has fields {sorted(fields)}")
                 base = Escrow.decode(fields)
                 if not now.covers(base):
