@@ -7,7 +7,8 @@ Place in the data flow: the user's terminal. Importing this package gives the wh
 - one module per command group, each importing only the two above: :mod:`.demo`, :mod:`.lab`
   (up, down, status), :mod:`.faults` (partition, heal, ...), :mod:`.replicator`, :mod:`.data`
   (put, get, delete, scan, resolve, update, conflicts, rights), :mod:`.dlq`,
-  :mod:`.reconcile`, :mod:`.checkpoint`, :mod:`.harness` (test, check), :mod:`.report`.
+  :mod:`.reconcile`, :mod:`.checkpoint`, :mod:`.harness` (test, check), :mod:`.report`,
+  :mod:`.scenario`.
 
 Every error a user can cause ends as one line on stderr and a non-zero exit, never a traceback.
 """
@@ -19,7 +20,19 @@ import sys
 import typer
 
 from ..errors import GeorepError
-from . import checkpoint, data, demo, dlq, faults, harness, lab, reconcile, replicator, report
+from . import (
+    checkpoint,
+    data,
+    demo,
+    dlq,
+    faults,
+    harness,
+    lab,
+    reconcile,
+    replicator,
+    report,
+    scenario,
+)
 from .shared import err, error_line
 
 __all__ = ["app", "main"]
@@ -41,8 +54,8 @@ def _root() -> None:
     """
 
 
-for _module in (demo, lab, faults, data, replicator, dlq, reconcile, checkpoint, harness,
-                report):
+for _module in (demo, scenario, lab, faults, data, replicator, dlq, reconcile, checkpoint,
+                harness, report):
     app.add_typer(_module.app)
 
 

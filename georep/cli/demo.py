@@ -1,5 +1,6 @@
 """``georep demo``: the global-tables story on an embedded lab, told step by step with its
-verdict. Front end only: the story is :mod:`georep.stories.global_tables`.
+verdict. Front end only: the story is :mod:`georep.scenarios.global_tables` (``georep scenario
+run global-tables`` tells it under every policy at once).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ def demo(
     from dataclasses import replace
 
     from ..runtime.embedded import Lab
-    from ..stories import global_tables
+    from ..scenarios import global_tables
 
     config = load(regions)
     if policy not in ("lww", "vclock", "crdt"):

@@ -163,7 +163,7 @@ def test_the_core_imports_nothing_that_does_io():
 # ARCHITECTURE.md's layers, bottom up: imports point downward (or stay in their layer) only.
 LAYERS = [("georep.errors",), ("georep.core",), ("georep.config", "georep.assignments"),
           ("georep.aws",), ("georep.engine",), ("georep.runtime",), ("georep.harness",),
-          ("georep.cli", "georep.analysis", "georep.stories", "georep.testing",
+          ("georep.cli", "georep.analysis", "georep.scenarios", "georep.testing",
            "georep.__main__"), ("georep",)]
 
 

@@ -1,0 +1,202 @@
+"""Scenario ``atm``: a withdrawal whose reply is lost, failed over during a partition, retried.
+
+Place in the data flow: a scenario (:mod:`.base`), run by :mod:`.run`.
+
+The story: account acct_1001 holds $1000. A partition cuts the primary region (``a``) from the
+backup (``b``). The ATM asks the primary for $500 (txn_7); the primary debits the account but the
+reply never reaches the ATM. The ATM fails over to the backup, which has not seen the debit, and
+asks again. The partition heals; the ATM's original request is retried at the primary. The bank
+claims "no duplicate withdrawal occurred". A second account, acct_1002 with $600, goes through
+the same steps: it shows what each design does when the balance cannot cover both debits.
+
+Every request checks the region's balance first, as an ATM does. The variants:
+
+* ``lww-balance``: the balance is a plain number (read, check, write), policy lww;
+* ``pn-counter``: a PN-counter (``net``), policy crdt: every debit counts;
+* ``bounded-counter``: a bounded counter (``balance``), policy crdt: the primary holds the
+  rights and gives the backup half; a region debits only within its own rights;
+* ``home-idempotency``: a plain balance, and before it a record of the transaction id claimed in
+  the home region (the primary) with a conditional write: a request that cannot reach home is
+  refused, and a retry of a claimed transaction is recognised, not debited again.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from ..errors import LabError
+from .base import Context, Row, Scenario
+from .home import HomeRecords, HomeUnreachable
+
+AMOUNT = 500
+ACCOUNTS = {"acct_1001": 1000, "acct_1002": 600}
+TXNS = {"acct_1001": "txn_7", "acct_1002": "txn_8"}
+
+
+class Refused(Exception):
+    """The bank declined the request; nothing was debited."""
+
+
+class Bank:
+    """One variant's account operations on the lab."""
+
+    def __init__(self, ctx: Context, variant: str, records: HomeRecords | None) -> None:
+        self.ctx, self.variant, self.records = ctx, variant, records
+        self.table = ctx.tables[ATM.variants[variant]]
+        self.attr = {"pn-counter": "net", "bounded-counter": "balance"}.get(variant, "balance")
+        self.crdt = variant in ("pn-counter", "bounded-counter")
+
+    async def open(self, key: str, amount: int) -> None:
+        lab, a, b = self.ctx.lab, self.ctx.a, self.ctx.b
+        if not self.crdt:
+            await lab.put(a, self.table, key, {"balance": amount})
+            return
+        await lab.crdt(a, self.table, key, [(self.attr, "+=", amount)])
+        if self.variant == "bounded-counter":
+            await lab.transfer_rights(a, self.table, key, self.attr, b, amount // 2)
+
+    async def balance(self, region: str, key: str) -> int:
+        item = await self.ctx.lab.get(region, self.table, key)
+        return int((item or {}).get(self.attr, 0))
+
+    async def withdraw(self, region: str, key: str, txn: str) -> str:
+        """Debit AMOUNT at ``region``: "debited", or "recognised" (a retry of a claimed
+        transaction); Refused when the bank declines."""
+        if self.records is not None:
+            try:
+                earlier = await self.records.claim(region, self.ctx.key(txn),
+                                                   {"account": key, "amount": str(AMOUNT)})
+            except HomeUnreachable as exc:
+                raise Refused(str(exc)) from None
+            if earlier is not None:
+                return "recognised"
+        held = await self.balance(region, key)
+        if held < AMOUNT:
+            raise Refused(f"insufficient funds: {region} reads a balance of {held}")
+        if not self.crdt:
+            await self.ctx.lab.put(region, self.table, key, {"balance": held - AMOUNT})
+            return "debited"
+        try:
+            await self.ctx.lab.crdt(region, self.table, key, [(self.attr, "-=", AMOUNT)])
+        except LabError as exc:  # the write path refused it before writing: no rights here
+            raise Refused(str(exc).split(": ")[-1].split(" (")[0]) from None
+        return "debited"
+
+
+class ATM(Scenario):
+    name = "atm"
+    title = "ATM withdrawal: a lost reply, a failover during a partition, a retry after heal"
+    story = ("$500 from a $1000 account: the primary debits but its reply is lost; the ATM "
+             "fails over to the backup during the partition; the original request is retried "
+             "after heal. A $600 account goes through the same steps.")
+    claim = "no duplicate withdrawal occurred"
+    variants: ClassVar[dict[str, str]] = {"lww-balance": "lww", "pn-counter": "crdt",
+                                          "bounded-counter": "crdt", "home-idempotency": "lww"}
+    documented: ClassVar[dict[str, dict[str, Any]]] = {
+        "lww-balance": {"holds": False, "measured": {
+            "paid_out": 1000, "balance": 0, "debits": 3, "overwritten": 1,
+            "low_paid_out": 500, "low_balance": 100}},
+        "pn-counter": {"holds": False, "measured": {
+            "paid_out": 500, "balance": 0, "debits": 2, "overwritten": 0,
+            "low_paid_out": 500, "low_balance": -400}},
+        "bounded-counter": {"holds": False, "measured": {
+            "paid_out": 500, "balance": 0, "debits": 2, "overwritten": 0,
+            "low_paid_out": 0, "low_balance": 600}},
+        "home-idempotency": {"holds": True, "measured": {
+            "paid_out": 500, "balance": 500, "debits": 1, "overwritten": 0,
+            "low_paid_out": 500, "low_balance": 100}},
+    }
+
+    async def run_variant(self, ctx: Context, variant: str) -> Row:
+        records = None
+        if variant == "home-idempotency":
+            records = HomeRecords(ctx.lab, ctx.tables["lww"], ctx.a)
+            await records.__aenter__()
+        try:
+            return await self._run(ctx, variant, Bank(ctx, variant, records))
+        finally:
+            if records is not None:
+                await records.__aexit__(None, None, None)
+
+    async def _run(self, ctx: Context, variant: str, bank: Bank) -> Row:
+        lab, a, b = ctx.lab, ctx.a, ctx.b
+        keys = {name: ctx.key(name) for name in ACCOUNTS}
+        for name, amount in ACCOUNTS.items():
+            await bank.open(keys[name], amount)
+        await lab.settle()
+        ctx.say(f"accounts opened at {a} and replicated: acct_1001 ${ACCOUNTS['acct_1001']}, "
+                f"acct_1002 ${ACCOUNTS['acct_1002']}" + (
+                    f"; {a} gave {b} half of each account's rights" if
+                    variant == "bounded-counter" else ""))
+        lab.partition(a, b)
+        ctx.say(f"partition between {a} (primary) and {b} (backup)")
+        requests: list[dict[str, Any]] = []
+
+        async def ask(region: str, name: str, why: str, reply_lost: bool = False) -> None:
+            request = {"index": len(requests), "account": name, "txn": TXNS[name],
+                       "region": region, "why": why}
+            try:
+                result = await bank.withdraw(region, keys[name], TXNS[name])
+            except Refused as exc:
+                request.update(result="refused", error=str(exc))
+            else:
+                request.update(result=result)
+            request["paid_out"] = 0 if reply_lost or request["result"] == "refused" else AMOUNT
+            if reply_lost:
+                request["reply"] = "lost: the ATM timed out"
+            requests.append(request)
+            ctx.say(f"{why}: {region} {request['result']} {name} ${AMOUNT}"
+                    + (f" ({request.get('error')})" if "error" in request else "")
+                    + ("; the reply is lost" if reply_lost else
+                       f"; the ATM pays out ${request['paid_out']}"), region=region)
+
+        for name in ACCOUNTS:
+            await ask(a, name, "the ATM asks the primary", reply_lost=True)
+        for name in ACCOUNTS:
+            await ask(b, name, "it fails over to the backup")
+        lab.heal()
+        await lab.settle()
+        ctx.say("partition healed; the regions caught up")
+        for name in ACCOUNTS:
+            await ask(a, name, "the original request is retried at the primary")
+        await lab.settle()
+        return await self._row(ctx, variant, bank, keys, requests)
+
+    async def _row(self, ctx: Context, variant: str, bank: Bank, keys: dict[str, str],
+                   requests: list[dict[str, Any]]) -> Row:
+        finals = {name: {r.name: await bank.balance(r.name, key)
+                         for r in ctx.lab.config.regions} for name, key in keys.items()}
+        feed = await ctx.lab.conflicts(bank.table, keys["acct_1001"])
+        overwritten = list({(o["region"], str(o["hlc"])): o
+                            for e in feed for o in e["losers"]}.values())
+
+        def of(name: str, field: str) -> list[dict[str, Any]]:
+            return [r for r in requests if r["account"] == name and r["result"] == field]
+
+        main, low = finals["acct_1001"][ctx.a], finals["acct_1002"][ctx.a]
+        paid = sum(r["paid_out"] for r in requests if r["account"] == "acct_1001")
+        low_paid = sum(r["paid_out"] for r in requests if r["account"] == "acct_1002")
+        measured = {"paid_out": paid, "balance": main,
+                    "debits": len(of("acct_1001", "debited")),
+                    "overwritten": len(overwritten), "low_paid_out": low_paid,
+                    "low_balance": low,
+                    "converged": all(len(set(v.values())) == 1 for v in finals.values())}
+        holds = (measured["converged"] and paid == AMOUNT and main == ACCOUNTS["acct_1001"] - paid
+                 and low == ACCOUNTS["acct_1002"] - low_paid)
+        charged = ACCOUNTS["acct_1001"] - main
+        text = (f"${paid} paid out for one ${AMOUNT} withdrawal, ${charged} taken from the "
+                f"balance ({_n(len(of('acct_1001', 'debited')), 'debit')}"
+                + (f", {len(overwritten)} overwritten and named in the feed" if overwritten
+                   else "") + f"); the $600 account ends at {low}"
+                + (" (an overdraft)" if low < 0 else "")
+                + (f" after ${low_paid} paid out" if low_paid else ", nothing paid out"))
+        evidence = {"accounts": keys, "table": bank.table, "balances": finals,
+                    "requests": requests, "overwritten": overwritten}
+        return Row(variant, holds, text, measured, evidence)
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+SCENARIO = ATM()

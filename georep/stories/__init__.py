@@ -1,1 +1,0 @@
-"""Runnable stories: scenarios from the seed, told on the embedded lab with honest outcomes."""
