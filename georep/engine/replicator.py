@@ -127,6 +127,9 @@ class Replicator:
         self._tick = 0
         self._quiet: dict[str, int] = {}  # table -> mark of the latest poll that found nothing
         self._changed = asyncio.Condition()
+        self._gate = asyncio.Event()  # cleared: paused (see pause)
+        self._gate.set()
+        self.holding = 0  # records of a batch read and held while paused
 
     @property
     def name(self) -> str:
@@ -140,6 +143,19 @@ class Replicator:
         """The epoch and owner of the lease taken on ``table`` (None, None until taken)."""
         cps = self.table(table).checkpoints
         return cps.epoch, cps.owner
+
+    @property
+    def paused(self) -> bool:
+        return not self._gate.is_set()
+
+    def pause(self) -> None:
+        """Hold the next batch this replicator reads, unapplied, until :meth:`resume`: what a
+        process frozen between its read and its write holds (a GC pause, a SIGSTOP). Meanwhile
+        another replicator may take the link's lease; on waking this one is a zombie."""
+        self._gate.clear()
+
+    def resume(self) -> None:
+        self._gate.set()
 
     @property
     def dlq(self) -> DeadLetterQueue:
@@ -262,6 +278,10 @@ class Replicator:
                     await self._backoff("get-records", 0, classify(exc))
                     continue
                 if page.records:
+                    if self.paused:  # the batch is held, not applied, until resumed
+                        self.holding = len(page.records)
+                        await self._gate.wait()
+                        self.holding = 0
                     if self.record_clock is not None:  # epoch seconds, as record_ms reads
                         for r in page.records:
                             r["dynamodb"]["ApproximateCreationDateTime"] = self.record_clock(

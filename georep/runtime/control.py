@@ -14,7 +14,10 @@ per lab and stored in the lab home with mode 0600. Bodies are JSON, never evalua
     POST /skew                   {"region": .., "ms": ..}   (0 clears it)
     POST /heal                   {} or {"a": .., "b": ..}  (cuts, flaps and latency; not skew)
     POST /replicator/kill        {"src": .., "dst": ..}   (SIGKILL)
-    POST /replicator/start       {"src": .., "dst": ..}
+    POST /replicator/start       {"src": .., "dst": .., "takeover": false}  (takeover: though one
+                                 runs; the old one becomes a zombie for the lease to fence)
+    POST /replicator/pause       {"src": .., "dst": ..}   (SIGSTOP: alive, frozen)
+    POST /replicator/resume      {"src": .., "dst": ..}   (SIGCONT, zombies included)
     POST /checkpoint/reset       {"src": .., "dst": .., "table": null, "to": "trim-horizon"}
     POST /down                   stop the lab
 """
@@ -149,7 +152,16 @@ def control_app(sup) -> web.Application:
     async def start(request):
         b = await body(request)
         # the process records its own replicator-start, as at the lab's start
-        return web.json_response({"started": sup.start_replicator(b["src"], b["dst"])})
+        return web.json_response({"started": sup.start_replicator(
+            b["src"], b["dst"], takeover=flag_field(b, "takeover"))})
+
+    async def pause(request):
+        b = await body(request)
+        return web.json_response({"paused": sup.pause_replicator(b["src"], b["dst"])})
+
+    async def resume(request):
+        b = await body(request)
+        return web.json_response({"resumed": sup.resume_replicator(b["src"], b["dst"])})
 
     async def reset(request):
         b = await body(request)
@@ -174,6 +186,7 @@ def control_app(sup) -> web.Application:
         web.get("/metrics", metrics),
         *(web.post(path, fault(handle)) for path, handle in FAULT_ROUTES.items()),
         web.post("/replicator/kill", kill), web.post("/replicator/start", start),
+        web.post("/replicator/pause", pause), web.post("/replicator/resume", resume),
         web.post("/checkpoint/reset", reset),
         web.post("/down", down),
     ])
@@ -227,6 +240,8 @@ def links_status(sup) -> dict[str, Any]:
         fresh = alive and stats.get("pid") == proc.pid
         replicators[link] = {
             "alive": alive, "pid": proc.pid if alive else None,
+            "paused": alive and proc.pid in sup.paused,
+            "zombies": [z.pid for z in sup.zombies.get(link, []) if z.poll() is None],
             "exit_code": sup.exit_codes.get(link),
             "lag_ms": stats.get("lag_ms") if fresh else None,
             "pending": stats.get("pending") if fresh else None,

@@ -43,13 +43,14 @@ from ..engine.writes import RegionWriter
 from ..errors import LabError
 from .events import EventLog
 from .labdata import LabData, tally_redrive
+from .labfaults import EngineFaults
 from .moto import MotoProcess, MotoRegion
 from .wiring import build_replicator
 
 __all__ = ["Lab"]
 
 
-class Lab(LabData):
+class Lab(EngineFaults, LabData):
 
     """A running lab. Use :meth:`embedded` as an async context manager.
 
@@ -265,6 +266,22 @@ class Lab(LabData):
         self.starts += 1
         return await self._launch(src, dst, f"{self.seed}/{src}>{dst}/{self.starts}", duplicate)
 
+    def pause_replicator(self, src: str, dst: str) -> None:
+        """Pause the link's replicator (alive, not dead): it holds the next batch it reads,
+        unapplied, until :meth:`resume_replicator` (:meth:`Replicator.pause`)."""
+        self.replicator(src, dst).pause()
+        self.events.emit("replicator-pause", link=f"{src}>{dst}")
+
+    def resume_replicator(self, src: str, dst: str) -> int:
+        """Wake every paused replicator of the link, zombies included; how many woke."""
+        key = self._link(src, dst)
+        woke = [rep for rep in (self.replicators.get(key), *(z for z, _ in self.zombies))
+                if rep is not None and rep.name == f"{src}>{dst}" and rep.paused]
+        for rep in woke:
+            rep.resume()
+            self.events.emit("replicator-resume", link=rep.name)
+        return len(woke)
+
     async def reset_checkpoint(self, src: str, dst: str, table: str | None = None,
                                to: str = "trim-horizon") -> dict[str, dict[str, Checkpoint]]:
         """Rewrite the link's checkpoints (``table``'s or every table's) while its replicator
@@ -335,38 +352,6 @@ class Lab(LabData):
             raise LabError(f"a link joins two different regions, not {src} with itself")
         return (src, dst)
 
-    # -- faults (georep.engine.faults applies them) ----------------------------------------
-
-    def partition(self, a: str, b: str, *, one_way: bool = False) -> None:
-        """Cut a↔b: bytes are blackholed, callers time out.
-
-        ``one_way`` cuts only the bytes a sends to b: a's requests to b, and a's responses to
-        b's requests. b's requests still reach a and are applied, but b never hears back: it
-        times out and retries, and the retry is a suppressed duplicate. Cuts add up: a later
-        partition leaves the earlier ones in place.
-        """
-        self._faults.partition(a, b, one_way=one_way)
-
-    def isolate(self, region: str) -> None:
-        """Cut ``region`` from every other region, both directions."""
-        self._faults.isolate(region)
-
-    def latency(self, a: str, b: str, ms: float, jitter: float = 0, *,
-                one_way: bool = False) -> None:
-        """Hold the bytes a sends to b (and b to a, unless ``one_way``) for ``ms`` ± a uniform
-        ``jitter`` before forwarding them. ``ms=0`` (and no jitter) lifts the delay."""
-        self._faults.set_latency(a, b, ms, jitter, one_way)
-
-    def flap(self, a: str, b: str, period: float) -> None:
-        """Cut a↔b now, heal it after ``period`` seconds, cut again, ... until ``heal(a, b)``
-        or ``heal()``. Events ``flap-cut`` and ``flap-heal`` mark each toggle."""
-        self._faults.flap(a, b, period)
-
-    def heal(self, a: str | None = None, b: str | None = None) -> None:
-        """Restore a↔b, or every link when no region is named: cuts, flaps and latency go;
-        clock skew stays (``skew(region, 0)`` clears it)."""
-        self._faults.heal(a, b)
-
     def route(self, src: str, dst: str) -> Endpoint:
         """Where a client in ``src`` reaches ``dst``: the link's proxy (faults apply), or the
         region's own endpoint when src is dst or dst is external (no proxy)."""
@@ -376,19 +361,8 @@ class Lab(LabData):
             return self.endpoints[dst]
         return Endpoint(self.config.region(dst).aws_region, proxy.url, lab=True)
 
-    def link_state(self) -> dict[str, str]:
-        return self._faults.link_state()
-
-    def faults(self) -> dict[str, Any]:
-        """The active faults: grudge, cuts (in words), latency, skew_ms, flaps."""
-        return self._faults.describe()
-
     def physical_ms(self, region: str) -> int:
         return int(self.clock() * 1000) + self.skew_ms[region]
-
-    def skew(self, region: str, offset_ms: int) -> None:
-        """Offset one region's physical clock (its HLC still never runs backwards)."""
-        self._faults.skew(region, offset_ms)
 
     def stats(self) -> dict[str, dict[str, Any]]:
         return {rep.name: rep.stats.as_dict() for rep in self.replicators.values()}

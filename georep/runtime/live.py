@@ -157,10 +157,19 @@ class LiveLab(LabData):
         body = {"src": src, "dst": dst}
         return (await asyncio.to_thread(self._call, "/replicator/kill", body))["killed"]
 
-    async def start_replicator(self, src: str, dst: str) -> int:
-        """Start the link's replicator process; it resumes from its checkpoint (its pid)."""
-        body = {"src": src, "dst": dst}
+    async def start_replicator(self, src: str, dst: str, *, duplicate: bool = False) -> int:
+        """Start the link's replicator process; it resumes from its checkpoint (its pid).
+        ``duplicate`` starts one although one runs: the old one becomes a zombie."""
+        body = {"src": src, "dst": dst, "takeover": duplicate}
         return (await asyncio.to_thread(self._call, "/replicator/start", body))["started"]
+
+    def pause_replicator(self, src: str, dst: str) -> int:
+        """SIGSTOP the link's replicator process (alive, frozen); its pid."""
+        return self._call("/replicator/pause", {"src": src, "dst": dst})["paused"]
+
+    def resume_replicator(self, src: str, dst: str) -> int:
+        """SIGCONT every paused process of the link, zombies included; how many woke."""
+        return len(self._call("/replicator/resume", {"src": src, "dst": dst})["resumed"])
 
     @contextlib.asynccontextmanager
     async def link_replicator(self, src: str, dst: str):

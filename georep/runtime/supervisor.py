@@ -65,6 +65,9 @@ class Supervisor:
         self._faults = Faults(self.config, self.proxies, emit=self._emit,
                               on_change=self._faults_changed)
         self.replicators: dict[str, subprocess.Popen] = {}
+        # replicators a takeover superseded while alive (zombies the lease must fence), by link
+        self.zombies: dict[str, list[subprocess.Popen]] = {}
+        self.paused: set[int] = set()  # pids stopped with SIGSTOP
         self.exit_codes: dict[str, int] = {}
         self.resetting: set[str] = set()  # links whose checkpoint is being rewritten
         self.clients: dict[str, object] = {}
@@ -142,11 +145,16 @@ class Supervisor:
             raise LabError(f"a link joins two different regions, not {src} with itself")
         return f"{src}>{dst}"
 
-    def start_replicator(self, src: str, dst: str) -> int:
+    def start_replicator(self, src: str, dst: str, takeover: bool = False) -> int:
+        """Start the link's replicator. ``takeover`` starts one although one runs (paused or
+        not): the new one takes the lease, the old one is kept as a zombie, to be fenced."""
         link = self._link(src, dst)
         proc = self.replicators.get(link)
         if proc is not None and proc.poll() is None:
-            raise LabError(f"replicator {link} is already running (pid {proc.pid})")
+            if not takeover:
+                raise LabError(f"replicator {link} is already running (pid {proc.pid}); "
+                               "--takeover starts a second one that fences it")
+            self.zombies.setdefault(link, []).append(proc)
         if link in self.resetting:
             raise LabError(f"the checkpoint of {link} is being reset; start it afterwards")
         log = os.fdopen(private_fd(self.home.logs / f"replicator-{src}_{dst}.log"), "ab")
@@ -188,18 +196,57 @@ class Supervisor:
         self.events.emit("checkpoint-reset", link=link, to=to, tables=done)
         return done
 
+    def _processes(self, link: str) -> list[subprocess.Popen]:
+        """The link's live processes: its replicator and its zombies."""
+        procs = [*self.zombies.get(link, []), self.replicators.get(link)]
+        return [p for p in procs if p is not None and p.poll() is None]
+
+    def pause_replicator(self, src: str, dst: str) -> int:
+        """SIGSTOP the link's replicator process: alive, frozen wherever it was."""
+        link = self._link(src, dst)
+        proc = self.replicators.get(link)
+        if proc is None or proc.poll() is not None:
+            raise LabError(f"replicator {link} is not running")
+        if proc.pid in self.paused:
+            raise LabError(f"replicator {link} (pid {proc.pid}) is already paused")
+        proc.send_signal(signal.SIGSTOP)  # our own child: the Popen we started
+        self.paused.add(proc.pid)
+        self._emit("replicator-pause", link=link, pid=proc.pid)
+        return proc.pid
+
+    def resume_replicator(self, src: str, dst: str) -> list[int]:
+        """SIGCONT every paused process of the link, zombies included; their pids."""
+        link = self._link(src, dst)
+        woke = [p for p in self._processes(link) if p.pid in self.paused]
+        if not woke:
+            raise LabError(f"no paused replicator on {link}")
+        for proc in woke:
+            proc.send_signal(signal.SIGCONT)
+            self.paused.discard(proc.pid)
+            self._emit("replicator-resume", link=link, pid=proc.pid)
+        return [p.pid for p in woke]
+
     def _terminate(self, link: str, sig: int) -> int | None:
+        for zombie in [p for p in self.zombies.get(link, []) if p.poll() is None]:
+            self._end(zombie, signal.SIGKILL)  # a zombie goes with its link
         proc = self.replicators.get(link)
         if proc is None or proc.poll() is not None:
             return None
+        self._end(proc, sig)
+        self._reap(link, proc)
+        return proc.pid
+
+    def _end(self, proc: subprocess.Popen, sig: int) -> None:
+        """Signal one of our own children and wait for it (SIGKILL after 5 s)."""
         proc.send_signal(sig)
+        if proc.pid in self.paused:  # a stopped process acts on SIGTERM only once continued
+            proc.send_signal(signal.SIGCONT)
+            self.paused.discard(proc.pid)
         try:
             proc.wait(5)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(5)
-        self._reap(link, proc)
-        return proc.pid
 
     def kill_replicator(self, src: str, dst: str) -> int:
         link = self._link(src, dst)
@@ -224,6 +271,12 @@ class Supervisor:
                     self._reap(link, proc)
                     self.events.emit("replicator-died", link=link, pid=proc.pid,
                                      exit_code=proc.returncode)
+            for link, zombies in self.zombies.items():
+                for proc in [p for p in zombies if p.poll() is not None]:
+                    zombies.remove(proc)
+                    self.paused.discard(proc.pid)
+                    self.events.emit("replicator-died", link=link, pid=proc.pid,
+                                     exit_code=proc.returncode, zombie=True)
             await asyncio.sleep(0.2)
 
     # -- faults (georep.engine.faults applies them; see the embedded Lab's methods) ---------

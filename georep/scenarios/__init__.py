@@ -8,13 +8,14 @@ Place in the data flow: a front end of both labs. ``georep scenario run NAME`` r
 from __future__ import annotations
 
 from ..errors import LabError
-from . import atm, ecommerce, global_tables
+from . import atm, ecommerce, global_tables, payment_gateway, zombie
 from .base import Scenario
 
 __all__ = ["SCENARIOS", "get"]
 
 SCENARIOS: dict[str, Scenario] = {
-    s.name: s for s in (global_tables.SCENARIO, atm.SCENARIO, ecommerce.SCENARIO)}
+    s.name: s for s in (global_tables.SCENARIO, atm.SCENARIO, ecommerce.SCENARIO,
+                        payment_gateway.SCENARIO, zombie.SCENARIO)}
 
 
 def get(name: str) -> Scenario:

@@ -25,7 +25,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from ..errors import LabError
-from .base import Context, Row, Scenario
+from .base import Context, Row, Scenario, plural
 from .home import HomeRecords, HomeUnreachable
 
 AMOUNT = 500
@@ -185,7 +185,7 @@ class ATM(Scenario):
                  and low == ACCOUNTS["acct_1002"] - low_paid)
         charged = ACCOUNTS["acct_1001"] - main
         text = (f"${paid} paid out for one ${AMOUNT} withdrawal, ${charged} taken from the "
-                f"balance ({_n(len(of('acct_1001', 'debited')), 'debit')}"
+                f"balance ({plural(len(of('acct_1001', 'debited')), 'debit')}"
                 + (f", {len(overwritten)} overwritten and named in the feed" if overwritten
                    else "") + f"); the $600 account ends at {low}"
                 + (" (an overdraft)" if low < 0 else "")
@@ -193,10 +193,6 @@ class ATM(Scenario):
         evidence = {"accounts": keys, "table": bank.table, "balances": finals,
                     "requests": requests, "overwritten": overwritten}
         return Row(variant, holds, text, measured, evidence)
-
-
-def _n(count: int, noun: str) -> str:
-    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 SCENARIO = ATM()

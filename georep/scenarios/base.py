@@ -112,6 +112,10 @@ class Scenario(ABC):
         """Drive the lab through the story under ``variant``; leave every link healed."""
 
 
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 def expect(scenario: Scenario, outcome: Outcome) -> list[str]:
     """One line per way the outcome differs from the scenario's documented outcome."""
     problems = []

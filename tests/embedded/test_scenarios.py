@@ -98,3 +98,35 @@ def test_a_different_outcome_is_named_by_expect():
         Row("home", True, "", dict(scenario.documented["home"]["measured"]))])
     assert expect(scenario, wrong) == ["local: the claim held, documented: fails",
                                        "local: orders = 1, documented 2"]
+
+
+async def test_payment_gateway_breaker_fails_fast_and_the_dlq_drains(regions, tmp_path):
+    scenario = get("payment-gateway")
+    outcome = await run(scenario, regions_dir=regions, run_dir=tmp_path)
+    assert expect(scenario, outcome) == []
+    breaker, none = rows(outcome)["breaker"], rows(outcome)["no-breaker"]
+    m = breaker.measured
+    # opened after its three timeouts (about 1 s each), long before the story's T+30s
+    assert 2.5 < m["gateway_breaker_open_s"] < 10 and m["fail_fast_ms_max"] < 50
+    refused = [p for p in breaker.evidence["payments"] if p["result"] == "refused"]
+    assert refused and all(p["error"].startswith("circuit open") for p in refused)
+    assert not set(p["payment"] for p in refused) & {
+        k.split("-")[0] for k in breaker.evidence["ledger"]}  # refused: never charged
+    assert m["link_breaker_open_s"] is not None and m["dlq_after"] == 0
+    # without a breaker every payment in the partition waited for its timeout, uncertain
+    assert none.measured["uncertain"] >= 6 and none.measured["timeout_ms_mean"] >= 900
+    assert none.measured["refused_fast"] == 0 and not none.holds
+
+
+async def test_a_zombie_replicator_is_fenced_and_applies_nothing_twice(regions, tmp_path):
+    scenario = get("zombie-replicator")
+    outcome = await run(scenario, regions_dir=regions, run_dir=tmp_path)
+    assert expect(scenario, outcome) == []
+    [row] = outcome.rows
+    first, second = row.evidence["leases"]
+    assert second["epoch"] == first["epoch"] + 1 and second["owner"] != first["owner"]
+    assert "zombie" in row.evidence["fenced"][0]["error"]
+    assert row.measured["zombie_suppressed"] >= 1  # it did try its stale batch
+    assert list(row.evidence["final"].values()) == [3, 3, 3, 2, 2]
+    cps = row.evidence["checkpoints"]
+    assert cps["after the zombie woke"] == cps["after takeover"]

@@ -35,7 +35,8 @@ def home(tmp_path_factory):
         force_down(home)
 
 
-@pytest.mark.parametrize("name", ["atm", "ecommerce", "global-tables"])
+@pytest.mark.parametrize("name", ["atm", "ecommerce", "global-tables", "payment-gateway",
+                                  "zombie-replicator"])
 def test_each_scenario_runs_on_the_live_lab_with_its_documented_outcome(home, name):
     proc = scenario(home, "run", name, "--live", "--json", "--expect")
     assert proc.returncode == 0, proc.stderr + proc.stdout[-2000:]
@@ -64,7 +65,8 @@ def test_the_lab_tables_a_scenario_needs_are_named_in_one_line():
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["run", "nosuch"], "no scenario 'nosuch' (available: global-tables, atm, ecommerce"),
+    (["run", "nosuch"], "no scenario 'nosuch' (available: global-tables, atm, ecommerce, "
+                        "payment-gateway, zombie-replicator)"),
     (["run", "atm", "--policy", "vclock"], "scenario atm has no variant or policy 'vclock'"),
     (["run", "atm", "--regions", "/nonexistent"], "--regions /nonexistent: no such folder"),
     (["run", "atm", "--live"], "no lab"),
