@@ -3,6 +3,8 @@
     GeorepError
     ├── ConfigError          a region or lab file is missing or wrong (names the file and field)
     ├── LabError             the lab cannot start or is used wrongly (unknown region, table, ...)
+    │   └── WriteRefused         the write path refused an operation before writing anything
+    │                            (a bounded counter's missing rights, a value out of range)
     └── ReplicationError     raised inside the replicator
         ├── RetriableError       try again later: timeouts, connection errors, throttling, 5xx
         │   └── UnstampedDestination  the destination item has a plain write not yet stamped
@@ -24,6 +26,10 @@ class ConfigError(GeorepError):
 
 class LabError(GeorepError):
     pass
+
+
+class WriteRefused(LabError):
+    """georep's write path refused the operation before writing anything: nothing happened."""
 
 
 class ReplicationError(GeorepError):

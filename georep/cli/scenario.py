@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 from pathlib import Path
 from typing import Annotated
 
@@ -80,21 +81,36 @@ def run(
 
     scenario = get(name)
     if not live and not regions.is_dir():
-        fail(f"--regions {regions}: no such folder")
+        fail(f"--regions {regions}: " + ("not a folder" if regions.exists() else
+                                         "no such folder"))
     go = run_scenario(scenario, policy=policy, live=live, regions_dir=regions,
                       home=lab_home(home) if live else None, run_dir=run_dir)
-    if as_json:
-        outcome = asyncio.run(go)
-    else:
-        with out.status(f"running scenario {name} on the "
-                        f"{'live' if live else 'embedded'} lab…"):
-            outcome = asyncio.run(go)
+    try:
+        if as_json:
+            outcome = asyncio.run(_terminable(go))
+        else:
+            with out.status(f"running scenario {name} on the "
+                            f"{'live' if live else 'embedded'} lab…"):
+                outcome = asyncio.run(_terminable(go))
+    except asyncio.CancelledError:
+        fail("stopped by SIGTERM; the links the scenario cut are healed", 143)
     problems = compare(scenario, outcome)
     if as_json:
         print(json.dumps({**outcome.as_dict(), "differences": problems}, default=str))
     else:
         _render(outcome, problems)
     raise typer.Exit(1 if expect and problems else 0)
+
+
+async def _terminable(go):
+    """Run ``go`` with SIGTERM cancelling it, as Ctrl-C does: the scenario's finally blocks
+    heal what it cut before the process ends."""
+    loop, task = asyncio.get_running_loop(), asyncio.current_task()
+    loop.add_signal_handler(signal.SIGTERM, task.cancel)
+    try:
+        return await go
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
 
 
 def _render(outcome, problems: list[str]) -> None:

@@ -38,7 +38,7 @@ from ..core.meta import (
 )
 from ..core.policies import policy_named
 from ..core.policy import Conflict
-from ..errors import LabError
+from ..errors import LabError, WriteRefused
 from .burial import write_version
 
 MAX_ATTEMPTS = 50
@@ -210,8 +210,8 @@ class RegionWriter:
                 body = values_of(state, key_av)
                 crdt = state.encode()
             except (ValueError, ArithmeticError) as exc:
-                raise LabError(f"{self.region}/{table.name}: {exc or type(exc).__name__}"
-                               ) from None
+                raise WriteRefused(f"{self.region}/{table.name}: {exc or type(exc).__name__}"
+                                   ) from None
             version = stamp(body, meta, origin=self.region, ts=ts, tombstone=not state.exists())
             version = Version(body, replace(version.meta, crdt=crdt))
             if await self._write_version(table, version, current):

@@ -22,9 +22,10 @@ Every request checks the region's balance first, as an ATM does. The variants:
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any, ClassVar
 
-from ..errors import LabError
+from ..errors import WriteRefused
 from .base import Context, Row, Scenario, plural
 from .home import HomeRecords, HomeUnreachable
 
@@ -60,16 +61,43 @@ class Bank:
         return int((item or {}).get(self.attr, 0))
 
     async def withdraw(self, region: str, key: str, txn: str) -> str:
-        """Debit AMOUNT at ``region``: "debited", or "recognised" (a retry of a claimed
-        transaction); Refused when the bank declines."""
-        if self.records is not None:
-            try:
-                earlier = await self.records.claim(region, self.ctx.key(txn),
-                                                   {"account": key, "amount": str(AMOUNT)})
-            except HomeUnreachable as exc:
-                raise Refused(str(exc)) from None
-            if earlier is not None:
-                return "recognised"
+        """Debit AMOUNT at ``region``: "debited"; _Recognised for a retry of a transaction the
+        home record says was debited; Refused when the bank declines (nothing debited)."""
+        if self.records is None:
+            return await self._debit(region, key)
+        tkey = self.ctx.key(txn)
+        await self._own(region, tkey, key)
+        try:
+            done = await self._debit(region, key)
+        except Refused:
+            with contextlib.suppress(HomeUnreachable):  # unreachable: it stays pending
+                await self.records.settle(region, tkey, "pending", "refused")
+            raise
+        with contextlib.suppress(HomeUnreachable):  # debited either way; a retry finds it
+            await self.records.settle(region, tkey, "pending", "debited")  # pending: in doubt
+        return done
+
+    async def _own(self, region: str, tkey: str, key: str) -> None:
+        """Claim the transaction at home as pending, or take back one refused before;
+        "recognised" (raised as _Recognised) when it was debited already."""
+        assert self.records is not None
+        try:
+            record = await self.records.claim(region, tkey, {"account": key,
+                                                             "amount": str(AMOUNT),
+                                                             "status": "pending"})
+            if record is None:
+                return
+            if record.get("status") == "debited":
+                raise _Recognised()
+            if record.get("status") == "refused" and await self.records.settle(
+                    region, tkey, "refused", "pending"):
+                return
+        except HomeUnreachable as exc:
+            raise Refused(f"{exc}: not processed") from None
+        raise Refused(f"transaction {tkey} is in doubt at home (pending): not paid out; "
+                      "it needs settling by hand")
+
+    async def _debit(self, region: str, key: str) -> str:
         held = await self.balance(region, key)
         if held < AMOUNT:
             raise Refused(f"insufficient funds: {region} reads a balance of {held}")
@@ -78,9 +106,13 @@ class Bank:
             return "debited"
         try:
             await self.ctx.lab.crdt(region, self.table, key, [(self.attr, "-=", AMOUNT)])
-        except LabError as exc:  # the write path refused it before writing: no rights here
+        except WriteRefused as exc:  # refused before writing: no rights in this region
             raise Refused(str(exc).split(": ")[-1].split(" (")[0]) from None
         return "debited"
+
+
+class _Recognised(Exception):
+    """A retry of a transaction the home record says was debited."""
 
 
 class ATM(Scenario):
@@ -95,16 +127,16 @@ class ATM(Scenario):
     documented: ClassVar[dict[str, dict[str, Any]]] = {
         "lww-balance": {"holds": False, "measured": {
             "paid_out": 1000, "balance": 0, "debits": 3, "overwritten": 1,
-            "low_paid_out": 500, "low_balance": 100}},
+            "low_paid_out": 500, "low_balance": 100, "converged": True}},
         "pn-counter": {"holds": False, "measured": {
             "paid_out": 500, "balance": 0, "debits": 2, "overwritten": 0,
-            "low_paid_out": 500, "low_balance": -400}},
+            "low_paid_out": 500, "low_balance": -400, "converged": True}},
         "bounded-counter": {"holds": False, "measured": {
             "paid_out": 500, "balance": 0, "debits": 2, "overwritten": 0,
-            "low_paid_out": 0, "low_balance": 600}},
+            "low_paid_out": 0, "low_balance": 600, "converged": True}},
         "home-idempotency": {"holds": True, "measured": {
             "paid_out": 500, "balance": 500, "debits": 1, "overwritten": 0,
-            "low_paid_out": 500, "low_balance": 100}},
+            "low_paid_out": 500, "low_balance": 100, "converged": True}},
     }
 
     async def run_variant(self, ctx: Context, variant: str) -> Row:
@@ -136,11 +168,11 @@ class ATM(Scenario):
             request = {"index": len(requests), "account": name, "txn": TXNS[name],
                        "region": region, "why": why}
             try:
-                result = await bank.withdraw(region, keys[name], TXNS[name])
+                request["result"] = await bank.withdraw(region, keys[name], TXNS[name])
+            except _Recognised:
+                request["result"] = "recognised"
             except Refused as exc:
                 request.update(result="refused", error=str(exc))
-            else:
-                request.update(result=result)
             request["paid_out"] = 0 if reply_lost or request["result"] == "refused" else AMOUNT
             if reply_lost:
                 request["reply"] = "lost: the ATM timed out"
@@ -154,7 +186,7 @@ class ATM(Scenario):
             await ask(a, name, "the ATM asks the primary", reply_lost=True)
         for name in ACCOUNTS:
             await ask(b, name, "it fails over to the backup")
-        lab.heal()
+        lab.heal(a, b)
         await lab.settle()
         ctx.say("partition healed; the regions caught up")
         for name in ACCOUNTS:
@@ -187,7 +219,7 @@ class ATM(Scenario):
         text = (f"${paid} paid out for one ${AMOUNT} withdrawal, ${charged} taken from the "
                 f"balance ({plural(len(of('acct_1001', 'debited')), 'debit')}"
                 + (f", {len(overwritten)} overwritten and named in the feed" if overwritten
-                   else "") + f"); the $600 account ends at {low}"
+                   else "") + f"); the ${ACCOUNTS['acct_1002']} account ends at {low}"
                 + (" (an overdraft)" if low < 0 else "")
                 + (f" after ${low_paid} paid out" if low_paid else ", nothing paid out"))
         evidence = {"accounts": keys, "table": bank.table, "balances": finals,

@@ -48,6 +48,7 @@ class Outcome:
     run_id: str
     rows: list[Row] = field(default_factory=list)
     timeline: list[dict[str, Any]] = field(default_factory=list)
+    variants: list[str] = field(default_factory=list)  # the variants the run chose
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -112,13 +113,25 @@ class Scenario(ABC):
         """Drive the lab through the story under ``variant``; leave every link healed."""
 
 
+async def alike(lab: Any, table: str, keys: list[str]) -> bool:
+    """Whether every region holds the same value (and siblings) for each of ``keys``: the
+    scenario's own items, not the whole table (a live lab may hold other writers' items)."""
+    for key in keys:
+        seen = [(await lab.get(r.name, table, key), await lab.siblings(r.name, table, key))
+                for r in lab.config.regions]
+        if any(s != seen[0] for s in seen):
+            return False
+    return True
+
+
 def plural(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def expect(scenario: Scenario, outcome: Outcome) -> list[str]:
     """One line per way the outcome differs from the scenario's documented outcome."""
-    problems = []
+    problems = [f"{v}: no outcome" for v in outcome.variants
+                if v not in {row.variant for row in outcome.rows}]
     for row in outcome.rows:
         want = scenario.documented.get(row.variant, {})
         if "holds" in want and row.holds != want["holds"]:

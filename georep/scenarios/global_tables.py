@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 
 from ..core.meta import split
 from ..runtime.waits import wait_for
-from .base import Context, Row, Scenario
+from .base import Context, Row, Scenario, alike
 
 KEY = "user_123"
 TABLE = "users"
@@ -85,7 +85,7 @@ async def run(lab: Any, a: str = "us-east", b: str = "eu-west", *, table: str = 
     report.retries = await _retries(lab, mark, a, b)
     say(f"replicators time out and retry with backoff: {report.retries} failed deliveries so far")
 
-    lab.heal()
+    lab.heal(a, b)
     say("partition healed")
     await lab.settle()
     await _final(lab, report, a, table, key)
@@ -105,7 +105,7 @@ async def _retries(lab: Any, mark: int, a: str, b: str) -> int:
 
 async def _final(lab: Any, report: Report, a: str, table: str, key: str) -> None:
     """Fill the report with every region's item, siblings, the winner and the feed."""
-    report.converged = not await lab.diverged(table)
+    report.converged = await alike(lab, table, [key])
     for r in lab.config.regions:
         report.regions[r.name] = await lab.get(r.name, table, key)
         if report.policy == "crdt":

@@ -13,7 +13,9 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
+import aiohttp
 from aiobotocore.session import AioSession
+from botocore.exceptions import BotoCoreError, ClientError
 
 from ..aws.clients import async_client
 from ..errors import LabError
@@ -47,9 +49,9 @@ class HomeRecords:
 
     async def claim(self, region: str, key: str, record: dict[str, str]) -> dict[str, str] | None:
         """Claim ``key`` for ``record`` (string attributes) from ``region``: None when this
-        claim won, else the record of the claim that did."""
+        claim won, else the record the key holds (every string attribute)."""
         client, hk = self._clients[region], self.hash_key
-        try:
+        with self._calling(region):
             try:
                 await client.put_item(
                     TableName=self.table, ConditionExpression="attribute_not_exists(#k)",
@@ -59,11 +61,35 @@ class HomeRecords:
                 got = await client.get_item(TableName=self.table, Key={hk: {"S": key}},
                                             ConsistentRead=True)
                 item = got.get("Item", {})
-                return {a: v["S"] for a, v in item.items() if a in record and "S" in v}
-        except LabError:
-            raise
-        except Exception as exc:
-            raise HomeUnreachable(f"home region {self.home} unreachable from {region}: "
-                                  f"{type(exc).__name__}") from None
+                return {a: v["S"] for a, v in item.items() if a != hk and "S" in v}
         self.lab.plain_write("put", self.home, self.table, key, record)
         return None
+
+    async def settle(self, region: str, key: str, was: str, now: str) -> bool:
+        """Move the record's ``status`` from ``was`` to ``now`` (conditional): whether it
+        moved (False: another claimer moved it first)."""
+        client, hk = self._clients[region], self.hash_key
+        with self._calling(region):
+            try:
+                await client.update_item(
+                    TableName=self.table, Key={hk: {"S": key}},
+                    UpdateExpression="SET #s = :now", ConditionExpression="#s = :was",
+                    ExpressionAttributeNames={"#s": "status"},
+                    ExpressionAttributeValues={":now": {"S": now}, ":was": {"S": was}})
+            except client.exceptions.ConditionalCheckFailedException:
+                return False
+        self.lab.plain_write("update", self.home, self.table, key, {"status": now})
+        return True
+
+    @contextlib.contextmanager
+    def _calling(self, region: str):
+        """A call that got no answer (a timeout, a refused or broken connection) is
+        HomeUnreachable; a region's refusal (a ClientError) is a LabError naming it."""
+        try:
+            yield
+        except ClientError as exc:
+            raise LabError(f"home region {self.home} refused the call from {region}: "
+                           f"{exc.response.get('Error', {}).get('Code', exc)}") from None
+        except (TimeoutError, BotoCoreError, aiohttp.ClientError, OSError) as exc:
+            raise HomeUnreachable(f"home region {self.home} unreachable from {region}: "
+                                  f"{type(exc).__name__}") from None

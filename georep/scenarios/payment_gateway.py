@@ -158,7 +158,7 @@ class PaymentGateway(Scenario):
                 "at once" + (f"; the gateway's breaker opened {gw.opened_at - cut_mono:.1f}s "
                              "after the cut" if gw.opened_at else ""))
         gauges_cut = _gauges(lab, link)
-        lab.heal()
+        lab.heal(a, b)
         heal_mono, heal_wall = time.monotonic(), lab.clock()
         ctx.say("partition healed")
         returned = await self._traffic_returns(gw, n)

@@ -9,6 +9,9 @@ runs' items stay apart. Every variant ends with its links healed.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
 import secrets
 from dataclasses import replace
 from pathlib import Path
@@ -37,13 +40,15 @@ def tables_toml() -> str:
 
 
 def live_tables(config: LabConfig, needs: list[TableNeed]) -> dict[str, str]:
-    """policy -> a table of the live lab serving it; LabError naming what to add."""
+    """policy -> a table of the live lab serving it (``scenario_<policy>`` when the lab has
+    it, else the first that serves); LabError naming what to add."""
     out = {}
     missing = []
     for need in needs:
-        found = [t.name for t in config.tables if serves(t, need)]
+        found = sorted((t.name != f"scenario_{need.policy}", n, t.name)
+                       for n, t in enumerate(config.tables) if serves(t, need))
         if found:
-            out[need.policy] = found[0]
+            out[need.policy] = found[0][2]
         else:
             missing.append(f"scenario_{need.policy}")
     if missing:
@@ -82,33 +87,73 @@ def story_regions(regions: list[str], scenario: Scenario) -> tuple[str, str]:
     return regions[0], regions[1]
 
 
+def active_faults(faults: dict[str, Any]) -> list[str]:
+    """The faults a scenario would disturb (or be disturbed by): cuts, latency, flaps."""
+    cuts = faults.get("cuts") or "no cuts"
+    return [*([] if cuts == "no cuts" else [f"cuts {cuts}"]),
+            *(f"latency {x['from']}>{x['to']}" for x in faults.get("latency", [])),
+            *(f"flap {f['a']}<>{f['b']}" for f in faults.get("flaps", []))]
+
+
+@contextlib.contextmanager
+def one_at_a_time(home: Any):
+    """Hold the live lab's scenario lock: two scenarios on one lab would cut and heal each
+    other's links. LabError, one line, when another holds it."""
+    path = Path(home.path) / "scenario.lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise LabError(f"another scenario runs on the lab in {home.path}; wait for it "
+                           "to finish") from None
+        yield
+    finally:
+        os.close(fd)
+
+
 async def run(scenario: Scenario, *, policy: str | None = None, live: bool = False,
-              regions_dir: str | Path = "regions", home: str | Path | None = None,
+              regions_dir: str | Path = "regions", home: Any = None,
               run_dir: str | Path | None = "runs") -> Outcome:
+    """Run ``scenario``'s variants (all, or ``policy``'s) on a fresh embedded lab, or on the
+    running live lab of ``home`` (a LabHome) when ``live``."""
     variants = pick_variants(scenario, policy)
     needs = scenario.needs(variants)
-    if live:
-        from ..runtime.live import LiveLab
-
-        lab_cm: Any = LiveLab.connect(home)
-        tables = live_tables(lab_cm.config, needs)
-        tag = secrets.token_hex(3)
-    else:
+    if not live:
         from ..runtime.embedded import Lab
 
         config, tables = embedded_config(load(regions_dir), needs)
-        lab_cm, tag = Lab.embedded(config, run_dir=run_dir), ""
-    a, b = story_regions([r.name for r in lab_cm.config.regions], scenario)
+        async with Lab.embedded(config, run_dir=run_dir) as lab:
+            return await _variants(scenario, variants, lab, tables, "embedded", "")
+    from ..runtime.live import LiveLab
+
+    lab_cm = LiveLab.connect(home)
+    tables = live_tables(lab_cm.config, needs)
+    with one_at_a_time(lab_cm.home):
+        async with lab_cm as lab:
+            if busy := active_faults(lab.faults()):
+                raise LabError(f"the lab has active faults ({'; '.join(busy)}): a scenario "
+                               "cuts and heals links itself; `georep heal` first")
+            return await _variants(scenario, variants, lab, tables, "live",
+                                   secrets.token_hex(3))
+
+
+async def _variants(scenario: Scenario, variants: list[str], lab: Any, tables: dict[str, str],
+                    kind: str, tag: str) -> Outcome:
+    a, b = story_regions([r.name for r in lab.config.regions], scenario)
     timeline = Timeline()
-    async with lab_cm as lab:
-        outcome = Outcome(scenario.name, scenario.title, scenario.claim,
-                          "live" if live else "embedded", lab.run_id)
-        ctx = Context(lab, tables, timeline, a, b, tag=tag)
-        for variant in variants:
-            timeline.variant = ctx.variant = variant
-            try:
-                outcome.rows.append(await scenario.run_variant(ctx, variant))
-            finally:
-                lab.heal()
+    outcome = Outcome(scenario.name, scenario.title, scenario.claim, kind, lab.run_id,
+                      variants=list(variants))
+    ctx = Context(lab, tables, timeline, a, b, tag=tag)
+    for variant in variants:
+        timeline.variant = ctx.variant = variant
+        try:
+            outcome.rows.append(await scenario.run_variant(ctx, variant))
+        except TimeoutError as exc:
+            raise LabError(f"scenario {scenario.name}, variant {variant}: the lab did not get "
+                           f"there in time ({exc or 'timed out'}); a scenario needs a lab "
+                           "with no other faults and no busy writers") from None
+        finally:
+            lab.heal(a, b)  # only the story's link: any other fault is not the scenario's
     outcome.timeline = timeline.steps
     return outcome

@@ -13,7 +13,8 @@ import pytest
 from georep.scenarios import get
 from georep.scenarios.base import expect
 from georep.scenarios.run import run
-from tests.support.live import ROOT, make_regions
+
+from ..support.live import ROOT, make_regions
 
 
 @pytest.fixture(scope="module")
@@ -94,10 +95,12 @@ def test_a_different_outcome_is_named_by_expect():
     scenario = get("ecommerce")
     wrong = Outcome("ecommerce", "", "", "embedded", "r", rows=[
         Row("local", True, "", {"orders": 1, "charges": 2, "charged": "$599.98",
-                                "duplicates_found": True, "retry_during_partition": "ok"}),
-        Row("home", True, "", dict(scenario.documented["home"]["measured"]))])
-    assert expect(scenario, wrong) == ["local: the claim held, documented: fails",
-                                       "local: orders = 1, documented 2"]
+                                "duplicates_found": True, "retry_during_partition": "ok",
+                                "converged": False})], variants=["local", "home"])
+    assert expect(scenario, wrong) == ["home: no outcome",
+                                       "local: the claim held, documented: fails",
+                                       "local: orders = 1, documented 2",
+                                       "local: converged = False, documented True"]
 
 
 async def test_payment_gateway_breaker_fails_fast_and_the_dlq_drains(regions, tmp_path):
@@ -130,3 +133,39 @@ async def test_a_zombie_replicator_is_fenced_and_applies_nothing_twice(regions, 
     assert list(row.evidence["final"].values()) == [3, 3, 3, 2, 2]
     cps = row.evidence["checkpoints"]
     assert cps["after the zombie woke"] == cps["after takeover"]
+
+
+async def test_a_home_record_never_pays_out_a_transaction_that_was_refused(regions, tmp_path,
+                                                                           monkeypatch):
+    from georep.scenarios import atm
+
+    # $400 cannot cover $500: the first request is refused at home, and its retry after the
+    # heal must be judged again (and refused), not "recognised" and paid
+    monkeypatch.setitem(atm.ACCOUNTS, "acct_1002", 400)
+    outcome = await run(get("atm"), policy="home-idempotency", regions_dir=regions,
+                        run_dir=tmp_path)
+    [row] = outcome.rows
+    low = [(r["region"], r["result"], r["paid_out"]) for r in row.evidence["requests"]
+           if r["account"] == "acct_1002"]
+    assert low == [("us-east", "refused", 0), ("eu-west", "refused", 0),
+                   ("us-east", "refused", 0)]
+    assert row.measured["low_balance"] == 400 and row.measured["low_paid_out"] == 0
+
+
+def test_a_region_refusing_a_claim_is_not_called_unreachable():
+    from botocore.exceptions import ClientError, ReadTimeoutError
+
+    from georep.errors import LabError
+    from georep.scenarios.home import HomeRecords, HomeUnreachable
+
+    records = HomeRecords.__new__(HomeRecords)
+    records.home = "us-east"
+    refused = ClientError({"Error": {"Code": "ValidationException"}}, "PutItem")
+    refusal = pytest.raises(LabError, match="us-east refused the call from eu-west: "
+                                            "ValidationException")
+    with refusal as got, records._calling("eu-west"):
+        raise refused
+    assert not isinstance(got.value, HomeUnreachable)
+    silence = pytest.raises(HomeUnreachable, match="unreachable from eu-west: ReadTimeoutError")
+    with silence, records._calling("eu-west"):
+        raise ReadTimeoutError(endpoint_url="http://127.0.0.1:1")

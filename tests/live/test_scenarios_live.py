@@ -11,9 +11,11 @@ import pytest
 
 from georep.config import load
 from georep.errors import LabError
+from georep.runtime.waits import wait_until
 from georep.scenarios import get
 from georep.scenarios.run import live_tables, tables_toml
-from tests.support.live import ROOT, force_down, make_regions, ok
+
+from ..support.live import ROOT, force_down, make_regions, ok
 
 
 def scenario(home, *args: str) -> subprocess.CompletedProcess:
@@ -75,3 +77,40 @@ def test_bad_arguments_are_one_line_errors(tmp_path, args, message):
     proc = scenario(tmp_path / "nohome", *args)
     assert proc.returncode == 2 and message in proc.stderr, proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+
+
+def test_a_lab_with_active_faults_is_refused_and_its_faults_are_left_alone(home):
+    ok(home, "latency", "us-east", "eu-west", "--ms", "5")
+    try:
+        proc = scenario(home, "run", "ecommerce", "--live")
+        assert proc.returncode == 2, proc.stderr
+        assert "the lab has active faults (latency eu-west>us-east; latency " in proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1
+        assert json.loads(ok(home, "status", "--json"))["faults"]["latency"]  # still there
+    finally:
+        ok(home, "heal")
+
+
+def test_one_scenario_at_a_time_on_a_lab(home):
+    from georep.runtime.home import LabHome
+    from georep.scenarios.run import one_at_a_time
+
+    with one_at_a_time(LabHome(home)):
+        proc = scenario(home, "run", "ecommerce", "--live")
+    assert proc.returncode == 2 and "another scenario runs on the lab" in proc.stderr
+
+
+def test_sigterm_heals_what_the_scenario_cut(home):
+    proc = subprocess.Popen([sys.executable, "-m", "georep", "scenario", "run", "atm", "--live",
+                             "--json", "--home", str(home)], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        wait_until(lambda: "cut" in json.loads(ok(home, "status", "--json"))["links"]
+                   ["us-east>eu-west"]["state"], timeout=60, what="the scenario's partition")
+        proc.terminate()
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 143 and "stopped by SIGTERM" in err, err
+    links = json.loads(ok(home, "status", "--json"))["links"]
+    assert {v["state"] for v in links.values()} == {"open"}
