@@ -16,8 +16,10 @@ Every request checks the region's balance first, as an ATM does. The variants:
 * ``bounded-counter``: a bounded counter (``balance``), policy crdt: the primary holds the
   rights and gives the backup half; a region debits only within its own rights;
 * ``home-idempotency``: a plain balance, and before it a record of the transaction id claimed in
-  the home region (the primary) with a conditional write: a request that cannot reach home is
-  refused, and a retry of a claimed transaction is recognised, not debited again.
+  the home region (the primary) with a conditional write, carrying its status (pending, then
+  debited or refused). A request that cannot reach home is refused; a retry of a debited
+  transaction is recognised (paid out, not debited again); a refused one is judged again; a
+  pending one (its outcome unknown) is in doubt and refused, never paid twice.
 """
 
 from __future__ import annotations

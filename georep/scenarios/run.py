@@ -4,7 +4,10 @@ Place in the data flow: called by ``georep scenario run`` and by the scenario re
 On the embedded lab the scenario gets fresh tables of its own (``scenario_<policy>``) in the
 regions of ``regions_dir``; on a running live lab (``live=True``) it uses the lab's tables,
 one per policy it needs (:func:`live_tables`), and tags its keys with the run so that earlier
-runs' items stay apart. Every variant ends with its links healed.
+runs' items stay apart. A live run refuses a lab with active faults and holds the lab's
+scenario lock (:func:`one_at_a_time`): a scenario cuts and heals its own link (a, b) and
+nothing else, and every variant ends with that link healed, an error or a cancel included.
+A wait that runs out (a lab that does not settle) ends as one LabError line.
 """
 
 from __future__ import annotations
