@@ -1,10 +1,15 @@
 """Replication benchmark on the embedded lab: ratios measured in one run, never absolute claims.
 
-(a) the emulator's limit: the source stream's raw read rate and the destination's raw
-    BatchWriteItem rate, each measured alone; the limit is the smaller. Also measured alone:
-    the raw rate of conditional PutItems with 8 in flight, the primitive a correct apply must
-    use (BatchWriteItem takes no condition), reported as a second, stricter limit;
-(b) the replicator's steady-state items/s replicating N items (default 10,000);
+(a) the emulator's limit, measured on the user's items: the same attributes as (b)'s items
+    but without georep's metadata (``_georep`` is georep's cost, so it counts against georep,
+    not against the limit). Each measured alone: the raw stream read rate of a table of such
+    items, the raw BatchWriteItem rate, and the fastest conditional PutItem rate over 1 to 32
+    requests in flight (the primitive a correct apply needs: BatchWriteItem takes no
+    condition). The limit is the smaller of the stream read rate and that conditional rate.
+    The same stream and BatchWriteItem rates on items carrying ``_georep`` are printed beside
+    them, to show what the metadata costs the emulator;
+(b) the replicator's steady-state items/s replicating N items (default 10,000) written by
+    georep (so carrying its metadata), as a ratio of (a)'s limit;
 (c) replication lag p50/p99 under a steady offered load (default 100 writes/s).
 
 Prints (b) ÷ (a) and the lag percentiles; ``--json`` prints one object.
@@ -32,14 +37,31 @@ ROOT = Path(__file__).resolve().parent.parent
 SRC, DST = "us-east", "eu-west"
 
 
+IN_FLIGHT = (1, 4, 8, 16, 32)  # conditional PutItems at once: the fastest counts
+PLAIN = "bench_plain"  # a streamed table of the user's items, no metadata, in SRC
+
+
+def user_items(n: int, prefix: str) -> list[dict]:
+    """n of the user's items: the attributes alone, no georep metadata."""
+    return [{"id": {"S": f"{prefix}{i:06d}"}, "payload": {"S": "x" * 100}, "n": {"N": str(i)}}
+            for i in range(n)]
+
+
 def items_for(lab: Lab, n: int, prefix: str) -> list[dict]:
     """n items as georep's write path would stamp them (new keys, so no read is needed)."""
     clock = lab.writers[SRC].clock
-    out = []
-    for i in range(n):
-        attrs = {"id": {"S": f"{prefix}{i:06d}"}, "payload": {"S": "x" * 100}, "n": {"N": str(i)}}
-        out.append(stamp(attrs, None, origin=SRC, ts=clock.now(lab.physical_ms(SRC))).item())
-    return out
+    return [stamp(attrs, None, origin=SRC, ts=clock.now(lab.physical_ms(SRC))).item()
+            for attrs in user_items(n, prefix)]
+
+
+def table_spec(name: str, streamed: bool) -> dict:
+    spec = {"TableName": name, "BillingMode": "PAY_PER_REQUEST",
+            "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}],
+            "AttributeDefinitions": [{"AttributeName": "id", "AttributeType": "S"}]}
+    if streamed:
+        spec["StreamSpecification"] = {"StreamEnabled": True,
+                                       "StreamViewType": "NEW_AND_OLD_IMAGES"}
+    return spec
 
 
 async def batch_write(client, table: str, items: list[dict], in_flight: int = 4) -> float:
@@ -78,9 +100,9 @@ async def conditional_put_rate(client, table: str, items: list[dict], in_flight:
     return len(items) / (time.perf_counter() - t0)
 
 
-async def stream_read_rate(lab: Lab, expect: int) -> float:
+async def stream_read_rate(lab: Lab, expect: int, table: str = "users") -> float:
     streams = lab.async_client(SRC, "dynamodbstreams")
-    arn = (await lab.clients[SRC].describe_table(TableName="users"))["Table"]["LatestStreamArn"]
+    arn = (await lab.clients[SRC].describe_table(TableName=table))["Table"]["LatestStreamArn"]
     shards = (await streams.describe_stream(StreamArn=arn))["StreamDescription"]["Shards"]
     t0 = time.perf_counter()
     got = 0
@@ -109,19 +131,24 @@ async def run(n: int, rate: float, seconds: float) -> dict:
             for link in list(lab.replicators):
                 await lab.stop_replicator(*link)
 
-            # (a) the emulator alone
+            # (a) the emulator alone, on the user's items (no metadata) ...
+            await ensure_table(lab.clients[SRC], table_spec(PLAIN, streamed=True))
+            await batch_write(lab.clients[SRC], PLAIN, user_items(n, "p"))
+            read_plain = await stream_read_rate(lab, n, PLAIN)
+            await ensure_table(lab.clients[DST], table_spec("bench_scratch", streamed=False))
+            write_plain = await batch_write(lab.clients[DST], "bench_scratch",
+                                            user_items(n, "w"))
+            cond = {k: await conditional_put_rate(lab.clients[DST], "bench_scratch",
+                                                  user_items(min(n, 1500), f"c{k}-"), k)
+                    for k in IN_FLIGHT}
+            best = max(cond, key=cond.get)
+            limit = min(read_plain, cond[best])
+            # ... and the same rates on items carrying georep's metadata, for comparison
             seed = items_for(lab, n, "b")
             source_write = await batch_write(lab.clients[SRC], "users", seed)
             read_rate = await stream_read_rate(lab, n)
-            scratch = {"TableName": "bench_scratch", "BillingMode": "PAY_PER_REQUEST",
-                       "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}],
-                       "AttributeDefinitions": [{"AttributeName": "id", "AttributeType": "S"}]}
-            await ensure_table(lab.clients[DST], scratch)
             write_rate = await batch_write(lab.clients[DST], "bench_scratch",
                                            items_for(lab, n, "s"))
-            limit = min(read_rate, write_rate)
-            cond_rate = await conditional_put_rate(lab.clients[DST], "bench_scratch",
-                                                   items_for(lab, min(n, 3000), "c"))
 
             # (b) the replicator, catching up on n items
             t0 = time.perf_counter()
@@ -164,12 +191,14 @@ async def run(n: int, rate: float, seconds: float) -> dict:
     return {
         "items": n,
         "startup_s": startup_s,
-        "source_batch_write_items_per_s": round(source_write),
-        "stream_read_records_per_s": round(read_rate),
-        "dest_batch_write_items_per_s": round(write_rate),
+        "plain": {"stream_read_records_per_s": round(read_plain),
+                  "batch_write_items_per_s": round(write_plain),
+                  "conditional_put_items_per_s": {str(k): round(v) for k, v in cond.items()},
+                  "conditional_best_in_flight": best},
         "limit_items_per_s": round(limit),
-        "dest_conditional_put_items_per_s": round(cond_rate),
-        "ratio_to_conditional_limit": round(replicator_rate / min(limit, cond_rate), 3),
+        "with_metadata": {"source_batch_write_items_per_s": round(source_write),
+                          "stream_read_records_per_s": round(read_rate),
+                          "batch_write_items_per_s": round(write_rate)},
         "replicator_items_per_s": round(replicator_rate),
         "ratio": round(replicator_rate / limit, 3),
         "offered_writes_per_s": round(offered, 1),
@@ -178,7 +207,7 @@ async def run(n: int, rate: float, seconds: float) -> dict:
         "lag_p99_ms": pct(0.99),
         "lag_mean_ms": round(statistics.fmean(lags), 1),
         "converged": not diverged,
-        "targets": {"ratio": ">= 0.5", "lag_p99_ms": "<= 300"},
+        "targets": {"ratio": ">= 0.8", "lag_p99_ms": "<= 100"},
     }
 
 
@@ -195,19 +224,26 @@ def main() -> None:
     if args.json:
         print(json.dumps(r))
         return
-    print(f"lab start-up                 {r['startup_s']:.2f} s")
-    print(f"(a) stream read, raw         {r['stream_read_records_per_s']:>7} records/s")
-    print(f"(a) BatchWriteItem, raw      {r['dest_batch_write_items_per_s']:>7} items/s")
-    print(f"(a) emulator limit           {r['limit_items_per_s']:>7} items/s")
-    print(f"(a) conditional PutItem, raw {r['dest_conditional_put_items_per_s']:>7} items/s "
-          "(8 in flight)")
-    print(f"(b) replicator               {r['replicator_items_per_s']:>7} items/s "
+    p, m = r["plain"], r["with_metadata"]
+    print(f"lab start-up                       {r['startup_s']:.2f} s")
+    print("(a) the emulator on the user's items (no georep metadata):")
+    print(f"    stream read                    {p['stream_read_records_per_s']:>7} records/s")
+    print(f"    BatchWriteItem                 {p['batch_write_items_per_s']:>7} items/s")
+    for k, v in p["conditional_put_items_per_s"].items():
+        print(f"    conditional PutItem, {k:>2} at once {v:>7} items/s")
+    print(f"    limit                          {r['limit_items_per_s']:>7} items/s = min(stream "
+          f"read, conditional PutItem at {p['conditional_best_in_flight']})")
+    print("    the same items with georep's metadata (its cost, not the limit's):")
+    print(f"    stream read                    {m['stream_read_records_per_s']:>7} records/s "
+          f"({m['stream_read_records_per_s'] / p['stream_read_records_per_s']:.2f} x)")
+    print(f"    BatchWriteItem                 {m['batch_write_items_per_s']:>7} items/s "
+          f"({m['batch_write_items_per_s'] / p['batch_write_items_per_s']:.2f} x)")
+    print(f"(b) replicator                     {r['replicator_items_per_s']:>7} items/s "
           f"({r['items']} items)")
-    print(f"    ratio (b)/(a)            {r['ratio']:>7}   (target >= 0.5)")
-    print(f"    ratio to conditional     {r['ratio_to_conditional_limit']:>7}   (b) / min(limit, "
-          "conditional PutItem)")
+    print(f"    ratio (b)/(a)                  {r['ratio']:>7}   (target >= 0.8)")
     print(f"(c) lag at {r['offered_writes_per_s']} writes/s   p50 {r['lag_p50_ms']} ms, "
-          f"p99 {r['lag_p99_ms']} ms   (target p99 <= 300 ms; {r['lag_samples']} samples)")
+          f"p99 {r['lag_p99_ms']} ms   ({r['lag_samples']} samples; the writer shares the "
+          "replicator's process here: the target, p99 <= 100 ms, is for a writer outside it)")
     print(f"    converged afterwards     {r['converged']}")
 
 
