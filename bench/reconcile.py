@@ -4,11 +4,14 @@ Loads N items (default 100,000) into each of two regions with the replicators st
 of the keys diverge (a newer version in one region only, marked as replicated so nothing ships
 it), then measures in the same run:
 
-- one plain parallel segmented Scan of both tables (what any item-by-item diff must pay), and
+- one plain parallel segmented Scan of both regions' copies of the same items *without*
+  georep's metadata (the cost a user would pay to compare the tables by hand: the baseline),
+- the same scan of georep's tables, which carry the metadata, and
 - ``reconcile`` (Merkle trees from the same scans, compare, fetch, repair, verify);
 
-and prints reconcile ÷ scan and the benchmark process's peak memory. ``--json`` prints one
-object with ``reconcile_s``, ``scan_s``, ``ratio``, ``peak_rss_mb``.
+and prints reconcile ÷ the plain scan (the ratio), reconcile ÷ the scan with metadata, and the
+benchmark process's peak memory. ``--json`` prints one object with ``reconcile_s``,
+``plain_scan_s``, ``scan_s``, ``ratio``, ``ratio_to_metadata_scan``, ``peak_rss_mb``.
 Run: ``make bench`` or ``.venv/bin/python bench/reconcile.py [--items N] [--json]``.
 """
 
@@ -25,11 +28,13 @@ import time
 from pathlib import Path
 
 from georep import Lab
+from georep.aws.tables import ensure_table
 from georep.core.meta import stamp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from replication import batch_write
+from replication import batch_write, table_spec
 
+PLAIN = "bench_plain"  # the same items without metadata, in each region: the baseline
 ROOT = Path(__file__).resolve().parent.parent
 REGIONS = ("us-east", "eu-west")
 SEGMENTS = 4
@@ -57,13 +62,16 @@ async def run(n: int, divergent: float, twice: bool) -> dict:
             for link in list(lab.replicators):
                 await lab.stop_replicator(*link)
             clock = lab.writers["us-east"].clock
+            for r in REGIONS:
+                await ensure_table(lab.clients[r], table_spec(PLAIN, streamed=False))
             t = time.perf_counter()
             changed = set(rng.sample(range(n), int(n * divergent)))
             for start in range(0, n, 5000):  # in chunks: the load must not set the peak RSS
-                same, newer = [], []
+                same, newer, plain = [], [], []
                 for i in range(start, min(n, start + 5000)):
                     attrs = {"id": {"S": f"k{i:07d}"}, "payload": {"S": "x" * 100},
                              "n": {"N": str(i)}}
+                    plain.append(attrs)
                     ts = clock.now(lab.physical_ms("us-east"))
                     same.append(stamp(attrs, None, origin="us-east", ts=ts).item())
                     if i in changed:
@@ -74,7 +82,14 @@ async def run(n: int, divergent: float, twice: bool) -> dict:
                 await asyncio.gather(*(batch_write(lab.clients[r], "users", same)
                                        for r in REGIONS))
                 await batch_write(lab.clients["eu-west"], "users", newer)
+                await asyncio.gather(*(batch_write(lab.clients[r], PLAIN, plain)
+                                       for r in REGIONS))
             load_s = time.perf_counter() - t
+
+            t = time.perf_counter()
+            plain_counts = await asyncio.gather(*(plain_scan(lab.clients[r], PLAIN)
+                                                  for r in REGIONS))
+            plain_scan_s = time.perf_counter() - t
 
             t = time.perf_counter()
             counts = await asyncio.gather(*(plain_scan(lab.clients[r], "users")
@@ -90,15 +105,18 @@ async def run(n: int, divergent: float, twice: bool) -> dict:
     return {
         "items_per_region": n, "divergent_keys": len(changed), "load_s": round(load_s, 1),
         "scanned": dict(zip(REGIONS, counts, strict=True)),
-        "scan_s": round(scan_s, 2), "reconcile_s": round(reconcile_s, 2),
-        "ratio": round(reconcile_s / scan_s, 3),
+        "plain_scanned": dict(zip(REGIONS, plain_counts, strict=True)),
+        "plain_scan_s": round(plain_scan_s, 2), "scan_s": round(scan_s, 2),
+        "reconcile_s": round(reconcile_s, 2),
+        "ratio": round(reconcile_s / plain_scan_s, 3),
+        "ratio_to_metadata_scan": round(reconcile_s / scan_s, 3),
         "phases_s": {**report["seconds"], **table["seconds"]},
         "ranges": table["ranges"], "ranges_differing": table["ranges_differing"],
         "keys_diverged": table["keys_diverged"], "repaired": table["repaired"],
         "verified": report["verified"],
         "second_run_diverged": again["tables"][0]["keys_diverged"] if again else None,
         "peak_rss_mb": round(peak_kb / 1024, 1),
-        "target": {"ratio": "<= 1.5"},
+        "target": {"ratio": "<= 1.3", "peak_rss_mb": "<= 150"},
     }
 
 
@@ -117,13 +135,16 @@ def main() -> None:
         print(json.dumps(r))
         return
     print(f"items per region       {r['items_per_region']} ({r['divergent_keys']} diverged)")
-    print(f"plain parallel scan    {r['scan_s']:.2f} s (both regions)")
+    print(f"plain parallel scan    {r['plain_scan_s']:.2f} s (both regions, the user's items "
+          "without metadata: the baseline)")
+    print(f"  the same, georep's   {r['scan_s']:.2f} s (the tables with georep's metadata)")
     print(f"reconcile              {r['reconcile_s']:.2f} s   phases {r['phases_s']}")
-    print(f"    ratio              {r['ratio']}   (target <= 1.5)")
+    print(f"    ratio              {r['ratio']}   reconcile / plain scan (target <= 1.3)")
+    print(f"    to georep's scan   {r['ratio_to_metadata_scan']}")
     print(f"ranges                 {r['ranges']} ({r['ranges_differing']} differing)")
     print(f"repaired               {r['repaired']}  verified {r['verified']}; "
           f"a second run found {r['second_run_diverged']} diverged")
-    print(f"peak RSS               {r['peak_rss_mb']} MB (this process)")
+    print(f"peak RSS               {r['peak_rss_mb']} MB (this process; target <= 150)")
 
 
 if __name__ == "__main__":
