@@ -41,6 +41,7 @@ chaos: $(DEVSTAMP)  ## the chaos test for ten minutes, every op kind; its seed i
 bench: $(STAMP)  ## benchmarks: ratios measured in one run (not tests)
 	$(BIN)/python bench/replication.py
 	$(BIN)/python bench/lag.py
+	$(BIN)/python bench/memory.py
 	$(BIN)/python bench/reconcile.py
 	$(BIN)/python bench/checkers.py
 	$(BIN)/python bench/deterministic.py
