@@ -45,8 +45,8 @@ def list_(as_json: JsonOpt = False) -> None:
 
 @group.command()
 def tables() -> None:
-    """Print the lab.toml blocks of the tables the scenarios use (for a live lab: add them
-    to lab.toml, then restart the lab)."""
+    """The lab.toml blocks of the scenarios' tables, for a live lab (add them, then restart it).
+    """
     from ..scenarios.run import tables_toml
 
     print(tables_toml(), end="")
@@ -68,9 +68,11 @@ def run(
         help="Where the embedded lab writes runs/<id>/.")] = Path("runs"),
     as_json: JsonOpt = False,
 ) -> None:
-    """Tell a scenario on an embedded lab (or, with --live, on the running lab) and print its
-    timeline and outcome table: the story's claim, what happened under each variant, and the
-    evidence (keys, conflict-feed entries, request indexes).
+    """Tell a scenario on the lab; print its timeline and outcome table.
+
+    It runs on a fresh embedded lab, or with --live on the running lab. The outcome table has
+    the story's claim, what happened under each variant, and the evidence (keys, conflict-feed
+    entries, request indexes) with --json.
 
     Exits 0 when the scenario ran and produced its table, whatever the outcome; with --expect,
     1 when an outcome differs from the documented one (each difference on one line).
