@@ -142,15 +142,10 @@ class ATM(Scenario):
     }
 
     async def run_variant(self, ctx: Context, variant: str) -> Row:
-        records = None
-        if variant == "home-idempotency":
-            records = HomeRecords(ctx.lab, ctx.tables["lww"], ctx.a)
-            await records.__aenter__()
-        try:
+        if variant != "home-idempotency":
+            return await self._run(ctx, variant, Bank(ctx, variant, None))
+        async with HomeRecords(ctx.lab, ctx.tables["lww"], ctx.a) as records:
             return await self._run(ctx, variant, Bank(ctx, variant, records))
-        finally:
-            if records is not None:
-                await records.__aexit__(None, None, None)
 
     async def _run(self, ctx: Context, variant: str, bank: Bank) -> Row:
         lab, a, b = ctx.lab, ctx.a, ctx.b

@@ -113,6 +113,11 @@ class Scenario(ABC):
         """Drive the lab through the story under ``variant``; leave every link healed."""
 
 
+def link_events(lab: Any, kind: str, link: str, since: int = 0) -> list[dict[str, Any]]:
+    """The lab's events of ``kind`` on ``link`` from index ``since`` of its event log on."""
+    return [e for e in lab.run_events()[since:] if e["kind"] == kind and e.get("link") == link]
+
+
 async def alike(lab: Any, table: str, keys: list[str]) -> bool:
     """Whether every region holds the same value (and siblings) for each of ``keys``: the
     scenario's own items, not the whole table (a live lab may hold other writers' items)."""

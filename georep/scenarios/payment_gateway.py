@@ -32,7 +32,7 @@ from ..core.breaker import BreakerState, CircuitBreaker
 from ..core.divergence import dlq_depth_series
 from ..errors import LabError
 from ..runtime.waits import wait_for
-from .base import Context, Row, Scenario
+from .base import Context, Row, Scenario, link_events
 from .home import HomeRecords, HomeUnreachable
 
 THRESHOLD, COOLDOWN_S = 3, 5.0  # the gateway's breaker
@@ -86,11 +86,6 @@ class Gateway:
             self.opened_at = now
 
 
-def _link_events(lab: Any, link: str, kind: str, since: float) -> list[dict[str, Any]]:
-    return [e for e in lab.run_events() if e["kind"] == kind and e.get("link") == link
-            and e.get("time", 0) >= since]
-
-
 def _dlq_depth(lab: Any, link: str) -> int:
     series = [d for _, ln, d in dlq_depth_series(lab.run_events(), 0.0) if ln == link]
     return series[-1] if series else 0
@@ -138,11 +133,11 @@ class PaymentGateway(Scenario):
         await lab.settle()
         ctx.say(f"3 payments from the gateway in {a} charged in the ledger in {b}")
         lab.partition(a, b)
-        cut_mono, cut_wall = time.monotonic(), lab.clock()
+        cut_mono, cut_wall, cut_mark = time.monotonic(), lab.clock(), len(lab.run_events())
         ctx.say(f"partition between {a} and {b}")
         n = 3
         while (len(gw.payments) - 3 < MIN_DURING
-               or not _link_events(lab, link, "breaker", cut_wall)):
+               or not link_events(lab, "breaker", link, cut_mark)):
             if time.monotonic() - cut_mono > PARTITION_LIMIT_S:
                 raise LabError(f"the replicator's breaker on {link} did not open within "
                                f"{PARTITION_LIMIT_S:.0f}s of the partition")
@@ -150,7 +145,7 @@ class PaymentGateway(Scenario):
             n += 1
             if p["result"] != "uncertain":
                 await asyncio.sleep(PACE_S)  # the next customer; not a wait for a condition
-        opened = [e for e in _link_events(lab, link, "breaker", cut_wall)
+        opened = [e for e in link_events(lab, "breaker", link, cut_mark)
                   if e.get("new") == "open"]
         during = [p for p in gw.payments if p["phase"] == "partition"]
         ctx.say(f"{len(during)} payments during the partition: "

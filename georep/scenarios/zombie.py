@@ -20,14 +20,10 @@ from typing import Any, ClassVar
 
 from ..aws.checkpoints import CheckpointStore
 from ..runtime.waits import wait_for
-from .base import Context, Row, Scenario, alike, plural
+from .base import Context, Row, Scenario, alike, link_events, plural
 
 KEYS = 5
 NEWER = 3  # keys written a third time while the zombie sleeps
-
-
-def _events(lab: Any, kind: str, link: str, since: int) -> list[dict[str, Any]]:
-    return [e for e in lab.run_events()[since:] if e["kind"] == kind and e.get("link") == link]
 
 
 async def _checkpoint(lab: Any, a: str, link: str, table: str) -> dict[str, int]:
@@ -61,8 +57,7 @@ class Zombie(Scenario):
             await lab.put(a, table, k, {"v": 1})
         await lab.settle()
         mark = len(lab.run_events())
-        first = [e for e in lab.run_events() if e["kind"] == "lease" and e.get("link") == link
-                 and e.get("table") == table][-1]
+        first = self._lease(lab, link, table, 0)
         c0 = await _checkpoint(lab, a, link, table)
         ctx.say(f"{KEYS} items written in {a} and replicated; the replicator of {link} holds "
                 f"the lease at epoch {first['epoch']}")
@@ -85,11 +80,11 @@ class Zombie(Scenario):
                 f"then v3 of {NEWER} items")
         woke = len(lab.run_events())
         lab.resume_replicator(a, b)
-        await wait_for(lambda: _events(lab, "fenced", link, woke), timeout=30,
+        await wait_for(lambda: link_events(lab, "fenced", link, woke), timeout=30,
                        what="the zombie to be fenced")
         await lab.settle()
         c2 = await _checkpoint(lab, a, link, table)
-        fenced = _events(lab, "fenced", link, woke)
+        fenced = link_events(lab, "fenced", link, woke)
         ctx.say(f"the first replicator wakes with its stale batch and is fenced: "
                 f"{fenced[0]['error']}")
         facts = {"first": first, "second": second, "checkpoints": [c0, c1, c2],
@@ -108,17 +103,17 @@ class Zombie(Scenario):
 
     @staticmethod
     def _lease(lab: Any, link: str, table: str, since: int) -> dict[str, Any] | None:
-        leases = [e for e in _events(lab, "lease", link, since) if e.get("table") == table]
+        leases = [e for e in link_events(lab, "lease", link, since) if e.get("table") == table]
         return leases[-1] if leases else None
 
     async def _row(self, ctx: Context, variant: str, keys: list[str], facts: dict) -> Row:
         lab, a, b = ctx.lab, ctx.a, ctx.b
         link, table = f"{a}>{b}", ctx.tables["lww"]
         applies: dict[tuple[str, Any], int] = {}
-        for e in _events(lab, "apply", link, 0):
+        for e in link_events(lab, "apply", link, 0):
             if e.get("table") == table and e.get("key") in keys:
                 applies[(e["key"], e["hlc"])] = applies.get((e["key"], e["hlc"]), 0) + 1
-        zombie_suppressed = [e for e in _events(lab, "suppress", link, facts["woke"])
+        zombie_suppressed = [e for e in link_events(lab, "suppress", link, facts["woke"])
                              if e.get("table") == table]
         want = {k: 3 if n < NEWER else 2 for n, k in enumerate(keys)}
         got = {k: (await lab.get(b, table, k) or {}).get("v") for k in keys}
