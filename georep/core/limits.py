@@ -6,7 +6,9 @@ request. A write the region would refuse fails there; a write the region would t
 replica could not (its copy carries a replicator's metadata, which grows with the version
 vector) would be stuck in a dead-letter queue forever. So the budget for the user's item is
 DynamoDB's 400 KB minus room for georep's metadata, and on a ``crdt`` table, where the CRDT
-state keeps a second copy of every value, each value counts twice.
+state keeps a second copy of every value, each value counts twice: the second time as the
+JSON it takes inside the metadata string (:func:`georep.core.metacodec.encoded_size`), plus
+room for each attribute's register.
 
 Sizes follow DynamoDB's rules (attribute names and strings as UTF-8 bytes, binary as bytes,
 1 byte for a boolean or null, 3 bytes plus 1 per element for a list or map) and count a number
@@ -29,11 +31,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import LabError
+from .metacodec import encoded_size
 
 ITEM_MAX = 400_000  # DynamoDB: 400 KB (moto refuses above 405,000 by its own count)
 META_ROOM = 4_096  # for georep's metadata: stamp, origin, writer, digest, a vector of regions
 HASH_KEY_MAX = 2_048
 RANGE_KEY_MAX = 1_024
+CRDT_ATTR_ROOM = 128  # measured: a register's envelope and stamp in the CRDT state's JSON
 ROW_ID_MAX = 2_048  # the hash key of georep's tombstone and stamp rows
 ROW_ID_PREFIX = len("stamp||")  # the longest row prefix: "stamp|" + table + "|"
 
@@ -91,8 +95,8 @@ def check_write(table, key: Mapping[str, Any], values: Mapping[str, Any], key_id
                          f"{row - ROW_ID_MAX:,}); nothing was written")
     size = item_size({**values, **key})
     twice = table.policy == "crdt"
-    if twice:
-        size += item_size(values)
+    if twice:  # the CRDT state, inside the metadata string: values as JSON, and per attribute
+        size += encoded_size(values) + CRDT_ATTR_ROOM * len(values)  # a register's stamps
     budget = ITEM_MAX - META_ROOM
     if size > budget:
         why = " (a crdt table stores every value twice: in the item and in its CRDT state)" \

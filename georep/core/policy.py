@@ -15,7 +15,7 @@ from typing import Protocol
 
 from .causality import ZERO_DOT, Order, compare, join
 from .limits import ITEM_MAX, META_ROOM, item_size
-from .meta import Meta, Sibling, Version, digest
+from .meta import Meta, Sibling, Version, digest, encoded_size
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +107,7 @@ def _fitting(ordered: list[Sibling]) -> list[Sibling]:
     budget = ITEM_MAX - META_ROOM - item_size(ordered[0].attrs)
     kept: list[Sibling] = []
     for s in ordered:
-        budget -= item_size(s.attrs) + SIBLING_ROOM
+        budget -= encoded_size(s.attrs) + SIBLING_ROOM  # as JSON inside the metadata string
         if kept and budget < 0:
             break
         kept.append(s)

@@ -16,7 +16,7 @@ from ..aws.conflicts import entry as conflict_entry
 from ..aws.errors import classify
 from ..aws.values import to_python
 from ..config import Table
-from ..core.meta import META, encode, is_stamped, key_id, key_of, split
+from ..core.meta import META, encode, is_stamped, key_id, key_of, split, stamp_bounds
 from ..core.records import LocalWrite
 from .burial import record
 
@@ -38,9 +38,9 @@ async def write_back(source, table: Table, lw: LocalWrite, region: str) -> bool:
     if v.meta.tombstone:
         return False  # a plain delete has no item to carry it: see Replicator._write_back
     try:
-        names = {"#m": META, "#k": table.hash_key.name, "#o": "o", "#q": "q", "#w": "w"}
-        values = {":meta": encode(v.meta), ":origin": {"S": region},
-                  ":seq": {"N": str(lw.seq)}, ":stamp": {"S": "stamp"}}
+        names = {"#m": META, "#k": table.hash_key.name}
+        prefix, upper = stamp_bounds(region, lw.seq)  # a stamp from region, older than lw
+        values = {":meta": encode(v.meta), ":prefix": {"S": prefix}, ":upper": {"S": upper}}
         seen = ""
         if lw.seen is not None:
             values[":seen"] = lw.seen
@@ -50,7 +50,7 @@ async def write_back(source, table: Table, lw: LocalWrite, region: str) -> bool:
             UpdateExpression="SET #m = :meta",
             ConditionExpression=(
                 f"attribute_exists(#k) AND ({seen}attribute_not_exists(#m) OR "
-                "(#m.#w = :stamp AND #m.#o = :origin AND #m.#q < :seq))"),
+                "(begins_with(#m, :prefix) AND #m < :upper))"),
             ExpressionAttributeNames=names, ExpressionAttributeValues=values,
             ReturnValues="ALL_NEW")
         attrs, meta = split(resp.get("Attributes"))

@@ -34,11 +34,15 @@ from typing import Any
 
 from aiohttp import web
 
+from ..core.meta import TOMBSTONE_PREFIX
 from ..errors import GeorepError, LabError
 from .home import LabHome, pid_alive
 from .linkproc import stats_path
 
-LIVE_FILTER = "attribute_not_exists(#m.#t) OR #m.#t = :f"
+# live items: no metadata, or metadata that is not a tombstone's (format 3: a string not
+# beginning "3-"; format 2, still read: a map whose "t" is false)
+LIVE_FILTER = ("attribute_not_exists(#m) OR #m.#t = :f OR "
+               "(attribute_type(#m, :s) AND NOT begins_with(#m, :tomb))")
 
 
 def authorized(given: str, token: str) -> bool:
@@ -204,7 +208,8 @@ async def run_control(app: web.Application) -> tuple[web.AppRunner, int]:
 async def _count(client, table: str) -> int | None:
     kw = {"TableName": table, "Select": "COUNT", "FilterExpression": LIVE_FILTER,
           "ExpressionAttributeNames": {"#m": "_georep", "#t": "t"},
-          "ExpressionAttributeValues": {":f": {"BOOL": False}}}
+          "ExpressionAttributeValues": {":f": {"BOOL": False}, ":s": {"S": "S"},
+                                        ":tomb": {"S": TOMBSTONE_PREFIX}}}
     total = 0
     try:
         while True:

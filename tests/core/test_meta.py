@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextvars
 import copy
+import json
 
 import pytest
 from hypothesis import given, settings
@@ -13,27 +15,33 @@ from georep.core.hlc import Timestamp
 from georep.core.meta import (
     MAX_CLOCK_OFFSET_MS,
     META,
+    TOMBSTONE_PREFIX,
     WRITERS,
     Meta,
     MetadataError,
+    Sibling,
     decode,
     digest,
     encode,
     is_stamped,
     split,
     stamp,
+    stamp_bounds,
+    use_secret,
 )
+from georep.core.metacodec import _mac
 from georep.core.records import stamp_plain
 
 BOUNDED = settings(deadline=None)
 
 names = st.text(min_size=1, max_size=12)
+regions = st.from_regex(r"[A-Za-z0-9_-]{1,32}", fullmatch=True)  # as config allows
 dots = st.tuples(st.integers(0, 2**62), st.integers(0, 2**70))
 metas = st.builds(
     Meta,
     hlc=st.integers(0, 2**62),
     tie=st.integers(0, 2**70),
-    origin=names,
+    origin=regions,
     writer=st.sampled_from(WRITERS),
     tombstone=st.booleans(),
     vv=st.dictionaries(names, dots, max_size=4),
@@ -58,53 +66,161 @@ def test_encode_decode_round_trip(meta: Meta) -> None:
     assert decode(encode(meta)) == meta
 
 
-def test_encode_uses_dynamodb_low_level_json() -> None:
-    raw = encode(sample_meta())
-    assert set(raw) == {"M"}
-    assert raw["M"]["v"] == {"N": "2"}
-    assert raw["M"]["o"] == {"S": "us-east"}
-    assert raw["M"]["t"] == {"BOOL": False}
-    assert raw["M"]["vv"]["M"]["us-east"]["L"][1] == {"N": "0"}
+def resealed(text: str) -> dict:
+    """Metadata text authenticated as georep would (to test what the parser does with a body
+    only georep could have written)."""
+    return {"S": text + _mac(text)}
 
 
-@pytest.mark.parametrize("field", ["v", "h", "q", "o", "w", "t", "d", "vv"])
-def test_decode_missing_field_raises_metadata_error_naming_it(field: str) -> None:
+def body_of(raw: dict) -> tuple[str, dict]:
+    text = raw["S"][:-22]
+    return text[:3], json.loads(text[3:])
+
+
+def test_encode_is_one_string_attribute() -> None:
     raw = encode(sample_meta())
-    del raw["M"][field]
+    assert set(raw) == {"S"}
+    assert raw["S"].startswith("3+c{")  # format, live, client
+    _, body = body_of(raw)
+    assert body["o"] == "us-east" and body["v"]["us-east"] == [Timestamp(1000, 2).pack(), 0]
+    assert len(raw["S"]) < 160  # small: it decides how close to 400 KB an item may be
+
+
+def test_the_header_carries_tombstone_and_writer() -> None:
+    assert encode(sample_meta(tombstone=True, writer="replicator"))["S"].startswith("3-r{")
+    assert encode(sample_meta(writer="reconcile"))["S"].startswith("3+x{")
+    assert encode(sample_meta(tombstone=True))["S"].startswith(TOMBSTONE_PREFIX)
+
+
+@pytest.mark.parametrize("tie,seq,below", [(5, 6, True), (6, 6, False), (7, 6, False),
+                                           (9, 10, True), (10**39, 10**39 + 1, True),
+                                           (0, 1, True)])
+def test_stamp_bounds_compare_ties_as_dynamodb_compares_strings(tie, seq, below) -> None:
+    text = encode(sample_meta(writer="stamp", tie=tie))["S"]
+    prefix, upper = stamp_bounds("us-east", seq)
+    assert text.startswith(prefix)
+    assert (text < upper) is below  # Python compares str by code point, as DynamoDB by UTF-8
+
+
+def test_stamp_bounds_match_no_other_origin_or_writer() -> None:
+    prefix, _ = stamp_bounds("us-east", 10)
+    assert not encode(sample_meta(writer="stamp", origin="us-east-2"))["S"].startswith(prefix)
+    assert not encode(sample_meta(writer="client"))["S"].startswith(prefix)
+
+
+def test_binary_values_in_siblings_round_trip_as_bytes() -> None:
+    attrs = {"id": {"S": "k"}, "b": {"B": b"\x00\xff"}, "s": {"BS": [b"x", b"y"]},
+             "m": {"M": {"B": {"S": "a map entry named B"}}}}
+    meta = sample_meta(siblings=(Sibling(attrs, 1, 0, "us-east"), Sibling(ATTRS, 2, 0, "eu-west")))
+    assert decode(encode(meta)) == meta
+
+
+def test_a_crdt_state_and_plain_changes_round_trip() -> None:
+    state = {"M": {"t": {"S": "item"}, "a": {"M": {"n": {"N": "12"}}}}}
+    meta = sample_meta(crdt=state, crdt_base=state, crdt_changes={"M": {}})
+    assert decode(encode(meta)) == meta
+
+
+def test_the_mac_is_checked_before_the_body_is_parsed() -> None:
+    """A plain client's text is never parsed: a deeply nested body fails authentication, and
+    never raises RecursionError out of a reader."""
+    nested = "3+c" + "[" * 100_000 + "]" * 100_000 + "A" * 22
+    with pytest.raises(MetadataError, match="authentication failed"):
+        decode({"S": nested})
+
+
+@pytest.mark.parametrize("field", ["h", "q", "o", "d", "v"])
+def test_an_authenticated_body_missing_a_field_names_it(field: str) -> None:
+    head, body = body_of(encode(sample_meta()))
+    del body[field]
     with pytest.raises(MetadataError, match=f"malformed {META} attribute.*'{field}'"):
+        decode(resealed(head + json.dumps(body)))
+
+
+@pytest.mark.parametrize("head", ["3*c", "3+z"])
+def test_an_authenticated_bad_header_is_malformed(head: str) -> None:
+    _, body = body_of(encode(sample_meta()))
+    with pytest.raises(MetadataError, match="header"):
+        decode(resealed(head + json.dumps(body)))
+
+
+def test_an_authenticated_hlc_beyond_64_bits_is_out_of_range() -> None:
+    head, body = body_of(encode(sample_meta()))
+    body["h"] = 10**37
+    with pytest.raises(MetadataError, match="out of range"):
+        decode(resealed(head + json.dumps(body)))
+
+
+@pytest.mark.parametrize("raw", [{"S": "oops"}, {"N": "3"}, {"S": "4+c{}" + "A" * 22}])
+def test_decode_of_anything_else_raises_metadata_error(raw) -> None:
+    with pytest.raises(MetadataError):
         decode(raw)
-
-
-def test_decode_not_a_map_raises_metadata_error() -> None:
-    with pytest.raises(MetadataError, match=f"malformed {META}"):
-        decode({"S": "oops"})
 
 
 def test_decode_wrong_format_version_names_the_version() -> None:
     raw = encode(sample_meta())
-    raw["M"]["v"] = {"N": "1"}
-    with pytest.raises(MetadataError, match="unsupported metadata format 1"):
-        decode(raw)
+    with pytest.raises(MetadataError, match="unsupported metadata format '4'"):
+        decode({"S": "4" + raw["S"][1:]})
 
 
-def test_decode_unknown_writer_names_the_writer() -> None:
-    raw = encode(sample_meta())
+# Format 2, as georep wrote it before issue 16 (a nested map), sealed with LEGACY_SECRET.
+LEGACY_SECRET = b"legacy lab secret, 32 bytes long"
+LEGACY = {"M": {
+    "v": {"N": "2"}, "h": {"N": "111411200000000002"}, "q": {"N": "0"}, "o": {"S": "us-east"},
+    "w": {"S": "replicator"}, "t": {"BOOL": False}, "d": {"S": "c25f520e4bdc94ba2477"},
+    "vv": {"M": {"eu-west": {"L": [{"N": "111411200000065536"}, {"N": "7"}]},
+                 "us-east": {"L": [{"N": "111411200000000002"}, {"N": "0"}]}}},
+    "s": {"L": [
+        {"M": {"a": {"M": {"id": {"S": "k1"}, "v": {"N": "1"}, "b": {"B": b"\x00\xff"}}},
+               "h": {"N": "111411200000000002"}, "q": {"N": "0"}, "o": {"S": "us-east"},
+               "t": {"BOOL": False}}},
+        {"M": {"a": {"M": {"id": {"S": "k1"}, "v": {"N": "2"}}}, "h": {"N": "111411200000065536"},
+               "q": {"N": "7"}, "o": {"S": "eu-west"}, "t": {"BOOL": False}}}]},
+    "a": {"S": "b07dab8d841c8ec2d7d6c5e9e19e07bf"}}}
+
+
+def in_legacy_lab(fn):
+    def run():
+        use_secret(LEGACY_SECRET)
+        return fn()
+
+    return contextvars.copy_context().run(run)
+
+
+def test_format_2_items_written_before_issue_16_are_still_read() -> None:
+    meta = in_legacy_lab(lambda: decode(LEGACY))
+    assert (meta.writer, meta.origin, meta.tie) == ("replicator", "us-east", 0)
+    assert meta.vv["eu-west"] == (111411200000065536, 7)
+    assert [s.origin for s in meta.siblings] == ["us-east", "eu-west"]
+    assert meta.siblings[0].attrs["b"] == {"B": b"\x00\xff"}
+    rewritten = in_legacy_lab(lambda: decode(encode(meta)))  # the next write: format 3
+    assert rewritten == meta
+
+
+@pytest.mark.parametrize("field", ["v", "h", "q", "o", "w", "t", "d", "vv"])
+def test_format_2_missing_field_names_it(field: str) -> None:
+    raw = copy.deepcopy(LEGACY)
+    del raw["M"][field]
+    with pytest.raises(MetadataError, match=f"malformed {META} attribute.*'{field}'"):
+        in_legacy_lab(lambda: decode(raw))
+
+
+def test_format_2_changed_or_in_another_lab_fails_authentication() -> None:
+    raw = copy.deepcopy(LEGACY)
+    raw["M"]["w"] = {"S": "client"}
+    with pytest.raises(MetadataError, match="authentication failed"):
+        in_legacy_lab(lambda: decode(raw))
+    with pytest.raises(MetadataError, match="authentication failed"):
+        decode(LEGACY)  # this process's own secret
+
+
+def test_format_2_unknown_writer_and_format_1_are_named() -> None:
+    raw = copy.deepcopy(LEGACY)
     raw["M"]["w"] = {"S": "mallory"}
     with pytest.raises(MetadataError, match="unknown writer kind 'mallory'"):
         decode(raw)
-
-
-def test_decode_malformed_vector_entry_raises_metadata_error() -> None:
-    raw = encode(sample_meta())
-    raw["M"]["vv"]["M"]["us-east"] = {"L": [{"N": "1"}]}
-    with pytest.raises(MetadataError, match=f"malformed {META}"):
-        decode(raw)
-
-
-def test_decode_non_numeric_hlc_raises_metadata_error() -> None:
-    raw = encode(sample_meta())
-    raw["M"]["h"] = {"N": "soon"}
-    with pytest.raises(MetadataError, match=f"malformed {META}"):
+    raw["M"]["v"] = {"N": "1"}
+    with pytest.raises(MetadataError, match="unsupported metadata format 1"):
         decode(raw)
 
 
@@ -137,6 +253,7 @@ def test_digest_is_independent_of_map_key_order() -> None:
 
 def test_digest_ignores_the_metadata_attribute() -> None:
     assert digest({**ATTRS, META: encode(sample_meta())}) == digest(ATTRS)
+    assert digest({**ATTRS, META: LEGACY}) == digest(ATTRS)
 
 
 @pytest.mark.parametrize(

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
+from georep.core.meta import META, split
 from georep.testing import wait_for
 
 from ..support.helpers import RaceAfterRead, raw_items, stream_records
@@ -143,10 +146,11 @@ async def test_plain_client_writes_replicate(georep_lab, a, b):
     assert await lab.get(b, "users", "p1") == {"id": "p1", "n": 5}
     # The stamp the replicator gave the write is stored back at the source (by a write-back,
     # writer "stamp"; the destination's copy was written by the replicator).
-    stamped, applied = (raw_items(lab, r)["p1"]["_georep"]["M"] for r in (a, b))
-    assert stamped.pop("w") == {"S": "stamp"} and applied.pop("w") == {"S": "replicator"}
-    assert stamped.pop("a") != applied.pop("a")  # each authenticates its own writer
-    assert stamped == applied
+    raw = [raw_items(lab, r)["p1"][META] for r in (a, b)]
+    stamped, applied = (split(raw_items(lab, r)["p1"])[1] for r in (a, b))
+    assert stamped.writer == "stamp" and applied.writer == "replicator"
+    assert raw[0] != raw[1]  # each authenticates its own writer
+    assert replace(stamped, writer="replicator") == applied
 
     ddb.update_item(TableName="users", Key={"id": {"S": "p1"}}, UpdateExpression="SET n = :n",
                     ExpressionAttributeValues={":n": {"N": "6"}})
