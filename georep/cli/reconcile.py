@@ -23,10 +23,16 @@ app = typer.Typer()
 def reconcile(home: HomeOpt = None, as_json: JsonOpt = False,
               table: Annotated[str | None, typer.Option(help="Only this table.")] = None,
               timeout: Annotated[float, seconds_option(
-                  "Seconds to wait for the replicators to catch up.")] = 60) -> None:
-    """Redrive every link's DLQ, wait until every replicator has caught up, build a Merkle tree
-    per region from parallel segmented scans, repair the differing ranges with the table's
-    policy (conflicts go to the feed), and verify. Exits 0 iff the regions are proven equal."""
+                  "Seconds to wait for the replicators to catch up.")] = 60,
+              full: Annotated[bool, typer.Option(
+                  "--full", help="Scan every region in full, even where its tree is kept "
+                  "up to date from its stream (see 'What a reconcile proves' in the "
+                  "README).")] = False) -> None:
+    """Redrive every link's DLQ, wait until every replicator has caught up, bring a Merkle tree
+    per region up to date (from the stream records written since the last reconcile, or by a
+    full parallel scan the first time, when a tree cannot be trusted, or with --full), repair
+    the differing ranges with the table's policy (conflicts go to the feed), and verify. Exits
+    0 iff the regions are proven equal."""
     lab = live(home)
     if table is not None:
         lab.config.table(table)
@@ -40,7 +46,8 @@ def reconcile(home: HomeOpt = None, as_json: JsonOpt = False,
                     tasks[region] = progress.add_task(f"scan {region}", total=None)
                 progress.advance(tasks[region], n)
 
-        return run(lab, lambda lab: lab.reconcile(table, timeout=timeout, progress=advance))
+        return run(lab, lambda lab: lab.reconcile(table, timeout=timeout, progress=advance,
+                                                  full=full))
 
     if as_json:
         report = go(None)
@@ -63,11 +70,11 @@ def _render(report: dict[str, Any]) -> None:
     out.print(f"redrive: {delivered} dead letters delivered ({phases['redrive']} s); "
               f"replicators caught up ({phases['catch_up']} s)")
     t = Table(title="reconcile")
-    for col in ("table", "scanned", "ranges (differing)", "diverged", "repaired", "conflicts",
-                "scan s", "repair s", "verified"):
+    for col in ("table", "mode", "read", "ranges (differing)", "diverged", "repaired",
+                "conflicts", "scan s", "repair s", "verified"):
         t.add_column(col)
     for r in report["tables"]:
-        t.add_row(r["table"], ", ".join(f"{k}={v}" for k, v in r["scanned"].items()),
+        t.add_row(r["table"], r["mode"], _read(r),
                   f"{r['ranges']} ({r['ranges_differing']})", str(r["keys_diverged"]),
                   ", ".join(f"{k}={v}" for k, v in r["repaired"].items()) or "0",
                   str(r["conflicts"]), str(r["seconds"].get("scan")),
@@ -75,4 +82,14 @@ def _render(report: dict[str, Any]) -> None:
                   styled("[green]yes") if r["verified"]
                   else Text.assemble(("no", "red"), f": {r['why']}"))
     out.print(t)
+    for r in report["tables"]:
+        if r["mode"] == "full" and r["full_why"]:
+            out.print(f"{r['table']}: full scan: {r['full_why']}")
+
+
+def _read(r: dict[str, Any]) -> str:
+    """What the first phase read per region: stream records (incremental) or scanned items."""
+    if r["mode"] == "incremental":
+        return ", ".join(f"{k}={v} records" for k, v in r["stream_records"].items())
+    return ", ".join(f"{k}={v} items" for k, v in r["scanned"].items())
 

@@ -1,8 +1,9 @@
 """Merkle trees over key-hash ranges: how reconcile proves two regions hold the same items.
 
-Place in the data flow: reconcile streams each region's table through a :class:`TreeBuilder`
-(one item at a time, so a table never has to fit in memory), compares the trees, and fetches
-only the items of the ranges that differ.
+Place in the data flow: reconcile builds each region's :class:`Tree` from the item digests
+its store holds (:mod:`georep.engine.treestore`: from a scan, kept up to date from the stream),
+compares the trees, and fetches only the items of the ranges that differ. :class:`TreeBuilder`
+builds one from items directly.
 
 The key space is the 64-bit hash of an item's key, cut into ``2**depth`` equal ranges (leaves).
 A leaf's digest is the XOR of its items' digests, so items may arrive in any order and a leaf

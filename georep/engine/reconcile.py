@@ -3,16 +3,18 @@
 Place in the data flow: run after a heal (``georep reconcile``, ``Lab.reconcile``), once the
 runtime has redriven the DLQs and waited for the replicators to catch up. For each table:
 
-1. scan every region with parallel segmented Scans, streaming each item into a Merkle tree over
-   key-hash ranges (:mod:`georep.core.merkle`) and its key into a spill file on disk, so no
-   table is ever held in memory;
+1. bring each region's tree up to date (:mod:`georep.engine.aae`): from its persistent store
+   and the stream records written since (*incremental*), or by parallel segmented Scans into
+   a store on disk (*full*: the first time, when a store cannot be trusted, or asked for), so
+   no table is ever held in memory;
 2. compare the trees and fetch (BatchGetItem) only the keys of the ranges that differ;
 3. merge each divergent key's versions with the table's policy (conflicts go to the feed) and
    write the result to every region that differs, conditionally (``Applier.apply``, writer
    ``reconcile``), so a client write racing the repair is merged, never lost; a key holding a
    plain client's write that no replicator stamped is left alone and reported (``unstamped``),
    and the report is then not verified;
-4. verify: re-read every repaired key in every region, update the trees and compare again.
+4. verify: re-read every key of the differing ranges in every region, update the trees (and
+   the stores) and compare again.
 
 With an ``emit`` callable (the lab's event log), each phase ends with a ``reconcile-phase``
 event and every (key, region) a repair wrote is a ``reconcile-repair`` event.
@@ -32,18 +34,18 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from ..aws.conflicts import ConflictFeed, of_conflict
-from ..aws.errors import classify
 from ..aws.tombstones import TombstoneStore
 from ..aws.values import to_python
 from ..config import Table
-from ..core.merkle import Tree, TreeBuilder, depth_for, differing_leaves, item_digest
+from ..core.merkle import Tree, depth_for, differing_leaves, item_digest
 from ..core.meta import Version, key_id, key_of
 from ..core.policies import policy_named
 from ..errors import UnstampedDestination
+from .aae import Trees, build, retry
 from .apply import Applier
 from .burial import buried_item
+from .treestore import TreeStore
 
-SEGMENTS = 4
 REPAIRS_IN_FLIGHT = 16
 
 
@@ -51,7 +53,11 @@ REPAIRS_IN_FLIGHT = 16
 class TableReport:
     table: str
     depth: int = 0
-    scanned: dict[str, int] = field(default_factory=dict)  # region -> keys scanned
+    mode: str = "full"  # full: every region scanned; incremental: trees caught up from streams
+    full_why: str | None = None  # why a full scan (None: incremental, or no persistent trees)
+    scanned: dict[str, int] = field(default_factory=dict)  # region -> items a scan read
+    stream_records: dict[str, int] = field(default_factory=dict)  # region -> records read
+    items: dict[str, int] = field(default_factory=dict)  # region -> items in its tree
     ranges: int = 0
     ranges_differing: int = 0
     keys_diverged: int = 0
@@ -85,55 +91,11 @@ def _fold(policy, appliers: dict[str, Applier], fetched: dict[str, dict[str, dic
     return final, conflicts
 
 
-async def scan_region(client, table: Table, depth: int, spill: Path,
-                      progress: Callable[[int], None] | None = None,
-                      buried: set[str] | None = None) -> TreeBuilder:
-    """Stream a region's table into a Merkle tree; write ``leaf, digest, key`` lines to
-    ``spill`` (the keys of a differing range are read back from it, never held in memory).
-    ``buried`` receives the keys of tombstone items: deletes that did not finish."""
-    builder = TreeBuilder(depth)
-    lock = asyncio.Lock()
-    with spill.open("w") as out:
-
-        async def segment(n: int) -> None:
-            kw: dict[str, Any] = {"TableName": table.name, "ConsistentRead": True,
-                                  "Segment": n, "TotalSegments": SEGMENTS}
-            while True:
-                page = await _retry(lambda: client.scan(**kw))
-                async with lock:
-                    for item in page.get("Items", []):
-                        kid = key_id(key_of(item, table.key_names))
-                        leaf = builder.add(kid, item)
-                        out.write(f"{leaf}\t{item_digest(kid, item)}\t{kid}\n")
-                        if buried is not None and buried_item(item) is not None:
-                            buried.add(kid)
-                if progress:
-                    progress(len(page.get("Items", [])))
-                if "LastEvaluatedKey" not in page:
-                    return
-                kw["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-
-        await asyncio.gather(*(segment(n) for n in range(SEGMENTS)))
-    return builder
-
-
-async def _retry(call, attempts: int = 5):
-    """A region call retried on transient errors (a busy emulator), with a short backoff."""
-    for attempt in range(attempts):
-        try:
-            return await call()
-        except Exception as exc:  # classified: only retriable errors are tried again
-            if not classify(exc).retriable or attempt == attempts - 1:
-                raise
-            await asyncio.sleep(0.2 * 2 ** attempt)
-    raise AssertionError("unreachable")
-
-
 async def _rows(client, table: Table, keys: list[str],
                 have: dict[str, dict]) -> dict[str, Version]:
     """The tombstone rows' versions of the keys without an item."""
     store = TombstoneStore(client, table.name)
-    found = await _retry(lambda: store.get_many(k for k in keys if k not in have))
+    found = await retry(lambda: store.get_many(k for k in keys if k not in have))
     return {k: row.version for k, row in found.items() if row.version is not None}
 
 
@@ -143,7 +105,7 @@ async def _fetch(client, table: Table, keys: list[str]) -> dict[str, dict]:
         request = {table.name: {"Keys": [json.loads(k) for k in keys[start:start + 100]],
                                 "ConsistentRead": True}}
         while request:
-            resp = await _retry(lambda r=request: client.batch_get_item(RequestItems=r))
+            resp = await retry(lambda r=request: client.batch_get_item(RequestItems=r))
             for item in resp.get("Responses", {}).get(table.name, []):
                 out[key_id(key_of(item, table.key_names))] = item
             request = resp.get("UnprocessedKeys") or None
@@ -152,19 +114,26 @@ async def _fetch(client, table: Table, keys: list[str]) -> dict[str, dict]:
 
 async def reconcile_table(clients: dict[str, Any], table: Table, *, clock=time.time,
                           progress: Callable[[str, int], None] | None = None,
-                          emit: Callable[..., Any] | None = None) -> TableReport:
+                          emit: Callable[..., Any] | None = None,
+                          trees: Trees | None = None) -> TableReport:
     """Repair ``table`` across the regions of ``clients`` and verify them equal. ``emit``, if
     given, records a ``reconcile-phase`` event at the end of each phase (its ``seconds`` on
-    ``clock``, the lab's) and a ``reconcile-repair`` event for each key a repair wrote."""
+    ``clock``, the lab's) and a ``reconcile-repair`` event for each key a repair wrote.
+    ``trees``: where the regions' trees persist (:class:`georep.engine.aae.Trees`); without
+    it, every region is scanned in full."""
     run = _Reconcile(clients, table, clock, emit)
     estimate = max([0, *[(await c.describe_table(TableName=table.name))["Table"].get(
         "ItemCount", 0) for c in clients.values()]])
     run.report.depth = depth_for(estimate)
     with tempfile.TemporaryDirectory(prefix="georep-reconcile-") as tmp:
-        await run.scan(Path(tmp), progress)
-        await run.compare()
-    await run.repair()
-    await run.verify()
+        try:
+            await run.scan(trees or Trees(), Path(tmp), progress)
+            await run.compare()
+            await run.repair()
+            await run.verify()
+        finally:
+            for store in run.stores.values():
+                store.close()
     return run.report
 
 
@@ -179,8 +148,8 @@ class _Reconcile:
         self.regions = list(clients)
         self.buried: set[str] = set()  # keys of tombstone items: deletes that did not finish
         self.trees: dict[str, Tree] = {}
-        self.spills: dict[str, Path] = {}
-        self.scanned: dict[str, dict[str, int]] = {}  # per region, digests as scanned
+        self.stores: dict[str, TreeStore] = {}
+        self.scanned: dict[str, dict[str, int]] = {}  # per region, digests in its tree
         self.ordered: list[str] = []  # the keys of the differing ranges (and buried ones)
         self.fetched: dict[str, dict[str, dict]] = {}
         self.rows: dict[str, dict[str, Version]] = {}
@@ -198,16 +167,17 @@ class _Reconcile:
     def _key(self, attrs: dict) -> Any:
         return to_python(key_of(attrs, self.table.key_names))
 
-    async def scan(self, tmp: Path, progress: Callable[[str, int], None] | None) -> None:
-        report, regions = self.report, self.regions
-        self.spills = {r: tmp / f"{r}.keys" for r in regions}
-        builders = await asyncio.gather(*(
-            scan_region(self.clients[r], self.table, report.depth, self.spills[r],
-                        (lambda n, r=r: progress(r, n)) if progress else None, self.buried)
-            for r in regions))
-        self.trees = {r: b.tree for r, b in zip(regions, builders, strict=True)}
-        report.scanned = {r: b.items for r, b in zip(regions, builders, strict=True)}
-        self._phase("scan", scanned=dict(report.scanned))
+    async def scan(self, trees: Trees, tmp: Path,
+                   progress: Callable[[str, int], None] | None) -> None:
+        report = self.report
+        built = await build(self.clients, self.table, trees, tmp, progress)
+        self.stores = built.stores
+        report.mode, report.full_why = built.mode, built.why
+        report.scanned, report.stream_records = built.scanned, built.records
+        for r, store in self.stores.items():
+            self.trees[r], report.items[r] = store.tree(report.depth)
+        self._phase("scan", mode=report.mode, scanned=dict(report.scanned),
+                    stream_records=dict(report.stream_records))
 
     async def compare(self) -> None:
         report = self.report
@@ -215,14 +185,10 @@ class _Reconcile:
         differing = set(differing_leaves(self.trees.values()))
         report.ranges_differing = len(differing)
         keys: set[str] = set()
-        self.scanned = {r: {} for r in self.regions}
-        for r, spill in self.spills.items():
-            with spill.open() as f:
-                for line in f:
-                    leaf, dig, kid = line.rstrip("\n").split("\t", 2)
-                    if int(leaf) in differing:
-                        keys.add(kid)
-                        self.scanned[r][kid] = int(dig)
+        for r, store in self.stores.items():
+            self.scanned[r] = store.keys_in(differing, report.depth)
+            keys.update(self.scanned[r])
+            self.buried.update(store.buried())
         self.ordered = sorted(keys | self.buried)
         for r in self.regions:
             self.fetched[r] = await _fetch(self.clients[r], self.table, self.ordered)
@@ -300,10 +266,12 @@ class _Reconcile:
         report = self.report
         for r in self.regions:
             after = await _fetch(self.clients[r], self.table, self.ordered)
-            for kid in self.ordered:
-                new = after.get(kid)
-                self.trees[r].replace(kid, self.scanned[r].get(kid),
-                                      item_digest(kid, new) if new else None)
+            fresh = [(kid, item_digest(kid, after[kid]) if kid in after else None,
+                      kid in after and buried_item(after[kid]) is not None)
+                     for kid in self.ordered]
+            for kid, digest, _ in fresh:
+                self.trees[r].replace(kid, self.scanned[r].get(kid), digest)
+            self.stores[r].load(fresh)  # as read now: the stream's next records follow it
         report.still_differing = differing_leaves(self.trees.values())
         report.verified = not report.still_differing and not report.unstamped and not report.failed
         report.why = _why(report)

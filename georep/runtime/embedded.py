@@ -148,6 +148,12 @@ class Lab(EngineFaults, LabData):
                          regions={n: e.url for n, e in self.endpoints.items()},
                          startup_s=round(time.perf_counter() - t0, 3))
 
+    def _tree_folder(self) -> Path | None:
+        return self.run_path / "trees" if self.run_path is not None else None
+
+    async def _streams_client(self, stack, region: str):
+        return self.async_client(region, "dynamodbstreams")
+
     def async_client(self, region: str, service: str = "dynamodb"):
         """The lab's own aiobotocore client of ``service`` (dynamodb, dynamodbstreams or sqs)
         in ``region``, straight to its endpoint; open for the lab's life."""

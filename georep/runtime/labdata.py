@@ -14,15 +14,18 @@ same ``write`` event on both (a plain AWS client's write too, when its driver re
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from ..aws.clients import sync_client
 from ..aws.conflicts import ConflictFeed
 from ..aws.values import to_python
 from ..core.meta import split
+from ..engine.aae import Trees
 from ..engine.reconcile import reconcile_table
 from ..errors import LabError
 from .events import read_events
@@ -46,6 +49,14 @@ def _sums(redrive: dict[str, dict[str, Any]]) -> dict[str, int]:
 
 
 class LabData:
+    def _tree_folder(self) -> Path | None:
+        """Where reconcile keeps each region's tree between runs (None: nowhere, scan in
+        full every time)."""
+        return None
+
+    async def _streams_client(self, stack: contextlib.AsyncExitStack, region: str):
+        """A dynamodbstreams client of ``region`` for reconcile, open until ``stack`` closes."""
+        raise NotImplementedError
     # -- data ------------------------------------------------------------------------------
 
     def endpoint(self, region: str) -> str:
@@ -206,10 +217,12 @@ class LabData:
             await asyncio.sleep(0.2)
 
     async def reconcile(self, table: str | None = None, *, timeout: float = 60.0,
-                        progress=None) -> dict[str, Any]:
+                        progress=None, full: bool = False) -> dict[str, Any]:
         """Redrive every DLQ, wait for the replicators, then repair and verify with Merkle
         trees (:mod:`georep.engine.reconcile`). ``verified`` says whether the regions are
-        proven equal."""
+        proven equal. The trees persist between runs where the lab keeps them
+        (:meth:`_tree_folder`) and are caught up from the streams; ``full`` scans every region
+        instead."""
         tables = [self.config.table(table)] if table else list(self.config.tables)
         out: dict[str, Any] = {"redrive": {}, "seconds": {}}
         self.events.emit("reconcile-start", tables=[t.name for t in tables])
@@ -226,9 +239,16 @@ class LabData:
         self.events.emit("reconcile-phase", table=None, phase="redrive",
                          seconds=round(self.clock() - at, 3), **_sums(out["redrive"]))
         clients = {r.name: self.clients[r.name] for r in self.config.regions}
-        reports = [await reconcile_table(clients, t, clock=self.clock, progress=progress,
-                                         emit=self.events.emit)
-                   for t in tables]
+        async with contextlib.AsyncExitStack() as stack:
+            trees = Trees(self._tree_folder(), full=full, links={
+                r.name: [f"{s}>{d}" for s, d in self.config.links if s == r.name]
+                for r in self.config.regions})
+            if trees.folder is not None:
+                trees.streams = {r.name: await self._streams_client(stack, r.name)
+                                 for r in self.config.regions}
+            reports = [await reconcile_table(clients, t, clock=self.clock, progress=progress,
+                                             emit=self.events.emit, trees=trees)
+                       for t in tables]
         out["tables"] = [r.__dict__ for r in reports]
         out["verified"] = all(r.verified for r in reports)
         self.events.emit("reconcile", verified=out["verified"],

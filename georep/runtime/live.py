@@ -96,6 +96,12 @@ class LiveLab(LabData):
         await self._stack.aclose()
         self.events.close()
 
+    def _tree_folder(self) -> Path | None:
+        return self.home.path / "trees"
+
+    async def _streams_client(self, stack, region: str):
+        return await stack.enter_async_context(self._region_client(region, "dynamodbstreams"))
+
     def _region_client(self, region: str, service: str, **kw):
         return region_client(self._session, service, self.config.region(region),
                              self.state["regions"][region], **kw)

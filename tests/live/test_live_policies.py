@@ -122,7 +122,13 @@ def test_reconcile_repairs_and_proves_the_regions_equal(lab):
     assert item(lab, "us-east", "b") == {"id": "b", "v": "2"}
     again = json.loads(ok(lab, "reconcile", "--json"))
     assert again["verified"] and again["tables"][0]["keys_diverged"] == 0
-    assert "verified" in ok(lab, "reconcile")
+    # the trees persist in the lab's home: the second reconcile read the streams, not the tables
+    assert again["tables"][0]["mode"] == "incremental"
+    assert again["tables"][0]["scanned"] == {"us-east": 0, "eu-west": 0}
+    assert (lab / "trees" / "us-east" / "users.sqlite3").is_file()
+    shown = ok(lab, "reconcile", "--full")
+    assert "full scan: a full scan was asked for" in shown and "verified" in shown
+    assert "incremental" in ok(lab, "reconcile")
     ok(lab, "partition", "us-east", "eu-west")
     refused = georep(lab, "reconcile", "--timeout", "2")
     assert refused.returncode != 0 and "did not catch up" in refused.stderr
