@@ -37,7 +37,10 @@ ITEM_MAX = 400_000  # DynamoDB: 400 KB (moto refuses above 405,000 by its own co
 META_ROOM = 4_096  # for georep's metadata: stamp, origin, writer, digest, a vector of regions
 HASH_KEY_MAX = 2_048
 RANGE_KEY_MAX = 1_024
-CRDT_ATTR_ROOM = 128  # measured: a register's envelope and stamp in the CRDT state's JSON
+CRDT_ATTR_ROOM = 224  # measured: a register's envelope, stamp and reset stamp in the CRDT
+# state's JSON with a 32-character region name (the estimate before any read: check_item
+# measures the encoded state itself)
+VECTOR_ROOM = 1_024  # a replica's copy of an item may carry a longer version vector
 ROW_ID_MAX = 2_048  # the hash key of georep's tombstone and stamp rows
 ROW_ID_PREFIX = len("stamp||")  # the longest row prefix: "stamp|" + table + "|"
 
@@ -104,3 +107,16 @@ def check_write(table, key: Mapping[str, Any], values: Mapping[str, Any], key_id
         raise LimitError(f"{where}: the item is {size:,} bytes{why}; DynamoDB holds at most "
                          f"{ITEM_MAX:,} bytes per item and georep keeps {META_ROOM:,} for its "
                          f"metadata, so at most {budget:,}; nothing was written")
+
+
+def check_item(table, item: Mapping[str, Mapping[str, Any]]) -> None:
+    """Refuse (LimitError) an encoded item (metadata included) that leaves DynamoDB no room for
+    its version vector to grow: the exact check of a crdt write, whose CRDT state's size in the
+    metadata string only its encoding tells."""
+    size = item_size(item)
+    budget = ITEM_MAX - VECTOR_ROOM
+    if size > budget:
+        raise LimitError(f"table {table.name}: the item with its CRDT state is {size:,} bytes; "
+                         f"DynamoDB holds at most {ITEM_MAX:,} bytes per item and georep keeps "
+                         f"{VECTOR_ROOM:,} for its version vector, so at most {budget:,}; "
+                         "nothing was written")

@@ -19,6 +19,7 @@ stream reported since. The second is only as good as the stream: see docs/design
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,9 +32,9 @@ from ..aws.tables import stream_arn
 from ..config import Table
 from ..core.merkle import item_digest
 from ..core.meta import key_id, key_of
-from ..errors import CheckpointUnreadable
+from ..errors import CheckpointUnreadable, LabError
 from .burial import buried_item
-from .treestore import TreeStore, TreeUntrusted, catch_up
+from .treestore import TreeBusy, TreeStore, TreeUntrusted, catch_up
 
 SEGMENTS = 4
 Positions = dict[str, tuple[str | None, bool]]
@@ -48,6 +49,7 @@ class Trees:
     streams: dict[str, Any] = field(default_factory=dict)  # region -> dynamodbstreams client
     links: dict[str, list[str]] = field(default_factory=dict)  # region -> its outgoing links
     full: bool = False  # scan in full even where a store is trusted
+    wait_s: float = 60.0  # for a store another reconcile holds
 
 
 @dataclass
@@ -71,7 +73,14 @@ async def build(clients: dict[str, Any], table: Table, trees: Trees, tmp: Path,
             strict=True))
         return Built(stores, "full", None, scanned, dict.fromkeys(regions, 0))
     assert trees.folder is not None
-    stores = {r: TreeStore(trees.folder / r / f"{table.name}.sqlite3") for r in regions}
+    stores: dict[str, TreeStore] = {}
+    try:
+        for r in regions:
+            stores[r] = await _held(trees.folder / r / f"{table.name}.sqlite3", trees.wait_s)
+    except BaseException:
+        for store in stores.values():
+            store.close()
+        raise
     readers = {r: StreamReader(trees.streams[r], await stream_arn(clients[r], table.name))
                for r in regions}
     why = "a full scan was asked for" if trees.full else next(
@@ -97,6 +106,19 @@ async def build(clients: dict[str, Any], table: Table, trees: Trees, tmp: Path,
     done = await asyncio.gather(*(full(r) for r in regions))
     return Built(stores, "full", why, {r: d[0] for r, d in zip(regions, done, strict=True)},
                  {r: d[1] for r, d in zip(regions, done, strict=True)})
+
+
+async def _held(path: Path, wait_s: float) -> TreeStore:
+    """The store at ``path`` once no other reconcile holds it; LabError after ``wait_s``."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            return TreeStore(path)
+        except TreeBusy as exc:
+            if time.monotonic() >= deadline:
+                raise LabError(f"{exc}; waited {wait_s:.0f}s: run one reconcile at a time"
+                               ) from None
+            await asyncio.sleep(0.1)
 
 
 async def _scan(client, table: Table, store: TreeStore, arn: str, base: Positions, region: str,

@@ -24,6 +24,7 @@ is gone before it finished it, or the stream no longer holds the records after i
 
 from __future__ import annotations
 
+import fcntl
 import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
@@ -58,10 +59,24 @@ def leaf_of(kid: str) -> int:
     return key_hash(kid) >> (HASH_BITS - LEAF_BITS)
 
 
+class TreeBusy(Exception):
+    """Another reconcile holds the store."""
+
+
 class TreeStore:
+    """Held by one reconcile at a time (an exclusive lock on ``<store>.lock``, released by
+    :meth:`close` or when the process dies): two reconciles sharing a store could each read it
+    while the other resets it. :class:`TreeBusy` when another holds it."""
+
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
+        self._lock = open(path.with_name(path.name + ".lock"), "a")  # noqa: SIM115
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._lock.close()
+            raise TreeBusy(f"another reconcile is using {path}") from None
         self.db = sqlite3.connect(path, timeout=60, isolation_level=None)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
@@ -69,6 +84,7 @@ class TreeStore:
 
     def close(self) -> None:
         self.db.close()
+        self._lock.close()  # and with it the lock
 
     def _info(self, k: str) -> str | None:
         row = self.db.execute("SELECT v FROM info WHERE k = ?", (k,)).fetchone()

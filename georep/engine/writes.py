@@ -23,7 +23,7 @@ from ..config import Table
 from ..core.crdt import ItemState
 from ..core.crdt_policy import CRDTs, apply_ops, register_value, values_of
 from ..core.hlc import HybridClock, Timestamp
-from ..core.limits import check_write
+from ..core.limits import check_item, check_write
 from ..core.meta import (
     MAX_CLOCK_OFFSET_MS,
     META,
@@ -214,6 +214,7 @@ class RegionWriter:
                                    ) from None
             version = stamp(body, meta, origin=self.region, ts=ts, tombstone=not state.exists())
             version = Version(body, replace(version.meta, crdt=crdt))
+            check_item(table, version.item())
             if await self._write_version(table, version, current):
                 if replaced is not None:
                     replaced.append(current)

@@ -39,10 +39,13 @@ from ..errors import GeorepError, LabError
 from .home import LabHome, pid_alive
 from .linkproc import stats_path
 
-# live items: no metadata, or metadata that is not a tombstone's (format 3: a string not
-# beginning "3-"; format 2, still read: a map whose "t" is false)
-LIVE_FILTER = ("attribute_not_exists(#m) OR #m.#t = :f OR "
-               "(attribute_type(#m, :s) AND NOT begins_with(#m, :tomb))")
+# live items: all but those whose metadata says tombstone (format 3: a string beginning "3-";
+# format 2, still read: a map whose "t" is true). Metadata a plain client wrote that says
+# neither (a number, a list, any other string) is a plain write: live. A forged string
+# beginning "3-" counts as a tombstone until its stamp is written back (a filter cannot check
+# the keyed hash).
+LIVE_FILTER = ("NOT (attribute_type(#m, :s) AND begins_with(#m, :tomb)) AND "
+               "NOT #m.#t = :true")
 
 
 def authorized(given: str, token: str) -> bool:
@@ -205,10 +208,12 @@ async def run_control(app: web.Application) -> tuple[web.AppRunner, int]:
     return runner, site._server.sockets[0].getsockname()[1]
 
 
-async def _count(client, table: str) -> int | None:
+async def count_live(client, table: str) -> int | None:
+    """Live items in ``table`` (tombstone items of unfinished deletes excluded); None if the
+    region does not answer within 5 s a page."""
     kw = {"TableName": table, "Select": "COUNT", "FilterExpression": LIVE_FILTER,
           "ExpressionAttributeNames": {"#m": "_georep", "#t": "t"},
-          "ExpressionAttributeValues": {":f": {"BOOL": False}, ":s": {"S": "S"},
+          "ExpressionAttributeValues": {":true": {"BOOL": True}, ":s": {"S": "S"},
                                         ":tomb": {"S": TOMBSTONE_PREFIX}}}
     total = 0
     try:
@@ -225,7 +230,7 @@ async def _count(client, table: str) -> int | None:
 async def lab_status(sup) -> dict[str, Any]:
     regions = {}
     for name, proc in sup.regions.items():
-        counts = {t.name: await _count(sup.clients[name], t.name) for t in sup.config.tables}
+        counts = {t.name: await count_live(sup.clients[name], t.name) for t in sup.config.tables}
         up = proc.alive() and all(c is not None for c in counts.values())
         regions[name] = {"url": proc.url, "pid": proc.pid, "up": up, "items": counts}
     return {"run_id": sup.run_id, "home": str(sup.home.path), "regions": regions,

@@ -11,7 +11,8 @@ import json
 import pytest
 
 from georep.core.hlc import Timestamp
-from georep.core.meta import META, digest, split
+from georep.core.meta import META, digest, split, stamp
+from georep.runtime.control import count_live
 
 from ..support.helpers import raw_items
 
@@ -117,3 +118,20 @@ async def test_a_replicated_hlc_far_ahead_is_not_followed_by_the_local_clock(geo
     await settled_everywhere(lab, "k", {"id": "k", "v": "today"})  # it had seen tomorrow
     assert await lab.conflicts("users", "k") == []
     assert Timestamp.unpack(v.meta.hlc) < Timestamp(lab.physical_ms(B), 0)
+
+
+async def test_status_counts_plain_writes_whatever_metadata_they_carry(georep_lab):
+    """``georep status``'s item count: a plain write whose ``_georep`` is a number, a list, a
+    map without ``t`` or any other string is live; georep's tombstone items are not."""
+    lab = georep_lab
+    await lab.stop_replicator(B, A)  # no stamp write-back replaces the metadata meanwhile
+    shapes = {"n": {"N": "1"}, "bool": {"BOOL": True}, "map": {"M": {"v": {"N": "1"}}},
+              "list": {"L": []}, "str": {"S": "hello"}, "none": None}
+    for k, meta in shapes.items():
+        item = {"id": {"S": k}, "v": {"S": "x"}, **({META: meta} if meta else {})}
+        lab.client(B).put_item(TableName="users", Item=item)
+    await lab.put(B, "users", "stamped", {"v": "y"})
+    tomb = {"id": {"S": "tomb"}, META: stamp(
+        {"id": {"S": "tomb"}}, None, origin=B, ts=Timestamp(1, 0), tombstone=True).item()[META]}
+    lab.client(B).put_item(TableName="users", Item=tomb)  # a delete that did not finish
+    assert await count_live(lab.async_client(B), "users") == len(shapes) + 1

@@ -4,6 +4,8 @@ and nothing is written."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from georep.config import KeyAttr, Table
@@ -129,3 +131,18 @@ async def test_lab_put_refuses_a_value_dynamodb_cannot_hold_in_one_line(georep_l
         await georep_lab.put("us-east", "users", "k", {"n": value})
     assert await georep_lab.get("us-east", "users", "k") is None
 
+
+
+@pytest.mark.asyncio
+async def test_a_crdt_state_too_large_for_its_item_is_refused_before_writing(georep_lab):
+    """An OR-set keeps a dot per element: its state, inside the metadata string, is about four
+    times its values, more than the estimate before the read allows for. The write path
+    measures the encoded item and refuses it with one line."""
+    lab = georep_lab
+    table = replace(lab.config.tables[0], policy="crdt", crdt={"tags": "orset"})
+    ops = [("tags", "+=", f"element-{i:06d}") for i in range(7_000)]
+    check_write(table, {"id": s("k")}, {"tags": {"SS": [o[2] for o in ops]}}, KID)  # passes
+    lab.config = replace(lab.config, tables=(table, *lab.config.tables[1:]))
+    with pytest.raises(LimitError, match=r"with its CRDT state is [\d,]+ bytes.*at most 398,976"):
+        await lab.crdt("us-east", "users", "k", ops)
+    assert await lab.get("us-east", "users", "k") is None

@@ -8,7 +8,7 @@ import pytest
 
 from georep.config import KeyAttr, Table
 from georep.core.merkle import differing_leaves
-from georep.engine.treestore import TreeStore, change_of
+from georep.engine.treestore import TreeBusy, TreeStore, change_of
 
 
 def record(seq: int, key: str, value: str | None, event: str = "MODIFY") -> dict:
@@ -64,3 +64,11 @@ def test_a_store_is_trusted_only_once_sealed_and_only_for_its_stream(tmp_path):
     assert store.trusted_for("arn-2") == "the table's stream changed since the tree was built"
     store.distrust()
     assert store.trusted_for("arn-1") is not None
+
+
+def test_one_reconcile_at_a_time_holds_a_store(tmp_path):
+    first = TreeStore(tmp_path / "t.db")
+    with pytest.raises(TreeBusy, match="another reconcile is using"):
+        TreeStore(tmp_path / "t.db")
+    first.close()
+    TreeStore(tmp_path / "t.db").close()

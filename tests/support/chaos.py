@@ -325,6 +325,9 @@ async def run_chaos(opts: ChaosOptions, workdir: Path) -> ChaosRun:
     t0 = time.monotonic()
     async with Lab.embedded(chaos_config(workdir, opts.regions), run_dir=workdir / "runs",
                             seed=opts.seed) as lab:
+        # a first reconcile builds every region's tree: the last one is then incremental,
+        # its trees caught up from the streams over the whole run
+        await lab.reconcile(timeout=60)
         seconds["start"] = round(time.monotonic() - t0, 1)
         deadline = time.monotonic() + opts.seconds
         names = [r.name for r in lab.config.regions]
@@ -356,8 +359,9 @@ async def _heal_and_reconcile(lab: Lab, timeout: float = 60.0) -> dict[str, Any]
         report = await lab.reconcile(timeout=timeout)
         await lab.settle(timeout=timeout)
         out = {"verified": report["verified"], "redrive": report["redrive"],
-               "tables": [{k: t.get(k) for k in ("table", "verified", "diverged",
-                                                  "repaired", "conflicts") if k in t}
+               "tables": [{k: t.get(k) for k in ("table", "mode", "stream_records",
+                                                  "verified", "keys_diverged", "repaired",
+                                                  "conflicts") if k in t}
                           for t in report["tables"]]}
     except Exception as exc:
         cause = exc.__cause__ or exc  # a replicator's death: its own traceback
