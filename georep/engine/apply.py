@@ -50,7 +50,7 @@ State = tuple[dict | None, Version | None]
 
 READ_CHUNK = 50  # keys per BatchGetItem (its limit is 100: an item and a row per key)
 MAX_ROUNDS = 20  # re-read rounds for a key whose conditional write keeps losing races
-IN_FLIGHT = 8  # conditional PutItems at once per applier
+IN_FLIGHT = 16  # conditional PutItems at once per applier (the client pool holds 16)
 
 
 @dataclass

@@ -42,11 +42,11 @@ from ..core.meta import Version, key_id, key_of
 from ..core.policies import policy_named
 from ..errors import UnstampedDestination
 from .aae import Trees, build, retry
-from .apply import Applier
+from .apply import Applier, ApplyResult
 from .burial import buried_item
 from .treestore import TreeStore
 
-REPAIRS_IN_FLIGHT = 16
+REPAIR_CHUNK = 50  # keys per apply: one BatchGetItem, then its conditional writes
 
 
 @dataclass
@@ -208,8 +208,7 @@ class _Reconcile:
                 await ConflictFeed(self.clients[r]).record(self._entries(r, [c]))
                 report.conflicts += 1
             applier.journal = journal
-        gate = asyncio.Semaphore(REPAIRS_IN_FLIGHT)
-        jobs = []
+        todo: list[tuple[str, Version, list]] = []
         for kid in self.ordered:
             digests = {item_digest(kid, self.fetched[r][kid]) if kid in self.fetched[r] else None
                        for r in regions}
@@ -222,43 +221,59 @@ class _Reconcile:
                 # metadata). Nothing honest to merge it with, and it must not be replaced.
                 report.unstamped.append(to_python(json.loads(kid)))
                 continue
-            final, conflicts = folded
-            jobs.extend(self._repair(appliers[r], gate, kid, final, conflicts) for r in regions)
-        await asyncio.gather(*jobs)
+            todo.append((kid, *folded))
+        await asyncio.gather(*(self._repair_region(appliers[r], todo) for r in regions))
         self._phase("repair", keys_diverged=report.keys_diverged, repaired=dict(report.repaired),
                     unstamped=len(report.unstamped), failed=len(report.failed))
 
-    async def _repair(self, applier: Applier, gate: asyncio.Semaphore, kid: str,
-                      final: Version, conflicts: list) -> None:
-        """Write ``final`` to the applier's region, unless it holds that version already."""
+    async def _repair_region(self, applier: Applier,
+                             todo: list[tuple[str, Version, list]]) -> None:
+        """Write each merged version to the applier's region, unless it holds it already: in
+        batches (a BatchGetItem and up to 16 conditional writes at once, as an apply does)."""
         r, report = applier.region, self.report
-        have = self.fetched[r].get(kid)
-        if (have is not None and buried_item(have) is None
-                and item_digest(kid, have) == item_digest(kid, final.item())):
-            return  # this region already holds the merged version (a tombstone item: buried)
-        # The fold's conflicts reach the feed before the write (a crash after it cannot lose
-        # them; at worst an interrupted reconcile names a conflict it did not yet resolve).
-        if conflicts:
-            await ConflictFeed(self.clients[r]).record(self._entries(r, conflicts))
-            report.conflicts += len(conflicts)
+        need, entries = [], []
+        for kid, final, conflicts in todo:
+            have = self.fetched[r].get(kid)
+            if (have is not None and buried_item(have) is None
+                    and item_digest(kid, have) == item_digest(kid, final.item())):
+                continue  # the region holds the merged version (a tombstone item: buried)
+            need.append(final)
+            entries.extend(self._entries(r, conflicts))
+        # The fold's conflicts reach the feed before the writes (a crash after them cannot
+        # lose an entry; at worst an interrupted reconcile names a conflict it did not resolve).
+        if entries:
+            await ConflictFeed(self.clients[r]).record(entries)
+            report.conflicts += len(entries)
+        for start in range(0, len(need), REPAIR_CHUNK):
+            chunk = need[start:start + REPAIR_CHUNK]
+            try:
+                self._tally(r, await applier.apply(chunk))
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") != "ValidationException":
+                    raise
+                for final in chunk:  # one key the region refuses: find it, repair the others
+                    await self._repair_one(applier, final)
+
+    async def _repair_one(self, applier: Applier, final: Version) -> None:
         try:
-            async with gate:
-                result = await applier.apply([final])
+            self._tally(applier.region, await applier.apply([final]))
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "ValidationException":
                 raise
-            report.failed.append({"key": self._key(final.attrs), "region": r,
-                                  "error": str(exc)[:300]})
-            return
-        if result.blocked:  # a plain client wrote it meanwhile: its stamp comes first
-            report.unstamped.append(self._key(final.attrs))
-            return
-        written = [o.written for o in result.outcomes if o.written is not None]
-        if written:
+            self.report.failed.append({"key": self._key(final.attrs), "region": applier.region,
+                                       "error": str(exc)[:300]})
+
+    def _tally(self, r: str, result: ApplyResult) -> None:
+        report = self.report
+        for v in result.blocked:  # a plain client wrote it meanwhile: its stamp comes first
+            report.unstamped.append(self._key(v.attrs))
+        for o in result.outcomes:
+            if o.written is None:
+                continue
             report.repaired[r] = report.repaired.get(r, 0) + 1
             if self.emit is not None:
                 self.emit("reconcile-repair", table=self.table.name, region=r,
-                          key=self._key(final.attrs), hlc=written[0].meta.hlc)
+                          key=self._key(o.written.attrs), hlc=o.written.meta.hlc)
 
     async def verify(self) -> None:
         """Fresh reads: every key of the differing ranges, as it is now in each region,
