@@ -138,6 +138,12 @@ def key_id(key: Item) -> str:
     )
 
 
+def key_of_id(kid: str) -> Item:
+    """The key a :func:`key_id` names, binary values as bytes again (what a request needs)."""
+    return {k: {t: (bytes.fromhex(v) if t == "B" else v) for t, v in av.items()}
+            for k, av in json.loads(kid).items()}
+
+
 def stamp(
     attrs: Mapping[str, Any],
     base: Meta | None,

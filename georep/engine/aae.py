@@ -83,8 +83,10 @@ async def build(clients: dict[str, Any], table: Table, trees: Trees, tmp: Path,
         raise
     readers = {r: StreamReader(trees.streams[r], await stream_arn(clients[r], table.name))
                for r in regions}
-    why = "a full scan was asked for" if trees.full else next(
-        (w for r in regions if (w := stores[r].trusted_for(readers[r].arn))), None)
+    off = [r for r in regions if not await _streaming(clients[r], table)]
+    why = "a full scan was asked for" if trees.full else \
+        f"the table's stream is disabled in {off[0]}" if off else next(
+            (w for r in regions if (w := stores[r].trusted_for(readers[r].arn))), None)
     if why is None:
         try:
             records = await asyncio.gather(*(catch_up(readers[r], stores[r], table)
@@ -106,6 +108,13 @@ async def build(clients: dict[str, Any], table: Table, trees: Trees, tmp: Path,
     done = await asyncio.gather(*(full(r) for r in regions))
     return Built(stores, "full", why, {r: d[0] for r, d in zip(regions, done, strict=True)},
                  {r: d[1] for r, d in zip(regions, done, strict=True)})
+
+
+async def _streaming(client, table: Table) -> bool:
+    """The table's stream is enabled: while it is off, changes reach no stream record, and
+    a store caught up from the stream would miss them (moto keeps the old ARN)."""
+    desc = (await client.describe_table(TableName=table.name))["Table"]
+    return bool(desc.get("StreamSpecification", {}).get("StreamEnabled"))
 
 
 async def _held(path: Path, wait_s: float) -> TreeStore:

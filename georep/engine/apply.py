@@ -113,25 +113,37 @@ class Applier:
             return Outcome(incoming, None)
         return Outcome(incoming, merge.write.written_by(self.writer), merge.conflict)
 
-    async def apply(self, versions: Sequence[Version], *, create: bool = True) -> ApplyResult:
+    async def apply(self, versions: Sequence[Version], *, create: bool = True,
+                    failed: list[tuple[Version, BaseException]] | None = None) -> ApplyResult:
         """Merge ``versions`` (distinct keys) into the region: idempotent, conditional.
-        ``create=False`` leaves absent items absent (counted as suppressed)."""
+        ``create=False`` leaves absent items absent (counted as suppressed). A key whose write
+        fails raises its error once the others are done; with ``failed``, the error is added
+        there with its version instead, and the result holds the others' outcomes."""
         current = await self.read(versions)
         result = ApplyResult()
         gate = asyncio.Semaphore(self.in_flight)
         if self.in_flight == 1:  # one key after the other, in order (the deterministic mode)
-            done = [await self._apply_one(v, current[self._kid(v)], gate, result, create)
-                    for v in versions]
+            done: list = []
+            for v in versions:
+                try:
+                    done.append(await self._apply_one(v, current[self._kid(v)], gate, result,
+                                                      create))
+                except Exception as exc:
+                    if failed is None:
+                        raise
+                    done.append(exc)
         else:
             done = await asyncio.gather(
                 *(self._apply_one(v, current[self._kid(v)], gate, result, create)
                   for v in versions),
                 return_exceptions=True)
             errors = [d for d in done if isinstance(d, BaseException)]
-            if errors:
+            if errors and failed is None:
                 raise errors[0]
         for v, outcome in zip(versions, done, strict=True):
-            if outcome is None:
+            if isinstance(outcome, BaseException):
+                failed.append((v, outcome))  # type: ignore[union-attr]
+            elif outcome is None:
                 result.blocked.append(v)
             else:
                 result.outcomes.append(outcome)

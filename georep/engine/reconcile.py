@@ -23,7 +23,6 @@ event and every (key, region) a repair wrote is a ``reconcile-repair`` event.
 from __future__ import annotations
 
 import asyncio
-import json
 import tempfile
 import time
 from collections.abc import Callable
@@ -38,7 +37,7 @@ from ..aws.tombstones import TombstoneStore
 from ..aws.values import to_python
 from ..config import Table
 from ..core.merkle import Tree, depth_for, differing_leaves, item_digest
-from ..core.meta import Version, key_id, key_of
+from ..core.meta import Version, key_id, key_of, key_of_id
 from ..core.policies import policy_named
 from ..errors import UnstampedDestination
 from .aae import Trees, build, retry
@@ -102,7 +101,7 @@ async def _rows(client, table: Table, keys: list[str],
 async def _fetch(client, table: Table, keys: list[str]) -> dict[str, dict]:
     out: dict[str, dict] = {}
     for start in range(0, len(keys), 100):
-        request = {table.name: {"Keys": [json.loads(k) for k in keys[start:start + 100]],
+        request = {table.name: {"Keys": [key_of_id(k) for k in keys[start:start + 100]],
                                 "ConsistentRead": True}}
         while request:
             resp = await retry(lambda r=request: client.batch_get_item(RequestItems=r))
@@ -219,7 +218,7 @@ class _Reconcile:
             if folded is None:
                 # A plain client's write no replicator has stamped (or could: too large for the
                 # metadata). Nothing honest to merge it with, and it must not be replaced.
-                report.unstamped.append(to_python(json.loads(kid)))
+                report.unstamped.append(to_python(key_of_id(kid)))
                 continue
             todo.append((kid, *folded))
         await asyncio.gather(*(self._repair_region(appliers[r], todo) for r in regions))
@@ -245,23 +244,15 @@ class _Reconcile:
             await ConflictFeed(self.clients[r]).record(entries)
             report.conflicts += len(entries)
         for start in range(0, len(need), REPAIR_CHUNK):
-            chunk = need[start:start + REPAIR_CHUNK]
-            try:
-                self._tally(r, await applier.apply(chunk))
-            except ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") != "ValidationException":
-                    raise
-                for final in chunk:  # one key the region refuses: find it, repair the others
-                    await self._repair_one(applier, final)
-
-    async def _repair_one(self, applier: Applier, final: Version) -> None:
-        try:
-            self._tally(applier.region, await applier.apply([final]))
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "ValidationException":
-                raise
-            self.report.failed.append({"key": self._key(final.attrs), "region": applier.region,
-                                       "error": str(exc)[:300]})
+            failed: list[tuple[Version, BaseException]] = []
+            self._tally(r, await applier.apply(need[start:start + REPAIR_CHUNK], failed=failed))
+            for final, exc in failed:  # a key the region refuses (its limits): the others went
+                code = exc.response.get("Error", {}).get("Code") \
+                    if isinstance(exc, ClientError) else None
+                if code != "ValidationException":
+                    raise exc
+                report.failed.append({"key": self._key(final.attrs), "region": r,
+                                      "error": str(exc)[:300]})
 
     def _tally(self, r: str, result: ApplyResult) -> None:
         report = self.report

@@ -40,6 +40,7 @@ from .burial import buried_item
 
 LEAF_BITS = 20  # the deepest tree a store can give (reconcile uses at most depth 20)
 PAGE = 1000  # records per GetRecords
+EMPTY_PAGES = 3  # empty pages in a row that end an open shard's catch-up
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS items (kid TEXT PRIMARY KEY, leaf INTEGER NOT NULL,
                                   digest TEXT NOT NULL, buried INTEGER NOT NULL);
@@ -181,8 +182,11 @@ class _Transaction:
 def change_of(record: dict, table: Table) -> Change:
     """What one stream record does to its key's entry."""
     body = record["dynamodb"]
-    kid = key_id({k: body["Keys"][k] for k in table.key_names})
     image = body.get("NewImage") if record.get("eventName") != "REMOVE" else None
+    # the key from an image: moto base64-encodes a binary key twice in a record's Keys (its
+    # images hold it right); Keys only when the record has no image at all
+    keys = image or body.get("OldImage") or body["Keys"]
+    kid = key_id({k: keys[k] for k in table.key_names})
     if image is None:
         return kid, None, False
     return kid, item_digest(kid, image), buried_item(image) is not None
@@ -210,7 +214,7 @@ async def _read_shard(reader: StreamReader, store: TreeStore, table: Table, shar
                       seq: str | None) -> int:
     try:
         iterator = await reader.iterator(shard, seq)
-        total = 0
+        total, empty = 0, 0
         while iterator is not None:
             page = await reader.page(iterator, PAGE)
             if page.records:
@@ -218,7 +222,10 @@ async def _read_shard(reader: StreamReader, store: TreeStore, table: Table, shar
             store.apply((change_of(r, table) for r in page.records), shard, seq,
                         page.next_iterator is None)
             total += len(page.records)
-            if not page.records:  # at the open shard's end (or it closed: finished above)
+            # an open shard's end: a few empty pages in a row (DynamoDB may answer one empty
+            # page before records that are there; moto never does)
+            empty = 0 if page.records else empty + 1
+            if empty == EMPTY_PAGES:
                 return total
             iterator = page.next_iterator
         return total

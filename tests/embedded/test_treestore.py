@@ -8,6 +8,7 @@ import pytest
 
 from georep.config import KeyAttr, Table
 from georep.core.merkle import differing_leaves
+from georep.core.meta import key_id
 from georep.engine.treestore import TreeBusy, TreeStore, change_of
 
 
@@ -72,3 +73,14 @@ def test_one_reconcile_at_a_time_holds_a_store(tmp_path):
         TreeStore(tmp_path / "t.db")
     first.close()
     TreeStore(tmp_path / "t.db").close()
+
+
+def test_a_records_key_comes_from_its_image(tmp_path):
+    """moto base64-encodes a binary key twice in a record's ``Keys``; its images hold it right,
+    and a REMOVE record still has its old image."""
+    table = Table(name="orders", hash_key=KeyAttr("id", "S"), range_key=KeyAttr("sk", "B"))
+    key = {"id": {"S": "k"}, "sk": {"B": b"\x00\xff"}}
+    wrong = {"id": {"S": "k"}, "sk": {"B": b"AP8="}}
+    put = {"eventName": "INSERT", "dynamodb": {"Keys": wrong, "NewImage": {**key, "v": {"S": "x"}}}}
+    gone = {"eventName": "REMOVE", "dynamodb": {"Keys": wrong, "OldImage": {**key}}}
+    assert change_of(put, table)[0] == change_of(gone, table)[0] == key_id(key)
