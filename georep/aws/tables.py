@@ -60,12 +60,17 @@ async def ensure_table(client, request: dict, timeout_s: float = 30.0) -> str | 
         delay = min(delay * 2, 1.0)
 
 
-async def stream_arn(client, table: str) -> str:
+async def stream_of(client, table: str) -> tuple[str, bool]:
+    """The table's latest stream ARN, and whether that stream is enabled (one DescribeTable)."""
     desc = (await client.describe_table(TableName=table))["Table"]
     arn = desc.get("LatestStreamArn")
     if not arn:
         raise LookupError(f"table {table} has no stream (enable NEW_AND_OLD_IMAGES)")
-    return arn
+    return arn, bool(desc.get("StreamSpecification", {}).get("StreamEnabled"))
+
+
+async def stream_arn(client, table: str) -> str:
+    return (await stream_of(client, table))[0]
 
 
 async def checkpoint_rows(client, ids: dict[str, str]) -> dict[str, dict]:

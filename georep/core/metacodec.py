@@ -69,8 +69,24 @@ class MetadataError(ValueError):
     """The reserved attribute is present but malformed."""
 
 
+class _Ranked:
+    """The dot and the last-writer-wins rank of a version or a sibling (``hlc``, ``tie`` and
+    ``origin`` are the dataclass's fields)."""
+
+    __slots__ = ()
+
+    @property
+    def dot(self) -> Dot:
+        return (self.hlc, self.tie)  # type: ignore[attr-defined]
+
+    @property
+    def rank(self) -> tuple[int, int, str]:
+        """Total order used by last-writer-wins: HLC, then tie, then origin region."""
+        return (self.hlc, self.tie, self.origin)  # type: ignore[attr-defined]
+
+
 @dataclass(frozen=True, slots=True)
-class Sibling:
+class Sibling(_Ranked):
     """One of several concurrent values kept by the vclock policy (attrs as attribute values)."""
 
     attrs: Mapping[str, Any]
@@ -79,17 +95,9 @@ class Sibling:
     origin: str
     tombstone: bool = False
 
-    @property
-    def dot(self) -> Dot:
-        return (self.hlc, self.tie)
-
-    @property
-    def rank(self) -> tuple[int, int, str]:
-        return (self.hlc, self.tie, self.origin)
-
 
 @dataclass(frozen=True, slots=True)
-class Meta:
+class Meta(_Ranked):
     hlc: int
     tie: int
     origin: str
@@ -104,15 +112,6 @@ class Meta:
     # writes made since, its own included (attribute -> stamp and value, encoded)
     crdt_base: Mapping[str, Any] | None = None
     crdt_changes: Mapping[str, Any] | None = None
-
-    @property
-    def dot(self) -> Dot:
-        return (self.hlc, self.tie)
-
-    @property
-    def rank(self) -> tuple[int, int, str]:
-        """Total order used by last-writer-wins: HLC, then tie, then origin region."""
-        return (self.hlc, self.tie, self.origin)
 
     @property
     def timestamp(self) -> Timestamp:

@@ -28,13 +28,11 @@ from typing import Any
 from ..aws.checkpoints import CheckpointStore
 from ..aws.errors import classify
 from ..aws.streams import StreamReader
-from ..aws.tables import stream_arn
+from ..aws.tables import stream_of
 from ..config import Table
-from ..core.merkle import item_digest
 from ..core.meta import key_id, key_of
 from ..errors import CheckpointUnreadable, LabError
-from .burial import buried_item
-from .treestore import TreeBusy, TreeStore, TreeUntrusted, catch_up
+from .treestore import TreeBusy, TreeStore, TreeUntrusted, catch_up, entry
 
 SEGMENTS = 4
 Positions = dict[str, tuple[str | None, bool]]
@@ -81,9 +79,11 @@ async def build(clients: dict[str, Any], table: Table, trees: Trees, tmp: Path,
         for store in stores.values():
             store.close()
         raise
-    readers = {r: StreamReader(trees.streams[r], await stream_arn(clients[r], table.name))
-               for r in regions}
-    off = [r for r in regions if not await _streaming(clients[r], table)]
+    streams = {r: await stream_of(clients[r], table.name) for r in regions}
+    readers = {r: StreamReader(trees.streams[r], streams[r][0]) for r in regions}
+    # while a stream is off, changes reach no record: a store caught up from it would miss
+    # them (moto keeps the old ARN)
+    off = [r for r in regions if not streams[r][1]]
     why = "a full scan was asked for" if trees.full else \
         f"the table's stream is disabled in {off[0]}" if off else next(
             (w for r in regions if (w := stores[r].trusted_for(readers[r].arn))), None)
@@ -108,13 +108,6 @@ async def build(clients: dict[str, Any], table: Table, trees: Trees, tmp: Path,
     done = await asyncio.gather(*(full(r) for r in regions))
     return Built(stores, "full", why, {r: d[0] for r, d in zip(regions, done, strict=True)},
                  {r: d[1] for r, d in zip(regions, done, strict=True)})
-
-
-async def _streaming(client, table: Table) -> bool:
-    """The table's stream is enabled: while it is off, changes reach no stream record, and
-    a store caught up from the stream would miss them (moto keeps the old ARN)."""
-    desc = (await client.describe_table(TableName=table.name))["Table"]
-    return bool(desc.get("StreamSpecification", {}).get("StreamEnabled"))
 
 
 async def _held(path: Path, wait_s: float) -> TreeStore:
@@ -170,7 +163,7 @@ async def scan_region(client, table: Table, store: TreeStore,
         while True:
             page = await retry(lambda: client.scan(**kw))
             items = page.get("Items", [])
-            store.load(_scanned(item, table) for item in items)
+            store.load(entry(key_id(key_of(item, table.key_names)), item) for item in items)
             total += len(items)
             if progress:
                 progress(len(items))
@@ -180,11 +173,6 @@ async def scan_region(client, table: Table, store: TreeStore,
 
     await asyncio.gather(*(segment(n) for n in range(SEGMENTS)))
     return total
-
-
-def _scanned(item: dict, table: Table) -> tuple[str, int, bool]:
-    kid = key_id(key_of(item, table.key_names))
-    return kid, item_digest(kid, item), buried_item(item) is not None
 
 
 async def retry(call, attempts: int = 5):

@@ -43,7 +43,7 @@ from ..errors import UnstampedDestination
 from .aae import Trees, build, retry
 from .apply import Applier, ApplyResult
 from .burial import buried_item
-from .treestore import TreeStore
+from .treestore import TreeStore, entry
 
 REPAIR_CHUNK = 50  # keys per apply: one BatchGetItem, then its conditional writes
 
@@ -207,7 +207,7 @@ class _Reconcile:
                 await ConflictFeed(self.clients[r]).record(self._entries(r, [c]))
                 report.conflicts += 1
             applier.journal = journal
-        todo: list[tuple[str, Version, list]] = []
+        todo: list[tuple[str, Version, int, list]] = []
         for kid in self.ordered:
             digests = {item_digest(kid, self.fetched[r][kid]) if kid in self.fetched[r] else None
                        for r in regions}
@@ -220,21 +220,22 @@ class _Reconcile:
                 # metadata). Nothing honest to merge it with, and it must not be replaced.
                 report.unstamped.append(to_python(key_of_id(kid)))
                 continue
-            todo.append((kid, *folded))
+            final, conflicts = folded
+            todo.append((kid, final, item_digest(kid, final.item()), conflicts))
         await asyncio.gather(*(self._repair_region(appliers[r], todo) for r in regions))
         self._phase("repair", keys_diverged=report.keys_diverged, repaired=dict(report.repaired),
                     unstamped=len(report.unstamped), failed=len(report.failed))
 
     async def _repair_region(self, applier: Applier,
-                             todo: list[tuple[str, Version, list]]) -> None:
+                             todo: list[tuple[str, Version, int, list]]) -> None:
         """Write each merged version to the applier's region, unless it holds it already: in
         batches (a BatchGetItem and up to 16 conditional writes at once, as an apply does)."""
         r, report = applier.region, self.report
         need, entries = [], []
-        for kid, final, conflicts in todo:
+        for kid, final, digest, conflicts in todo:
             have = self.fetched[r].get(kid)
             if (have is not None and buried_item(have) is None
-                    and item_digest(kid, have) == item_digest(kid, final.item())):
+                    and item_digest(kid, have) == digest):
                 continue  # the region holds the merged version (a tombstone item: buried)
             need.append(final)
             entries.extend(self._entries(r, conflicts))
@@ -272,9 +273,7 @@ class _Reconcile:
         report = self.report
         for r in self.regions:
             after = await _fetch(self.clients[r], self.table, self.ordered)
-            fresh = [(kid, item_digest(kid, after[kid]) if kid in after else None,
-                      kid in after and buried_item(after[kid]) is not None)
-                     for kid in self.ordered]
+            fresh = [entry(kid, after.get(kid)) for kid in self.ordered]
             for kid, digest, _ in fresh:
                 self.trees[r].replace(kid, self.scanned[r].get(kid), digest)
             self.stores[r].load(fresh)  # as read now: the stream's next records follow it

@@ -24,9 +24,10 @@ is gone before it finished it, or the stream no longer holds the records after i
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from botocore.exceptions import ClientError
@@ -34,7 +35,7 @@ from botocore.exceptions import ClientError
 from ..aws.streams import StreamReader
 from ..config import Table
 from ..core.lineage import ShardLineage
-from ..core.merkle import HASH_BITS, Tree, item_digest, key_hash
+from ..core.merkle import HASH_BITS, Tree, TreeBuilder, item_digest, key_hash
 from ..core.meta import key_id
 from .burial import buried_item
 
@@ -144,13 +145,21 @@ class TreeStore:
                 self.db.execute("INSERT OR REPLACE INTO items VALUES (?, ?, ?, ?)",
                                 (kid, leaf_of(kid), f"{digest:032x}", int(buried)))
 
-    def _tx(self):
-        return _Transaction(self.db)
+    @contextlib.contextmanager
+    def _tx(self) -> Iterator[None]:
+        """One SQLite transaction, taken for writing at once; rolled back on an error."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
 
     def tree(self, depth: int) -> tuple[Tree, int]:
         """The tree at ``depth`` (at most 20) and the number of items."""
         shift = LEAF_BITS - depth
-        tree = Tree(depth, [0] * (1 << depth), [0] * (1 << depth))
+        tree = TreeBuilder(depth).tree
         n = 0
         for leaf, digest in self.db.execute("SELECT leaf, digest FROM items"):
             tree.leaves[leaf >> shift] ^= int(digest, 16)
@@ -168,15 +177,11 @@ class TreeStore:
         return {kid for (kid,) in self.db.execute("SELECT kid FROM items WHERE buried = 1")}
 
 
-class _Transaction:
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self.db = db
-
-    def __enter__(self) -> None:
-        self.db.execute("BEGIN IMMEDIATE")
-
-    def __exit__(self, kind, exc, tb) -> None:
-        self.db.execute("COMMIT" if kind is None else "ROLLBACK")
+def entry(kid: str, item: dict | None) -> Change:
+    """A key's entry as ``item`` holds it (None: no item)."""
+    if item is None:
+        return kid, None, False
+    return kid, item_digest(kid, item), buried_item(item) is not None
 
 
 def change_of(record: dict, table: Table) -> Change:
@@ -186,10 +191,7 @@ def change_of(record: dict, table: Table) -> Change:
     # the key from an image: moto base64-encodes a binary key twice in a record's Keys (its
     # images hold it right); Keys only when the record has no image at all
     keys = image or body.get("OldImage") or body["Keys"]
-    kid = key_id({k: keys[k] for k in table.key_names})
-    if image is None:
-        return kid, None, False
-    return kid, item_digest(kid, image), buried_item(image) is not None
+    return entry(key_id({k: keys[k] for k in table.key_names}), image)
 
 
 async def catch_up(reader: StreamReader, store: TreeStore, table: Table) -> int:
