@@ -13,11 +13,14 @@ it), then measures in the same run:
   catching up, a second ``reconcile``: incremental, its trees caught up from the streams;
 
 and prints each reconcile ÷ the plain scan (the ratios), reconcile ÷ the scan with metadata,
-and the benchmark process's peak memory. The load is marked as a repair's write, and the
+and memory: the peak RSS while the first reconcile ran (Linux: the process's high-water mark is
+reset just before it, through ``/proc/self/clear_refs``, and read after it, so the load and the
+baseline scans, which this process also runs, do not count against reconcile) beside the whole
+process's peak. The load is marked as a repair's write, and the
 replicators read past it before the measurements, as they would have in a lab that wrote it.
 ``--json`` prints one object with ``reconcile_s``,
 ``plain_scan_s``, ``scan_s``, ``ratio``, ``ratio_to_metadata_scan``, ``incremental``,
-``peak_rss_mb``.
+``peak_rss_mb`` (the reconcile's) and ``process_peak_rss_mb``.
 Run: ``make bench`` or ``.venv/bin/python bench/reconcile.py [--items N] [--json]``.
 """
 
@@ -110,9 +113,11 @@ async def run(n: int, divergent: float, twice: bool) -> dict:
                                             for r in REGIONS))
             scan_s = time.perf_counter() - t
 
+            reset = reset_peak_rss()
             t = time.perf_counter()
             report = await lab.reconcile("users")
             reconcile_s = time.perf_counter() - t
+            reconcile_peak_mb = peak_rss_mb() if reset else None
             [table] = report["tables"]
             again = await lab.reconcile("users") if twice else None
             touched, write_s = await partition_touching(lab, n, divergent, rng)
@@ -140,9 +145,27 @@ async def run(n: int, divergent: float, twice: bool) -> dict:
                         "stream_records": inc["stream_records"], "scanned": inc["scanned"],
                         "ratio": round(incremental_s / plain_scan_s, 3),
                         "verified": after["verified"], "phases_s": inc["seconds"]},
-        "peak_rss_mb": round(peak_kb / 1024, 1),
+        "peak_rss_mb": reconcile_peak_mb, "process_peak_rss_mb": round(peak_kb / 1024, 1),
         "target": {"ratio": "<= 1.3", "incremental_ratio": "<= 0.2", "peak_rss_mb": "<= 150"},
     }
+
+
+def reset_peak_rss() -> bool:
+    """Reset this process's RSS high-water mark (VmHWM; Linux 4.0 and later). False: not
+    possible here, and the reconcile's own peak is not reported."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_rss_mb() -> float | None:
+    """VmHWM: the peak RSS since the last :func:`reset_peak_rss`."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return None
 
 
 async def partition_touching(lab, n: int, fraction: float, rng: random.Random
@@ -193,7 +216,9 @@ def main() -> None:
           f"{inc['keys_touched']} keys (mode {inc['mode']}, stream records "
           f"{inc['stream_records']}, items scanned {inc['scanned']})")
     print(f"    ratio              {inc['ratio']}   incremental / plain scan (target <= 0.2)")
-    print(f"peak RSS               {r['peak_rss_mb']} MB (this process; target <= 150)")
+    print(f"peak RSS               {r['peak_rss_mb']} MB while the first reconcile ran "
+          f"(target <= 150); {r['process_peak_rss_mb']} MB for the whole benchmark process "
+          "(the load and the baseline scans included)")
 
 
 if __name__ == "__main__":

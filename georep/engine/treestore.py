@@ -35,9 +35,10 @@ from botocore.exceptions import ClientError
 from ..aws.streams import StreamReader
 from ..config import Table
 from ..core.lineage import ShardLineage
-from ..core.merkle import HASH_BITS, Tree, TreeBuilder, item_digest, key_hash
-from ..core.meta import key_id
-from .burial import buried_item
+from ..core.merkle import HASH_BITS, Tree, TreeBuilder, key_hash, version_digest
+from ..core.meta import Version, key_id, split
+from ..core.meta import digest as attrs_digest
+from .burial import gone
 
 LEAF_BITS = 20  # the deepest tree a store can give (reconcile uses at most depth 20)
 PAGE = 1000  # records per GetRecords
@@ -181,7 +182,10 @@ def entry(kid: str, item: dict | None) -> Change:
     """A key's entry as ``item`` holds it (None: no item)."""
     if item is None:
         return kid, None, False
-    return kid, item_digest(kid, item), buried_item(item) is not None
+    attrs, meta = split(item)  # decoded once: a full scan does this for every item
+    plain = attrs_digest(attrs)
+    stamped = meta is not None and meta.digest == plain  # as burial.buried_item decides
+    return kid, version_digest(kid, plain, meta), gone(Version(attrs, meta) if stamped else None)
 
 
 def change_of(record: dict, table: Table) -> Change:
