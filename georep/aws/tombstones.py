@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from botocore.exceptions import ClientError
 
-from ..core.meta import MetadataError, Version, is_stamped, split
+from ..core.meta import MetadataError, Version, is_stamped, key_id, key_of, split
 from .tables import CHECKPOINT_TABLE, checkpoint_rows
 
 PREFIX = "tomb"
@@ -63,6 +63,42 @@ def _parse(row: dict) -> Row:
     if meta is None or not meta.tombstone or not is_stamped(attrs, meta):
         return Row(n, None)
     return Row(n, Version(attrs, meta))
+
+
+READ_CHUNK = 50  # keys per BatchGetItem (its limit is 100: an item and a row per key)
+# A key's state in a region: its raw item (None: absent) and, when absent, its tombstone row's
+# version (None: never deleted, or a row georep did not write).
+State = tuple[dict | None, Version | None]
+
+
+async def read_states(client, table: str, key_names: Iterable[str],
+                      keys: list[dict]) -> dict[str, State]:
+    """Each key's state in the region, by key id: its raw item, else its tombstone row's
+    version. One BatchGetItem reads both (the round trip is what costs). Its reads are not
+    ordered: a burial's steps (b) and (c) may both land between the row's read and the item's
+    (moto serves the batch at once; DynamoDB need not), the window docs/design.md's "Limits of
+    the design" already names for a read and the write after it."""
+    names = list(key_names)
+    items: dict[str, dict] = {}
+    rows: dict[str, Row] = {}
+    for start in range(0, len(keys), READ_CHUNK):
+        chunk = keys[start:start + READ_CHUNK]
+        request: dict | None = {
+            table: {"Keys": chunk, "ConsistentRead": True},
+            CHECKPOINT_TABLE: {"Keys": [row_key(table, key_id(k)) for k in chunk],
+                               "ConsistentRead": True}}
+        while request:
+            resp = await client.batch_get_item(RequestItems=request)
+            for item in resp.get("Responses", {}).get(table, []):
+                items[key_id(key_of(item, names))] = item
+            rows.update(parse_rows(resp.get("Responses", {}).get(CHECKPOINT_TABLE, [])))
+            request = resp.get("UnprocessedKeys") or None
+    out: dict[str, State] = {}
+    for k in keys:
+        kid = key_id(k)
+        out[kid] = (items.get(kid), rows[kid].version if kid in rows and kid not in items
+                    else None)
+    return out
 
 
 class TombstoneStore:

@@ -30,8 +30,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..aws.tables import CHECKPOINT_TABLE
-from ..aws.tombstones import TombstoneStore, parse_rows, row_key
+from ..aws.tombstones import State, TombstoneStore, read_states
 from ..config import Table
 from ..core.meta import Version, is_stamped, key_id, key_of, split
 from ..core.policy import Conflict, ConflictPolicy
@@ -44,11 +43,6 @@ from .burial import buried_item, finish, write_version
 # for the suite to show that a deterministic run finds it and replays it.
 SKIP_MERGE_ENV = "GEOREP_TEST_SKIP_MERGE_KEY"
 
-# A key's state in a region: its raw item (None: absent) and, when absent, its tombstone row's
-# version (None: never deleted, or a row georep did not write).
-State = tuple[dict | None, Version | None]
-
-READ_CHUNK = 50  # keys per BatchGetItem (its limit is 100: an item and a row per key)
 MAX_ROUNDS = 20  # re-read rounds for a key whose conditional write keeps losing races
 IN_FLIGHT = 16  # conditional PutItems at once per applier (the client pool holds 16)
 
@@ -205,26 +199,8 @@ class Applier:
     async def read(self, versions: Sequence[Version]) -> dict[str, State]:
         """Every key's state in the region: its item, else its tombstone row's version. One
         BatchGetItem reads both (a round trip is what costs)."""
-        keys = [key_of(v.attrs, self.table.key_names) for v in versions]
-        items: dict[str, dict] = {}
-        rows = {}
-        for start in range(0, len(keys), READ_CHUNK):
-            chunk = keys[start:start + READ_CHUNK]
-            request = {
-                self.table.name: {"Keys": chunk, "ConsistentRead": True},
-                CHECKPOINT_TABLE: {"Keys": [row_key(self.table.name, key_id(k)) for k in chunk],
-                                   "ConsistentRead": True}}
-            while request:
-                resp = await self.client.batch_get_item(RequestItems=request)
-                for item in resp.get("Responses", {}).get(self.table.name, []):
-                    items[self._kid(item)] = item
-                rows.update(parse_rows(resp.get("Responses", {}).get(CHECKPOINT_TABLE, [])))
-                request = resp.get("UnprocessedKeys") or None
-        out = {}
-        for v in versions:
-            k = self._kid(v)
-            out[k] = (items.get(k), rows[k].version if k in rows and k not in items else None)
-        return out
+        return await read_states(self.client, self.table.name, self.table.key_names,
+                                 [key_of(v.attrs, self.table.key_names) for v in versions])
 
     async def _put_if_unchanged(self, version: Version, raw: dict | None) -> bool:
         """Write ``version`` over ``raw`` (None: no item, whatever the row holds); a tombstone

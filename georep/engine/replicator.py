@@ -8,7 +8,8 @@ is idempotent, so replays are counted as suppressed duplicates and change nothin
 read, and each version applied or suppressed (from the stream or a DLQ redrive), is an event
 (:mod:`georep.engine.outcomes`).
 
-Polling is adaptive: re-poll at once while records arrive, back off to ``idle_poll_max_ms``.
+Polling is adaptive: re-poll at once while records arrive, back off to ``idle_poll_max_ms``;
+a shard's next page is read while the last is applied (:mod:`georep.engine.shardreads`).
 Applies go through :mod:`georep.engine.delivery` (bounded retries, a circuit breaker, the DLQ);
 every other call (stream reads, the lease, checkpoints, stamps, the conflict feed) is retried
 with exponential backoff and full jitter until it succeeds. A lost lease stops the link
@@ -54,6 +55,7 @@ from .linkstats import LinkStats
 from .outcomes import batch_read, journal, redriven, stream_outcome, unjournal
 from .plainstamps import PlainStamps
 from .redrive import Redriver
+from .shardreads import ShardReads
 from .stamping import stamp_source
 
 REDISCOVER_S = 10.0
@@ -251,73 +253,90 @@ class Replicator:
             self.positions[(tl.table.name, cp.shard_id)] = cp.seq
             if cp.finished:
                 lineage.finish(cp.shard_id)
-        iterators: dict[str, str | None] = {}
-        unsaved: dict[str, Checkpoint] = {}
+        shards = ShardReads(lineage, cps)
         saved_at = self.clock()
         idle_ms = 0.0
         last_discovery = -REDISCOVER_S
-        while True:
-            started = self.mark()
-            now = self.clock()
-            if now - last_discovery >= REDISCOVER_S or not lineage.readable():
-                lineage.discover(await self.retrying("describe-stream", tl.reader.shards))
-                last_discovery = now
-            got = 0
-            for shard in lineage.readable():
-                sid = shard.shard_id
-                if iterators.get(sid) is None:
-                    after = cps[sid].seq if sid in cps else None
-                    iterators[sid] = await self.retrying(
-                        "get-iterator", lambda s=sid, a=after: tl.reader.iterator(s, a))
-                try:
-                    page = await tl.reader.page(iterators[sid], self.settings.batch_size)
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:
-                    iterators[sid] = None  # re-open from the checkpoint (expired iterators too)
-                    await self._backoff("get-records", 0, classify(exc))
+        try:
+            while True:
+                started = self.mark()
+                now = self.clock()
+                if now - last_discovery >= REDISCOVER_S or not lineage.readable():
+                    lineage.discover(await self.retrying("describe-stream", tl.reader.shards))
+                    last_discovery = now
+                got = 0
+                for shard in lineage.readable():
+                    n, finished = await self._step(tl, shard.shard_id, shards)
+                    got += n
+                    if finished:
+                        last_discovery = -REDISCOVER_S  # children may be listed now
+                if self.delivery.wants_redrive(self.clock()):
+                    await self.redrive()
+                # Checkpoints are saved at most every checkpoint_interval_ms while records
+                # flow, and at once when the stream goes quiet: a crash replays at most that
+                # much, which the idempotent apply suppresses, and a busy link saves a round
+                # trip per batch.
+                if shards.unsaved and (not got or self.clock() - saved_at
+                                       >= self.settings.checkpoint_interval_ms / 1000):
+                    await self._save(tl, shards.unsaved)
+                    saved_at = self.clock()
+                if got:
+                    idle_ms = 0.0
+                    if self.serial:
+                        await self.sleep(self.rng.uniform(*STEP_PAUSE_S))
                     continue
-                if page.records:
-                    if self.paused:  # the batch is held, not applied, until resumed
-                        self.holding = len(page.records)
-                        await self._gate.wait()
-                        self.holding = 0
-                    if self.record_clock is not None:  # epoch seconds, as record_ms reads
-                        for r in page.records:
-                            r["dynamodb"]["ApproximateCreationDateTime"] = self.record_clock(
-                                tl.table.name, r)
-                    got += len(page.records)
-                    cps[sid] = unsaved[sid] = await self._process(tl, sid, page.records)
-                iterators[sid] = page.next_iterator
-                if page.next_iterator is None:
-                    cps[sid] = unsaved[sid] = Checkpoint(
-                        sid, cps[sid].seq if sid in cps else None, True)
-                    await self._save(tl, unsaved)
-                    lineage.finish(sid)
-                    last_discovery = -REDISCOVER_S  # children may be listed now
-            if self.delivery.wants_redrive(self.clock()):
-                await self.redrive()
-            # Checkpoints are saved at most every checkpoint_interval_ms while records flow,
-            # and at once when the stream goes quiet: a crash replays at most that much, which
-            # the idempotent apply suppresses, and a busy link saves a round trip per batch.
-            if unsaved and (not got or self.clock() - saved_at
-                            >= self.settings.checkpoint_interval_ms / 1000):
-                await self._save(tl, unsaved)
-                saved_at = self.clock()
-            if got:
-                idle_ms = 0.0
+                await self.delivery.probe(tl)
+                if self.delivery.breaker.state is BreakerState.CLOSED \
+                        and not self.delivery.redrive_due:
+                    self._quiet[tl.table.name] = started
+                async with self._changed:
+                    self._changed.notify_all()
+                idle_ms = min(max(idle_ms * 2, 5.0), float(self.settings.idle_poll_max_ms))
                 if self.serial:
-                    await self.sleep(self.rng.uniform(*STEP_PAUSE_S))
-                continue
-            await self.delivery.probe(tl)
-            if self.delivery.breaker.state is BreakerState.CLOSED and not self.delivery.redrive_due:
-                self._quiet[tl.table.name] = started
-            async with self._changed:
-                self._changed.notify_all()
-            idle_ms = min(max(idle_ms * 2, 5.0), float(self.settings.idle_poll_max_ms))
-            if self.serial:
-                idle_ms = self.rng.uniform(*SERIAL_IDLE_MS)
-            await self.sleep(idle_ms / 1000)
+                    idle_ms = self.rng.uniform(*SERIAL_IDLE_MS)
+                await self.sleep(idle_ms / 1000)
+        finally:
+            shards.drop_reads()
+
+    async def _step(self, tl: TableLink, sid: str, shards: ShardReads) -> tuple[int, bool]:
+        """One page of one shard, applied: the records it held, and whether the shard ended.
+        While a page is applied the shard's next page is read (never in the serial mode, whose
+        requests keep one order): the destination then waits for no stream read."""
+        if shards.iterators.get(sid) is None:
+            after = shards.cps[sid].seq if sid in shards.cps else None
+            shards.iterators[sid] = await self.retrying(
+                "get-iterator", lambda: tl.reader.iterator(sid, after))
+        ahead = shards.ahead.pop(sid, None)
+        try:
+            page = await (ahead if ahead is not None
+                          else tl.reader.page(shards.iterators[sid], self.settings.batch_size))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            shards.iterators[sid] = None  # re-open from the checkpoint (expired iterators too)
+            await self._backoff("get-records", 0, classify(exc))
+            return 0, False
+        if page.records:
+            if self.paused:  # the batch is held, not applied, until resumed
+                self.holding = len(page.records)
+                await self._gate.wait()
+                self.holding = 0
+            if self.record_clock is not None:  # epoch seconds, as record_ms reads
+                for r in page.records:
+                    r["dynamodb"]["ApproximateCreationDateTime"] = self.record_clock(
+                        tl.table.name, r)
+            if page.next_iterator is not None and not self.serial:
+                shards.ahead[sid] = asyncio.ensure_future(
+                    tl.reader.page(page.next_iterator, self.settings.batch_size))
+            shards.cps[sid] = shards.unsaved[sid] = await self._process(tl, sid, page.records)
+        shards.iterators[sid] = page.next_iterator
+        if page.next_iterator is not None:
+            return len(page.records), False
+        shards.cps[sid] = shards.unsaved[sid] = Checkpoint(
+            sid, shards.cps[sid].seq if sid in shards.cps else None, True)
+        await self._save(tl, shards.unsaved)
+        shards.lineage.finish(sid)
+        return len(page.records), True
 
     async def _process(self, tl: TableLink, shard_id: str, records: list[dict]) -> Checkpoint:
         latest: dict[str, tuple[LocalWrite, dict]] = {}
@@ -386,3 +405,4 @@ class Replicator:
 
 def _record_created_ms(rec: dict, version: Version) -> float:
     return record_ms(rec["dynamodb"]["ApproximateCreationDateTime"])
+

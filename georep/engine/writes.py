@@ -1,12 +1,12 @@
 """georep's own write path: reads, puts, updates and deletes that stamp metadata.
 
 Place in the data flow: the first step of a write (client → region table). Each write reads the
-item it replaces (consistent read), advances the region's hybrid logical clock past the stamp it
-saw, and writes conditionally on the item not having changed since; so a georep write always
-follows, causally and in HLC order, the version it overwrote. A deleted key has no item: the
-version a write follows is then its region's tombstone row (:mod:`georep.aws.tombstones`).
-Deletes write tombstones and bury them (:mod:`georep.engine.burial`): the item leaves the
-user's table, the tombstone stays in the row.
+item it replaces and the key's tombstone row (one consistent BatchGetItem), advances the
+region's hybrid logical clock past the stamp it saw, and writes conditionally on the item not
+having changed since; so a georep write always follows, causally and in HLC order, the version
+it overwrote. A deleted key has no item: the version a write follows is then its region's
+tombstone row (:mod:`georep.aws.tombstones`). Deletes write tombstones and bury them
+(:mod:`georep.engine.burial`): the item leaves the user's table, the tombstone stays in the row.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from dataclasses import replace
 from typing import Any
 
 from ..aws.conflicts import ConflictFeed, of_conflict
-from ..aws.tombstones import TombstoneStore
+from ..aws.tombstones import TombstoneStore, read_states
 from ..aws.values import to_dynamo, to_python
 from ..config import Table
 from ..core.crdt import ItemState
@@ -110,13 +110,14 @@ class RegionWriter:
         The stamp usually lands within a poll interval; if it does not come within
         ``stamp_wait_s`` the write fails (nothing is acknowledged)."""
         waited = 0.0
+        key_av = self._key(table, key)
         while True:
-            item = await self.read(table, key)
+            # the item and its tombstone row in one round trip (used when there is no item)
+            [(item, row_version)] = (await read_states(
+                self.client, table.name, table.key_names, [key_av])).values()
             attrs, meta = split(item)
             if item is None:
-                row = await TombstoneStore(self.client, table.name).get(
-                    key_id(self._key(table, key)))
-                return None, row.version
+                return None, row_version
             if is_stamped(attrs, meta):
                 return item, Version(attrs, meta)
             if waited >= self.stamp_wait_s:
