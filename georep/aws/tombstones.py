@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from decimal import Decimal
 
 from botocore.exceptions import ClientError
 
@@ -75,9 +76,10 @@ async def read_states(client, table: str, key_names: Iterable[str],
                       keys: list[dict]) -> dict[str, State]:
     """Each key's state in the region, by key id: its raw item, else its tombstone row's
     version. One BatchGetItem reads both (the round trip is what costs). Its reads are not
-    ordered: a burial's steps (b) and (c) may both land between the row's read and the item's
-    (moto serves the batch at once; DynamoDB need not), the window docs/design.md's "Limits of
-    the design" already names for a read and the write after it."""
+    ordered, and keys left unprocessed are asked again in a later request: a burial's steps
+    (b) and (c) may both land between the row's read and the item's, the window
+    docs/design.md's "Limits of the design" names for a read and the write after it. Keys are
+    matched to items by value (:func:`_same_key`)."""
     names = list(key_names)
     items: dict[str, dict] = {}
     rows: dict[str, Row] = {}
@@ -90,15 +92,28 @@ async def read_states(client, table: str, key_names: Iterable[str],
         while request:
             resp = await client.batch_get_item(RequestItems=request)
             for item in resp.get("Responses", {}).get(table, []):
-                items[key_id(key_of(item, names))] = item
+                items[_same_key(key_of(item, names))] = item
             rows.update(parse_rows(resp.get("Responses", {}).get(CHECKPOINT_TABLE, [])))
             request = resp.get("UnprocessedKeys") or None
     out: dict[str, State] = {}
     for k in keys:
         kid = key_id(k)
-        out[kid] = (items.get(kid), rows[kid].version if kid in rows and kid not in items
-                    else None)
+        item = items.get(_same_key(k))
+        out[kid] = (item, rows[kid].version if kid in rows and item is None else None)
     return out
+
+
+def _same_key(key: dict) -> str:
+    """A key as the region compares keys: a number by its value, so that an item stored as
+    ``{"N": "1"}`` answers a request for ``{"N": "1.0"}`` (as GetItem's answer does)."""
+    return key_id({k: {"N": _number(v["N"])} if "N" in v else v for k, v in key.items()})
+
+
+def _number(text: str) -> str:
+    try:
+        return str(Decimal(text).normalize())
+    except ArithmeticError:  # not a number: the region refuses the request itself
+        return text
 
 
 class TombstoneStore:

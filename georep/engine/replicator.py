@@ -264,10 +264,11 @@ class Replicator:
                 if now - last_discovery >= REDISCOVER_S or not lineage.readable():
                     lineage.discover(await self.retrying("describe-stream", tl.reader.shards))
                     last_discovery = now
-                got = 0
+                got, clean = 0, True
                 for shard in lineage.readable():
-                    n, finished = await self._step(tl, shard.shard_id, shards)
+                    n, finished, fresh = await self._step(tl, shard.shard_id, shards)
                     got += n
+                    clean = clean and fresh
                     if finished:
                         last_discovery = -REDISCOVER_S  # children may be listed now
                 if self.delivery.wants_redrive(self.clock()):
@@ -286,7 +287,8 @@ class Replicator:
                         await self.sleep(self.rng.uniform(*STEP_PAUSE_S))
                     continue
                 await self.delivery.probe(tl)
-                if self.delivery.breaker.state is BreakerState.CLOSED \
+                # quiet: every shard's read was asked after ``started`` and answered empty
+                if clean and self.delivery.breaker.state is BreakerState.CLOSED \
                         and not self.delivery.redrive_due:
                     self._quiet[tl.table.name] = started
                 async with self._changed:
@@ -298,10 +300,13 @@ class Replicator:
         finally:
             shards.drop_reads()
 
-    async def _step(self, tl: TableLink, sid: str, shards: ShardReads) -> tuple[int, bool]:
-        """One page of one shard, applied: the records it held, and whether the shard ended.
-        While a page is applied the shard's next page is read (never in the serial mode, whose
-        requests keep one order): the destination then waits for no stream read."""
+    async def _step(self, tl: TableLink, sid: str,
+                    shards: ShardReads) -> tuple[int, bool, bool]:
+        """One page of one shard, applied: the records it held, whether the shard ended, and
+        whether the read was fresh (asked in this step, and answered): a page read ahead was
+        asked before the poll began, and a failed read saw nothing, so neither may call the
+        link quiet. While a page is applied the shard's next page is read (never in the serial
+        mode, whose requests keep one order): the destination then waits for no stream read."""
         if shards.iterators.get(sid) is None:
             after = shards.cps[sid].seq if sid in shards.cps else None
             shards.iterators[sid] = await self.retrying(
@@ -315,7 +320,7 @@ class Replicator:
         except Exception as exc:
             shards.iterators[sid] = None  # re-open from the checkpoint (expired iterators too)
             await self._backoff("get-records", 0, classify(exc))
-            return 0, False
+            return 0, False, False
         if page.records:
             if self.paused:  # the batch is held, not applied, until resumed
                 self.holding = len(page.records)
@@ -331,12 +336,12 @@ class Replicator:
             shards.cps[sid] = shards.unsaved[sid] = await self._process(tl, sid, page.records)
         shards.iterators[sid] = page.next_iterator
         if page.next_iterator is not None:
-            return len(page.records), False
+            return len(page.records), False, ahead is None
         shards.cps[sid] = shards.unsaved[sid] = Checkpoint(
             sid, shards.cps[sid].seq if sid in shards.cps else None, True)
         await self._save(tl, shards.unsaved)
         shards.lineage.finish(sid)
-        return len(page.records), True
+        return len(page.records), True, ahead is None
 
     async def _process(self, tl: TableLink, shard_id: str, records: list[dict]) -> Checkpoint:
         latest: dict[str, tuple[LocalWrite, dict]] = {}

@@ -144,3 +144,66 @@ async def test_a_replicator_stopped_while_a_read_is_out_loses_nothing(georep_lab
     await lab.settle()
     assert await arrived(lab) == {f"k{i:02d}": i for i in range(WRITES)}
     assert await lab.diverged("users") == {}
+
+
+class HeldWrites(CountedWrites):
+    """The destination's real client; while ``held``, its item writes wait for ``gate``."""
+
+    def __init__(self, client) -> None:
+        super().__init__(client)
+        self.held, self.waiting, self.gate = False, 0, asyncio.Event()
+
+    async def put_item(self, **kw):
+        if self.held:
+            self.waiting += 1
+            await self.gate.wait()
+        return await super().put_item(**kw)
+
+
+async def test_a_page_read_ahead_before_the_mark_never_makes_the_link_quiet(georep_lab):
+    # Found in review: a poll that began after the mark used a page read ahead before it
+    # (empty), and called the link quiet while a write made before the mark was still unread.
+    lab = georep_lab
+    rep = lab.replicator("us-east", "eu-west")
+    link = rep.table("users")
+    writes = link.applier.client = HeldWrites(link.applier.client)
+    answered: list[int] = []
+    stream = link.reader.client
+
+    class Noted:
+        async def get_records(self, **kw):
+            page = await stream.get_records(**kw)
+            answered.append(len(page.get("Records", [])))
+            return page
+
+        def __getattr__(self, name):
+            return getattr(stream, name)
+
+    link.reader.client = Noted()
+    await lab.settle()
+    writes.held = True
+    await lab.put("us-east", "users", "a", {"n": 1})
+    await wait_for(lambda: writes.waiting, what="page one's apply held")
+    await wait_for(lambda: answered[-1] == 0 and 1 in answered, what="the read ahead, empty")
+    await lab.put("us-east", "users", "x", {"n": 2})  # after the read ahead, before the mark
+    mark = rep.mark()
+    writes.held = False
+    writes.gate.set()
+    await rep.wait_quiet(mark)
+    assert await lab.get("eu-west", "users", "x") == {"id": "x", "n": 2}
+
+
+async def test_a_failed_stream_read_never_makes_the_link_quiet(georep_lab):
+    # Found in review (older than the read ahead): a failed GetRecords counted as a poll that
+    # found nothing, so settle() could return while a write was still unread.
+    lab = georep_lab
+    rep = lab.replicator("us-east", "eu-west")
+    stream = wrap(lab)
+    stream.release.set()
+    await lab.settle()
+    stream.fail = set(range(len(stream.calls) + 1, len(stream.calls) + 4))  # the next three
+    await lab.put("us-east", "users", "y", {"n": 1})
+    mark = rep.mark()
+    await rep.wait_quiet(mark)
+    assert len(stream.calls) > max(stream.fail), "the failed reads came before the quiet one"
+    assert await lab.get("eu-west", "users", "y") == {"id": "y", "n": 1}

@@ -4,9 +4,13 @@ tombstone it read in that one request. Real moto; the writer's real client is on
 
 from __future__ import annotations
 
+from dataclasses import replace
+from decimal import Decimal
+
 import pytest
 
 from georep.aws.tombstones import TombstoneStore
+from georep.config import KeyAttr, Table
 from georep.core.causality import Order, compare
 from georep.core.meta import key_id
 
@@ -60,3 +64,26 @@ async def test_a_write_after_a_delete_follows_the_tombstone_read_with_the_item(g
     await lab.settle()
     assert await lab.get("eu-west", "users", "k") == {"id": "k", "n": 2}
     assert await lab.diverged("users") == {}
+
+
+NUMS = Table("nums", KeyAttr("id", "N"))
+
+
+@pytest.fixture
+def georep_config(georep_config):
+    """The suite's lab with a table keyed by a number."""
+    return replace(georep_config, tables=(*georep_config.tables, NUMS))
+
+
+async def test_a_number_key_is_one_key_however_it_is_spelled(georep_lab):
+    # Found in review: the one-request read matched items to keys by their text, so a key
+    # asked as 1.0 missed the item stored as 1, and every write of it lost its condition.
+    lab = georep_lab
+    await lab.put("us-east", "nums", 1, {"v": "a"})
+    await lab.update("us-east", "nums", Decimal("1.0"), {"w": "b"})
+    assert await lab.get("us-east", "nums", 1) == {"id": 1, "v": "a", "w": "b"}
+    lab.client("us-east").put_item(TableName="nums",
+                                   Item={"id": {"N": "2.0"}, "v": {"S": "plain"}})
+    await lab.settle()  # stamped by its region's replicator
+    await lab.update("us-east", "nums", 2, {"w": "c"})
+    assert await lab.get("us-east", "nums", 2) == {"id": 2, "v": "plain", "w": "c"}
