@@ -27,12 +27,17 @@ def reconcile(home: HomeOpt = None, as_json: JsonOpt = False,
               full: Annotated[bool, typer.Option(
                   "--full", help="Scan every region in full, even where its tree is kept "
                   "up to date from its stream (see 'What a reconcile proves' in the "
-                  "README).")] = False) -> None:
+                  "README).")] = False,
+              dry_run: Annotated[bool, typer.Option(
+                  "--dry-run", help="Write nothing to any region (no DLQ redrive, no repair, "
+                  "no conflict-feed entry): show what a repair would write, key by key (the "
+                  "first 100). Exits 0 iff the regions are already equal.")] = False) -> None:
     """Redrive every link's DLQ, wait until every replicator has caught up, bring a Merkle tree
     per region up to date (from the stream records written since the last reconcile, or by a
     full parallel scan the first time, when a tree cannot be trusted, or with --full), repair
     the differing ranges with the table's policy (conflicts go to the feed), and verify. Exits
-    0 iff the regions are proven equal."""
+    0 iff the regions are proven equal. With --dry-run nothing is written to any region: the
+    report names what a repair would write."""
     lab = live(home)
     if table is not None:
         lab.config.table(table)
@@ -47,7 +52,7 @@ def reconcile(home: HomeOpt = None, as_json: JsonOpt = False,
                 progress.advance(tasks[region], n)
 
         return run(lab, lambda lab: lab.reconcile(table, timeout=timeout, progress=advance,
-                                                  full=full))
+                                                  full=full, dry_run=dry_run))
 
     if as_json:
         report = go(None)
@@ -65,23 +70,29 @@ def reconcile(home: HomeOpt = None, as_json: JsonOpt = False,
 
 
 def _render(report: dict[str, Any]) -> None:
-    phases = report["seconds"]
+    phases, dry = report["seconds"], report.get("dry_run", False)
     delivered = sum(r["delivered"] for r in report["redrive"].values())
-    out.print(f"redrive: {delivered} dead letters delivered ({phases['redrive']} s); "
-              f"replicators caught up ({phases['catch_up']} s)")
-    t = Table(title="reconcile")
-    for col in ("table", "mode", "read", "ranges (differing)", "diverged", "repaired",
-                "conflicts", "scan s", "repair s", "verified"):
+    out.print(("redrive: skipped (dry run); " if dry else
+               f"redrive: {delivered} dead letters delivered ({phases['redrive']} s); ")
+              + f"replicators caught up ({phases['catch_up']} s)")
+    t = Table(title="reconcile (dry run: nothing written)" if dry else "reconcile")
+    for col in ("table", "mode", "read", "ranges (differing)", "diverged",
+                "would repair" if dry else "repaired", "conflicts", "scan s", "repair s",
+                "verified"):
         t.add_column(col)
     for r in report["tables"]:
+        writes = r["planned"] if dry else r["repaired"]
         t.add_row(r["table"], r["mode"], _read(r),
                   f"{r['ranges']} ({r['ranges_differing']})", str(r["keys_diverged"]),
-                  ", ".join(f"{k}={v}" for k, v in r["repaired"].items()) or "0",
+                  ", ".join(f"{k}={v}" for k, v in writes.items() if v) or "0",
                   str(r["conflicts"]), str(r["seconds"].get("scan")),
                   str(r["seconds"].get("repair")),
                   styled("[green]yes") if r["verified"]
                   else Text.assemble(("no", "red"), f": {r['why']}"))
     out.print(t)
+    for r in report["tables"] if dry else []:
+        for p in r["planned_keys"]:
+            out.print(f"{r['table']}: would write {p['key']!r} in {p['region']}")
     for r in report["tables"]:
         if r["mode"] == "full" and r["full_why"]:
             out.print(f"{r['table']}: full scan: {r['full_why']}")

@@ -46,6 +46,7 @@ from .burial import buried_item
 from .treestore import TreeStore, entry
 
 REPAIR_CHUNK = 50  # keys per apply: one BatchGetItem, then its conditional writes
+PLANNED_KEYS = 100  # keys a dry run names (it counts them all)
 
 
 @dataclass
@@ -61,6 +62,9 @@ class TableReport:
     ranges_differing: int = 0
     keys_diverged: int = 0
     repaired: dict[str, int] = field(default_factory=dict)  # region -> keys written
+    dry_run: bool = False  # nothing written: ``planned`` says what a repair would write
+    planned: dict[str, int] = field(default_factory=dict)  # region -> keys it would write
+    planned_keys: list[dict[str, Any]] = field(default_factory=list)  # {key, region}, 100 at most
     conflicts: int = 0
     verified: bool = False
     still_differing: list[int] = field(default_factory=list)
@@ -114,13 +118,16 @@ async def _fetch(client, table: Table, keys: list[str]) -> dict[str, dict]:
 async def reconcile_table(clients: dict[str, Any], table: Table, *, clock=time.time,
                           progress: Callable[[str, int], None] | None = None,
                           emit: Callable[..., Any] | None = None,
-                          trees: Trees | None = None) -> TableReport:
+                          trees: Trees | None = None, dry_run: bool = False) -> TableReport:
     """Repair ``table`` across the regions of ``clients`` and verify them equal. ``emit``, if
     given, records a ``reconcile-phase`` event at the end of each phase (its ``seconds`` on
     ``clock``, the lab's) and a ``reconcile-repair`` event for each key a repair wrote.
     ``trees``: where the regions' trees persist (:class:`georep.engine.aae.Trees`); without
-    it, every region is scanned in full."""
+    it, every region is scanned in full. ``dry_run`` writes nothing to any region (no repair,
+    no conflict-feed entry): the report says what a repair would write, and ``verified`` is
+    whether the regions are equal as they stand."""
     run = _Reconcile(clients, table, clock, emit)
+    run.report.dry_run = dry_run
     estimate = max([0, *[(await c.describe_table(TableName=table.name))["Table"].get(
         "ItemCount", 0) for c in clients.values()]])
     run.report.depth = depth_for(estimate)
@@ -224,6 +231,7 @@ class _Reconcile:
             todo.append((kid, final, item_digest(kid, final.item()), conflicts))
         await asyncio.gather(*(self._repair_region(appliers[r], todo) for r in regions))
         self._phase("repair", keys_diverged=report.keys_diverged, repaired=dict(report.repaired),
+                    planned=dict(report.planned),
                     unstamped=len(report.unstamped), failed=len(report.failed))
 
     async def _repair_region(self, applier: Applier,
@@ -239,6 +247,12 @@ class _Reconcile:
                 continue  # the region holds the merged version (a tombstone item: buried)
             need.append(final)
             entries.extend(self._entries(r, conflicts))
+        if report.dry_run:  # what this region's repair would write; nothing is
+            report.planned[r] = len(need)
+            report.conflicts += len(entries)
+            room = PLANNED_KEYS - len(report.planned_keys)
+            report.planned_keys += [{"key": self._key(v.attrs), "region": r} for v in need[:room]]
+            return
         # The fold's conflicts reach the feed before the writes (a crash after them cannot
         # lose an entry; at worst an interrupted reconcile names a conflict it did not resolve).
         if entries:
@@ -285,6 +299,11 @@ class _Reconcile:
 
 
 def _why(report: TableReport) -> str | None:
+    if report.dry_run and not report.verified:
+        return (f"dry run, nothing was written: a repair would write "
+                f"{sum(report.planned.values())} key(s) ({report.keys_diverged} diverged)"
+                + (f", and leave {len(report.unstamped)} unstamped key(s) alone"
+                   if report.unstamped else ""))
     if report.failed:
         return (f"{len(report.failed)} repair(s) refused by a region (first: "
                 f"{report.failed[0]['region']} {report.failed[0]['key']}: "

@@ -217,17 +217,19 @@ class LabData:
             await asyncio.sleep(0.2)
 
     async def reconcile(self, table: str | None = None, *, timeout: float = 60.0,
-                        progress=None, full: bool = False) -> dict[str, Any]:
+                        progress=None, full: bool = False,
+                        dry_run: bool = False) -> dict[str, Any]:
         """Redrive every DLQ, wait for the replicators, then repair and verify with Merkle
         trees (:mod:`georep.engine.reconcile`). ``verified`` says whether the regions are
         proven equal. The trees persist between runs where the lab keeps them
         (:meth:`_tree_folder`) and are caught up from the streams; ``full`` scans every region
-        instead."""
+        instead. ``dry_run`` writes nothing to a region: no redrive, no repair, no feed entry;
+        each table's report says what a repair would write (``planned``)."""
         tables = [self.config.table(table)] if table else list(self.config.tables)
-        out: dict[str, Any] = {"redrive": {}, "seconds": {}}
-        self.events.emit("reconcile-start", tables=[t.name for t in tables])
+        out: dict[str, Any] = {"redrive": {}, "seconds": {}, "dry_run": dry_run}
+        self.events.emit("reconcile-start", tables=[t.name for t in tables], dry_run=dry_run)
         t0, at = time.perf_counter(), self.clock()
-        blocked = await self.redrive_all(out["redrive"])
+        blocked = False if dry_run else await self.redrive_all(out["redrive"])
         out["seconds"]["redrive"] = round(time.perf_counter() - t0, 3)
         t0 = time.perf_counter()
         await self._caught_up(timeout)
@@ -247,11 +249,12 @@ class LabData:
                 trees.streams = {r.name: await self._streams_client(stack, r.name)
                                  for r in self.config.regions}
             reports = [await reconcile_table(clients, t, clock=self.clock, progress=progress,
-                                             emit=self.events.emit, trees=trees)
+                                             emit=self.events.emit, trees=trees,
+                                             dry_run=dry_run)
                        for t in tables]
         out["tables"] = [r.__dict__ for r in reports]
         out["verified"] = all(r.verified for r in reports)
-        self.events.emit("reconcile", verified=out["verified"],
+        self.events.emit("reconcile", verified=out["verified"], dry_run=dry_run,
                          repaired={r.table: r.repaired for r in reports})
         return out
 

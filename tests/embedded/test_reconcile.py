@@ -25,14 +25,20 @@ async def behind_the_back(lab, region: str, values: dict[str, dict]):
         {"PutRequest": {"Item": it}} for it in items]})
 
 
-async def test_divergence_behind_the_replicators_back_is_repaired_and_verified(georep_lab):
-    lab = georep_lab
-    for i in range(30):
+async def three_diverged(lab, n: int) -> None:
+    """n keys alike in both regions, then k05 newer at us-east, only-east and only-west, each
+    written behind the replicators' backs."""
+    for i in range(n):
         await lab.put("us-east", "users", f"k{i:02d}", {"v": "same"})
     await lab.settle()
     await behind_the_back(lab, "us-east", {"only-east": {"v": "e"}, "k05": {"v": "east"}})
     await behind_the_back(lab, "eu-west", {"only-west": {"v": "w"}})
     await lab.settle()
+
+
+async def test_divergence_behind_the_replicators_back_is_repaired_and_verified(georep_lab):
+    lab = georep_lab
+    await three_diverged(lab, 30)
     assert set(await lab.diverged("users")) == {"[('id', 'k05')]", "[('id', 'only-east')]",
                                                   "[('id', 'only-west')]"}
     report = await lab.reconcile()
@@ -109,3 +115,31 @@ async def test_reconcile_refuses_while_a_link_is_cut(georep_lab):
     with pytest.raises(LabError, match="links not open"):
         await lab.reconcile(timeout=3)
     lab.heal()
+
+
+async def test_a_dry_run_names_every_repair_and_writes_nothing(georep_lab):
+    lab = georep_lab
+    await three_diverged(lab, 10)
+
+    def raw(region):
+        return sorted(map(repr, lab.client(region).scan(TableName="users")["Items"]))
+
+    before = {r: raw(r) for r in ("us-east", "eu-west")}
+    feed = len(await lab.conflicts())
+    report = await lab.reconcile(dry_run=True)
+    [t] = report["tables"]
+    assert report["dry_run"] is True and report["redrive"] == {}
+    assert report["verified"] is False and t["why"].startswith("dry run, nothing was written")
+    assert t["planned"] == {"eu-west": 2, "us-east": 1} and t["repaired"] == {}
+    assert {(p["key"]["id"], p["region"]) for p in t["planned_keys"]} == {
+        ("k05", "eu-west"), ("only-east", "eu-west"), ("only-west", "us-east")}
+    assert {r: raw(r) for r in before} == before  # not one item written
+    assert len(await lab.conflicts()) == feed
+    assert len(await lab.diverged("users")) == 3
+    assert lab.events.of_kind("reconcile-repair") == []
+    # the real one then writes exactly what the dry run named
+    report = await lab.reconcile()
+    assert report["verified"] and report["tables"][0]["repaired"] == {"eu-west": 2, "us-east": 1}
+    # and a dry run over equal regions proves them equal
+    again = await lab.reconcile(dry_run=True)
+    assert again["verified"] is True and again["tables"][0]["planned_keys"] == []

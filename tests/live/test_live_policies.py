@@ -115,6 +115,11 @@ def test_reconcile_repairs_and_proves_the_regions_equal(lab):
     plain_client(lab, "eu-west", "eu-west-1").put_item(
         TableName="users", Item=contextvars.copy_context().run(replicated))
     assert item(lab, "us-east", "b") is None
+    dry = georep(lab, "reconcile", "--dry-run")  # names the repair, writes nothing, exits 1
+    assert dry.returncode == 1 and "Traceback" not in dry.stderr
+    assert "dry run: nothing written" in dry.stdout
+    assert "would write {'id': 'b'} in us-east" in dry.stdout
+    assert item(lab, "us-east", "b") is None
     report = json.loads(ok(lab, "reconcile", "--json"))
     assert report["verified"] is True
     [t] = report["tables"]
