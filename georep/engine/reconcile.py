@@ -42,8 +42,7 @@ from ..core.policies import policy_named
 from ..errors import UnstampedDestination
 from .aae import Trees, build, retry
 from .apply import Applier, ApplyResult
-from .burial import buried_item
-from .treestore import TreeStore, entry
+from .treestore import Change, TreeStore, entry
 
 REPAIR_CHUNK = 50  # keys per apply: one BatchGetItem, then its conditional writes
 PLANNED_KEYS = 100  # keys a dry run names (it counts them all)
@@ -214,10 +213,12 @@ class _Reconcile:
                 await ConflictFeed(self.clients[r]).record(self._entries(r, [c]))
                 report.conflicts += 1
             applier.journal = journal
+        # each fetched item's digest and tombstone flag, decoded once for both uses below
+        seen = {r: {kid: entry(kid, item) for kid, item in self.fetched[r].items()}
+                for r in regions}
         todo: list[tuple[str, Version, int, list]] = []
         for kid in self.ordered:
-            digests = {item_digest(kid, self.fetched[r][kid]) if kid in self.fetched[r] else None
-                       for r in regions}
+            digests = {seen[r][kid][1] if kid in seen[r] else None for r in regions}
             if len(digests) == 1 and kid not in self.buried:
                 continue  # equal after all (changed while we scanned): nothing to repair
             report.keys_diverged += int(len(digests) > 1)
@@ -229,21 +230,22 @@ class _Reconcile:
                 continue
             final, conflicts = folded
             todo.append((kid, final, item_digest(kid, final.item()), conflicts))
-        await asyncio.gather(*(self._repair_region(appliers[r], todo) for r in regions))
+        await asyncio.gather(*(self._repair_region(appliers[r], todo, seen[r])
+                               for r in regions))
         self._phase("repair", keys_diverged=report.keys_diverged, repaired=dict(report.repaired),
                     planned=dict(report.planned),
                     unstamped=len(report.unstamped), failed=len(report.failed))
 
-    async def _repair_region(self, applier: Applier,
-                             todo: list[tuple[str, Version, int, list]]) -> None:
-        """Write each merged version to the applier's region, unless it holds it already: in
-        batches (a BatchGetItem and up to 16 conditional writes at once, as an apply does)."""
+    async def _repair_region(self, applier: Applier, todo: list[tuple[str, Version, int, list]],
+                             seen: dict[str, Change]) -> None:
+        """Write each merged version to the applier's region, unless it holds it already
+        (``seen``: its fetched items' entries): in batches (a BatchGetItem and up to 16
+        conditional writes at once, as an apply does)."""
         r, report = applier.region, self.report
         need, entries = [], []
         for kid, final, digest, conflicts in todo:
-            have = self.fetched[r].get(kid)
-            if (have is not None and buried_item(have) is None
-                    and item_digest(kid, have) == digest):
+            have = seen.get(kid)
+            if have is not None and not have[2] and have[1] == digest:
                 continue  # the region holds the merged version (a tombstone item: buried)
             need.append(final)
             entries.extend(self._entries(r, conflicts))

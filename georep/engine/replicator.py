@@ -2,10 +2,11 @@
 
 Place in the data flow: reads src's DynamoDB Streams directly (checkpoints live in src too),
 keeps only local writes (:mod:`georep.core.records`), stamps plain-client writes and writes the
-stamp back to src, applies to dst through the link proxy (:mod:`georep.engine.apply`), and only
-then advances the checkpoint. A crash between apply and checkpoint replays the batch; the apply
-is idempotent, so replays are counted as suppressed duplicates and change nothing. Each batch
-read, and each version applied or suppressed (from the stream or a DLQ redrive), is an event
+stamp back to src, applies to dst through the link proxy (:mod:`georep.engine.apply`), page by
+page (:mod:`georep.engine.batch`), and only then advances the checkpoint. A crash between
+apply and checkpoint replays the batch; the apply is idempotent, so replays are counted as
+suppressed duplicates and change nothing. Each batch read, and each version applied or
+suppressed (from the stream or a DLQ redrive), is an event
 (:mod:`georep.engine.outcomes`).
 
 Polling is adaptive: re-poll at once while records arrive, back off to ``idle_poll_max_ms``;
@@ -46,20 +47,19 @@ from ..config import ReplicatorSettings, Table
 from ..core.backoff import full_jitter
 from ..core.breaker import BreakerState
 from ..core.lineage import ShardLineage
-from ..core.meta import Version, foreign, key_id, key_of
-from ..core.records import LocalWrite, record_ms
+from ..core.meta import Version
+from ..core.records import record_ms
 from ..errors import CheckpointUnreadable, Fenced, ReplicationError
 from .apply import Applier, ApplyResult
-from .delivery import Delivery, Item
+from .batch import process
+from .delivery import Delivery
 from .linkstats import LinkStats
-from .outcomes import batch_read, journal, redriven, stream_outcome, unjournal
+from .outcomes import journal, redriven, unjournal
 from .plainstamps import PlainStamps
 from .redrive import Redriver
 from .shardreads import ShardReads
-from .stamping import stamp_source
 
 REDISCOVER_S = 10.0
-WRITE_BACKS_IN_FLIGHT = 8
 STEP_PAUSE_S = (0.001, 0.010)  # serial mode: the pause after a batch, drawn uniformly
 # serial mode: an idle poll waits a uniform draw in this range (AWS Lambda polls a stream shard
 # four times a second; every empty poll is a real request, and a simulated run's wall time is
@@ -333,7 +333,7 @@ class Replicator:
             if page.next_iterator is not None and not self.serial:
                 shards.ahead[sid] = asyncio.ensure_future(
                     tl.reader.page(page.next_iterator, self.settings.batch_size))
-            shards.cps[sid] = shards.unsaved[sid] = await self._process(tl, sid, page.records)
+            shards.cps[sid] = shards.unsaved[sid] = await process(self, tl, sid, page.records)
         shards.iterators[sid] = page.next_iterator
         if page.next_iterator is not None:
             return len(page.records), False, ahead is None
@@ -342,58 +342,6 @@ class Replicator:
         await self._save(tl, shards.unsaved)
         shards.lineage.finish(sid)
         return len(page.records), True, ahead is None
-
-    async def _process(self, tl: TableLink, shard_id: str, records: list[dict]) -> Checkpoint:
-        latest: dict[str, tuple[LocalWrite, dict]] = {}
-        kept: list[Version] = []  # every local write, in stream order: the read event's keys
-        missing = self.stamps.unknown(tl.table, records)
-        if missing:
-            found = await self.retrying("recall-stamps", lambda: tl.stamps.recall(missing))
-            self.stamps.recalled(tl.table, missing, found)
-        for rec in records:
-            lw = self.stamps.interpret(tl.table, self.src, rec)  # foreign metadata: a plain write
-            why = foreign(rec["dynamodb"].get("NewImage")) if lw is not None and lw.plain else None
-            if why is not None:
-                self.stats.foreign += 1
-                self.emit("foreign-metadata", link=self.name, table=tl.table.name,
-                          seq=rec["dynamodb"]["SequenceNumber"], error=why[:200])
-            if lw is None:
-                self.stats.skipped += 1
-                self.observe("skipped")
-                continue
-            kid = key_id(key_of(lw.version.attrs, tl.table.key_names))
-            if kid in latest:
-                # Superseded inside this batch: the later version of the key has seen it.
-                self.stats.suppressed += 1
-                self.observe("suppressed")
-            latest[kid] = (lw, rec)
-            kept.append(lw.version)
-        batch_read(self, tl, shard_id, records, kept)
-        if latest:
-            gate = asyncio.Semaphore(WRITE_BACKS_IN_FLIGHT)  # distinct keys: any order
-
-            async def stamp(lw: LocalWrite) -> None:
-                async with gate:
-                    await self.retrying("stamp", lambda: stamp_source(self, tl, lw))
-
-            plain = [lw for lw, _ in latest.values() if lw.plain]
-            if self.serial:
-                for lw in plain:
-                    await stamp(lw)
-            else:
-                await asyncio.gather(*(stamp(lw) for lw in plain))
-            started = time.perf_counter()
-            done = await self.delivery.deliver(
-                tl, [Item(lw.version, rec) for lw, rec in latest.values()])
-            self.observe("request_seconds", time.perf_counter() - started)
-            done_ms = self.clock() * 1000
-            for o in done.applied.outcomes:
-                _, rec = latest[key_id(key_of(o.version.attrs, tl.table.key_names))]
-                stream_outcome(self, tl, o, done_ms - self.created_ms(rec, o.version))
-            self.stats.races += done.applied.races
-            self.stats.dead_lettered += len(done.dead)
-        self.stats.batches += 1
-        return Checkpoint(shard_id, records[-1]["dynamodb"]["SequenceNumber"])
 
     async def _save(self, tl: TableLink, unsaved: dict[str, Checkpoint]) -> None:
         """Store the checkpoints of batches already applied (at-least-once: after the apply)."""
