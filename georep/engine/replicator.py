@@ -259,6 +259,10 @@ class Replicator:
         last_discovery = -REDISCOVER_S
         try:
             while True:
+                # first: a fresh replicator's DLQ (its predecessor's dead letters) is redriven
+                # before it reads, or a kill during a later redrive would hide them
+                if self.delivery.wants_redrive(self.clock()):
+                    await self.redrive()
                 started = self.mark()
                 now = self.clock()
                 if now - last_discovery >= REDISCOVER_S or not lineage.readable():
@@ -271,8 +275,6 @@ class Replicator:
                     clean = clean and fresh
                     if finished:
                         last_discovery = -REDISCOVER_S  # children may be listed now
-                if self.delivery.wants_redrive(self.clock()):
-                    await self.redrive()
                 # Checkpoints are saved at most every checkpoint_interval_ms while records
                 # flow, and at once when the stream goes quiet: a crash replays at most that
                 # much, which the idempotent apply suppresses, and a busy link saves a round
