@@ -121,10 +121,36 @@ async def test_a_delete_resets_what_it_observed_and_a_concurrent_increment_survi
     await lab.settle()
     for region in (A, B):
         assert (await lab.get(region, "users", "d"))["visits"] == 8, region  # 13 + 5 - 10
+    # The delete and the re-create that saw it may cross in one batch, collapsed to the
+    # re-create: the delete's reset is then in its state (the 8 above), and the feed names the
+    # concurrent increment merged beside it, never as a loser.
     feed = await lab.conflicts("users", "d")
     assert feed and all(e["policy"] == "crdt" and e["losers"] == [] for e in feed)
-    merged = [s for e in feed for s in e["siblings"]]
+    assert any(s["region"] == B for e in feed for s in [e["winner"], *e["siblings"]])
+    await assert_agreed_and_verified(lab)
+
+
+async def test_a_delete_crossing_alone_is_named_beside_the_concurrent_increment(georep_lab):
+    """The same delete reaching the other region on its own (nothing written after it): the
+    feed names it, merged beside the concurrent increment, not lost."""
+    lab = georep_lab
+    await lab.crdt(A, "users", "d", [("visits", "+=", 10)])
+    await lab.settle()
+    lab.partition(A, B)
+    await lab.delete(A, "users", "d")
+    await lab.crdt(B, "users", "d", [("visits", "+=", 5)])
+    lab.heal()
+    await lab.settle()
+    for region in (A, B):
+        assert (await lab.get(region, "users", "d"))["visits"] == 5, region  # 15 - 10
+    feed = await lab.conflicts("users", "d")
+    assert feed and all(e["policy"] == "crdt" and e["losers"] == [] for e in feed)
+    merged = [s for e in feed for s in [e["winner"], *e["siblings"]]]
     assert any(s["tombstone"] for s in merged)  # the delete is on record, merged, not lost
+    await lab.crdt(A, "users", "d", [("visits", "+=", 3)])
+    await lab.settle()
+    for region in (A, B):
+        assert (await lab.get(region, "users", "d"))["visits"] == 8, region
     await assert_agreed_and_verified(lab)
 
 

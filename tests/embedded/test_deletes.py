@@ -225,3 +225,67 @@ async def test_a_plain_update_landing_between_a_burials_steps_is_not_deleted(geo
     for region in (A, B):
         assert await lab.get(region, "users", "k") == {"id": "k", "v": "plain"}, region
     assert (await lab.reconcile())["verified"]
+
+
+class _Racing:
+    """The writer's client, with a plain UpdateItem landing right after a burial's step (a)
+    and a georep write of the key right after its step (c): the window a 3-region chaos run
+    found."""
+
+    def __init__(self, lab, real) -> None:
+        self.lab, self.real, self.step = lab, real, "a"
+
+    def __getattr__(self, name):
+        return getattr(self.real, name)
+
+    async def put_item(self, **kw):
+        return await self._step_a(await self.real.put_item(**kw))
+
+    async def update_item(self, **kw):
+        return await self._step_a(await self.real.update_item(**kw))
+
+    async def _step_a(self, resp):
+        if self.step == "a":
+            self.step = "c"
+            self.lab.client(A).update_item(
+                TableName="users", Key=KEY, UpdateExpression="SET v = :v",
+                ExpressionAttributeValues={":v": {"S": "plain"}})
+        return resp
+
+    async def delete_item(self, **kw):
+        resp = await self.real.delete_item(**kw)
+        if self.step == "c":
+            self.step = "done"
+            self.lab.writers[A].client = self.real
+            await self.lab.put(A, "users", "k", {"v": "georep"})
+        return resp
+
+
+async def test_a_plain_update_deleted_by_a_burial_and_overwritten_before_its_put_back_is_named(
+        georep_lab):
+    """The plain update lands between (a) and (c); (c) deletes it with the tombstone; a georep
+    write of the key (which reads it as absent) lands before the put-back. The put-back cannot
+    happen without overwriting that write, so the update is named in the region's feed as the
+    loser to it, and every region converges on the georep write. Before: it vanished without
+    a feed entry."""
+    lab = georep_lab
+    await lab.put(A, "users", "k", {"v": "x"})
+    await lab.settle()
+    await lab.stop_replicator(A, B)
+    racing = _Racing(lab, lab.writers[A].client)
+    lab.writers[A].client = racing
+    try:
+        await lab.delete(A, "users", "k")
+    finally:
+        lab.writers[A].client = racing.real
+    assert racing.step == "done"
+    assert split(raw_items(lab, A)["k"])[0] == {**KEY, "v": {"S": "georep"}}
+    (entry,) = await lab.conflicts("users", "k", region=A)
+    assert [x["value"] for x in entry["losers"]] == [{"id": "k", "v": "plain"}]
+    assert entry["winner"]["value"] == {"id": "k", "v": "georep"}
+    assert entry["losers"][0]["region"] == A and not entry["losers"][0]["tombstone"]
+    await lab.start_replicator(A, B)
+    await lab.settle()
+    for region in (A, B):
+        assert await lab.get(region, "users", "k") == {"id": "k", "v": "georep"}, region
+    assert (await lab.reconcile())["verified"]
