@@ -108,13 +108,18 @@ async def test_a_plain_remove_of_a_register_is_an_assignment_and_counters_are_ke
 # -- observation 6: delete, re-create and a concurrent increment -------------------------------
 
 
-async def test_a_delete_resets_what_it_observed_and_a_concurrent_increment_survives(georep_lab):
-    lab = georep_lab
+async def delete_beside_an_increment(lab) -> None:
+    """10 visits everywhere; then, cut off, us-east deletes and eu-west adds 5."""
     await lab.crdt(A, "users", "d", [("visits", "+=", 10)])
     await lab.settle()
     lab.partition(A, B)
     await lab.delete(A, "users", "d")
     await lab.crdt(B, "users", "d", [("visits", "+=", 5)])
+
+
+async def test_a_delete_resets_what_it_observed_and_a_concurrent_increment_survives(georep_lab):
+    lab = georep_lab
+    await delete_beside_an_increment(lab)
     await lab.crdt(A, "users", "d", [("visits", "+=", 3)])
     assert (await lab.get(A, "users", "d"))["visits"] == 3  # the re-create starts from the reset
     lab.heal()
@@ -134,11 +139,7 @@ async def test_a_delete_crossing_alone_is_named_beside_the_concurrent_increment(
     """The same delete reaching the other region on its own (nothing written after it): the
     feed names it, merged beside the concurrent increment, not lost."""
     lab = georep_lab
-    await lab.crdt(A, "users", "d", [("visits", "+=", 10)])
-    await lab.settle()
-    lab.partition(A, B)
-    await lab.delete(A, "users", "d")
-    await lab.crdt(B, "users", "d", [("visits", "+=", 5)])
+    await delete_beside_an_increment(lab)
     lab.heal()
     await lab.settle()
     for region in (A, B):
