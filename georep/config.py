@@ -11,6 +11,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from .core.crdt_policy import check_types
 from .core.meta import META
@@ -25,7 +26,12 @@ TABLE_NAME = re.compile(r"[A-Za-z0-9_.-]{3,255}")  # what DynamoDB accepts
 # A region name becomes part of the link's SQS queue name, "georep-dlq-<src>-to-<dst>", which
 # SQS limits to 80 letters, digits, hyphens and underscores.
 REGION_NAME = re.compile(r"[A-Za-z0-9_-]{1,32}")
-REGION_FIELDS = ("name", "aws_region", "port", "endpoint")
+REGION_FIELDS = ("name", "aws_region", "port", "endpoint", "streams_endpoint", "sqs_endpoint",
+                 "profile", "ca_bundle")
+# Credentials never go in a file georep reads: the standard chain finds them (the environment,
+# the region file's ``profile``, an instance or task role).
+SECRET_FIELDS = ("aws_access_key_id", "aws_secret_access_key", "aws_session_token")
+AWS_ENDPOINTS = "aws"  # endpoint = "aws": every service at the AWS endpoints of aws_region
 LAB_FIELDS = ("tables", "replicator", "links")
 TABLE_FIELDS = ("hash_key", "range_key", "policy", "max_siblings", "crdt")
 # batch_size is GetRecords' Limit, which DynamoDB Streams caps at 1000 records.
@@ -37,13 +43,38 @@ class Region:
     name: str
     aws_region: str
     port: int | None = None
-    endpoint: str | None = None
+    endpoint: str | None = None  # a URL, or "aws" (AWS_ENDPOINTS)
     source: str = ""
+    streams_endpoint: str | None = None  # external regions: where each service answers, when
+    sqs_endpoint: str | None = None      # not at ``endpoint`` (see :func:`service_url`)
+    profile: str | None = None  # a profile of the AWS config files: credentials, not secrets
+    ca_bundle: str | None = None  # a CA bundle (PEM) to trust for the region's https endpoints
 
     @property
     def local(self) -> bool:
         """Served by a moto server the lab starts (as opposed to an external endpoint)."""
         return self.endpoint is None
+
+    def service_url(self, service: str) -> str | None:
+        """An external region's URL for ``service`` (dynamodb, dynamodbstreams or sqs); None:
+        the AWS endpoint of ``aws_region``. ``endpoint`` names DynamoDB's; the others answer
+        there too (moto, LocalStack), unless the region file names them or ``endpoint`` is an
+        AWS host, whose services each have their own host."""
+        if self.endpoint is None:
+            raise ValueError(f"region {self.name} is a lab region: its moto server has the URL")
+        base = None if self.endpoint == AWS_ENDPOINTS else self.endpoint
+        if service == "dynamodb":
+            return base
+        own = {"dynamodbstreams": self.streams_endpoint, "sqs": self.sqs_endpoint}[service]
+        if own is not None:
+            return own
+        return None if base is None or aws_host(base) else base
+
+
+def aws_host(url: str) -> bool:
+    """An endpoint on AWS's own domains (its services do not share one host)."""
+    host = (urlsplit(url).hostname or "").lower()
+    return host.endswith((".amazonaws.com", ".amazonaws.com.cn", ".api.aws"))
 
 
 @dataclass(frozen=True)
@@ -165,6 +196,11 @@ def _field(doc: dict, key: str, kind: type | tuple[type, ...], where: str, requi
 def load_region(path: Path) -> Region:
     doc = _read(path)
     where = str(path)
+    for secret in SECRET_FIELDS:
+        if secret in doc:
+            raise ConfigError(f"{where}: field {secret!r}: credentials never go in a region "
+                              "file; georep uses the standard chain (environment variables, "
+                              "'profile = ...', an instance role)")
     _no_unknown(doc, REGION_FIELDS, where)
     name = _field(doc, "name", str, where)
     aws_region = _field(doc, "aws_region", str, where)
@@ -180,9 +216,34 @@ def load_region(path: Path) -> Region:
                           "a lab region, 'endpoint' for an external service")
     if port is not None and not 1 <= port <= 65535:
         raise ConfigError(f"{where}: field 'port' must be between 1 and 65535, not {port}")
-    if endpoint is not None and not endpoint.startswith(("http://", "https://")):
-        raise ConfigError(f"{where}: field 'endpoint' must be an http(s) URL, not {endpoint!r}")
-    return Region(name, aws_region, port, endpoint, where)
+    if endpoint is not None and endpoint != AWS_ENDPOINTS:
+        _url(endpoint, "endpoint", where)
+    external = {k: _field(doc, k, str, where, required=False)
+                for k in ("streams_endpoint", "sqs_endpoint", "profile", "ca_bundle")}
+    for k, value in external.items():
+        if value is not None and port is not None:
+            raise ConfigError(f"{where}: field {k!r} is for an external region ('endpoint'), "
+                              "not a lab region ('port')")
+    for k in ("streams_endpoint", "sqs_endpoint"):
+        if external[k] is not None:
+            _url(external[k], k, where)
+    if external["ca_bundle"] is not None:
+        bundle = (path.parent / external["ca_bundle"]).resolve()
+        if not bundle.is_file():
+            raise ConfigError(f"{where}: field 'ca_bundle': no file {str(bundle)!r}")
+        external["ca_bundle"] = str(bundle)
+    return Region(name, aws_region, port, endpoint, where, **external)
+
+
+def _url(value: str, key: str, where: str) -> None:
+    url = urlsplit(value)
+    if url.scheme not in ("http", "https") or not url.hostname:
+        raise ConfigError(f"{where}: field {key!r} must be an http(s) URL"
+                          + (" or \"aws\"" if key == "endpoint" else "") + f", not {value!r}")
+    try:
+        url.port  # noqa: B018 (a port that is not a number raises)
+    except ValueError:
+        raise ConfigError(f"{where}: field {key!r}: bad port in {value!r}") from None
 
 
 def _key(doc: dict, key: str, where: str, required: bool,

@@ -2,17 +2,23 @@
 
 Place in the data flow: every component that talks to a region gets its client here, so the
 endpoint, credentials and timeouts are decided in one place. Lab regions (moto) get fixed dummy
-credentials; external endpoints use the default credential chain.
+credentials; external endpoints use the standard credential chain (the environment, the region
+file's ``profile``, an instance role), trust the region file's ``ca_bundle`` if it names one,
+and reach a destination through its link proxy with botocore's ``proxies`` setting, so the
+request keeps the endpoint's own URL (signed for that host, TLS end to end).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from urllib.parse import urlsplit
 
 import boto3
 from aiobotocore.config import AioConfig
 from aiobotocore.session import AioSession
 from botocore.config import Config
+
+from ..config import Region
 
 LAB_CREDENTIALS = {"aws_access_key_id": "georep", "aws_secret_access_key": "georep"}
 
@@ -24,6 +30,9 @@ class Endpoint:
     aws_region: str
     url: str | None  # None: the real AWS endpoint for aws_region
     lab: bool = True  # moto: dummy credentials
+    proxy: str | None = None  # an HTTP proxy (a link proxy in tunnel mode) to reach url through
+    verify: str | None = None  # a CA bundle to trust (None: the default trust store)
+    profile: str | None = None  # the credential chain's profile (None: the default chain)
 
     def kwargs(self) -> dict:
         out: dict = {"region_name": self.aws_region}
@@ -31,7 +40,42 @@ class Endpoint:
             out["endpoint_url"] = self.url
         if self.lab:
             out.update(LAB_CREDENTIALS)
+        if self.verify is not None:
+            out["verify"] = self.verify
         return out
+
+    def config(self) -> dict:
+        """Config options of this endpoint (botocore's ``proxies``)."""
+        return {"proxies": {"http": self.proxy, "https": self.proxy}} if self.proxy else {}
+
+    def through(self, proxy_url: str) -> Endpoint:
+        return replace(self, proxy=proxy_url)
+
+
+def external(region: Region, service: str = "dynamodb") -> Endpoint:
+    """An external region's endpoint for ``service``. A loopback endpoint without a profile is
+    taken for an emulator (dummy credentials, which it accepts); anything else uses the
+    credential chain."""
+    url = region.service_url(service)
+    lab = url is not None and region.profile is None and _is_loopback(url)
+    return Endpoint(region.aws_region, url, lab=lab, verify=region.ca_bundle,
+                    profile=region.profile)
+
+
+def upstream(endpoint: Endpoint) -> tuple[str, int]:
+    """The (host, port) a request to ``endpoint``'s DynamoDB connects to: what its link proxy
+    tunnels to."""
+    url = endpoint.url or f"https://dynamodb.{endpoint.aws_region}.amazonaws.com"
+    parts = urlsplit(url)
+    return (parts.hostname or "").lower(), parts.port or (443 if parts.scheme == "https" else 80)
+
+
+def _is_loopback(url: str) -> bool:
+    return (urlsplit(url).hostname or "") in ("127.0.0.1", "localhost", "::1")
+
+
+def _session(session: AioSession, endpoint: Endpoint) -> AioSession:
+    return AioSession(profile=endpoint.profile) if endpoint.profile else session
 
 
 def timeouts(connect_s: float, read_s: float) -> dict:
@@ -44,8 +88,10 @@ def timeouts(connect_s: float, read_s: float) -> dict:
 
 
 def sync_client(service: str, endpoint: Endpoint, *, connect_s=2.0, read_s=10.0):
-    cfg = Config(connect_timeout=connect_s, read_timeout=read_s, retries={"max_attempts": 2})
-    return boto3.client(service, config=cfg, **endpoint.kwargs())
+    cfg = Config(connect_timeout=connect_s, read_timeout=read_s, retries={"max_attempts": 2},
+                 **endpoint.config())
+    session = boto3.session.Session(profile_name=endpoint.profile) if endpoint.profile else boto3
+    return session.client(service, config=cfg, **endpoint.kwargs())
 
 
 def async_client(
@@ -62,5 +108,5 @@ def async_client(
     The default timeouts are generous: a region's own clients scan whole tables, and a moto
     server busy with Scan pages of a large table takes seconds to answer, or even to accept a
     connection. Links set their own short timeouts."""
-    cfg = AioConfig(max_pool_connections=pool, **timeouts(connect_s, read_s))
-    return session.create_client(service, config=cfg, **endpoint.kwargs())
+    cfg = AioConfig(max_pool_connections=pool, **timeouts(connect_s, read_s), **endpoint.config())
+    return _session(session, endpoint).create_client(service, config=cfg, **endpoint.kwargs())

@@ -23,6 +23,16 @@ caller cannot tell whether its request was applied. Messages go as they came but
 response's ``Connection`` header, which is hop-by-hop: the caller's connection stays open
 though the destination (werkzeug) closes its own after every response.
 
+The tunnel mode (``tunnel=True``, links to an external region): the proxy is an HTTP proxy
+for its one destination, which the callers' botocore reaches through its ``proxies`` setting
+while it keeps the destination's own URL (so requests stay signed for the real host, and TLS
+runs end to end: the proxy never sees plaintext). A caller opens with ``CONNECT host:port``
+(an https destination: the proxy answers 200, then carries the TLS bytes both ways) or sends
+an absolute-form request (an http destination: forwarded as it came). Any other destination
+is refused with 403: the proxy is never an open proxy. From then on the connection is a byte
+stream like any other, with the same cuts and delays: a cut link blackholes the ``CONNECT``
+too, and a caller waits its connect timeout, as in a real partition.
+
 Latency: each direction may hold its bytes for a delay plus uniform jitter (:class:`Delay`,
 drawn from the proxy's seeded ``rng``). In the byte-stream mode each chunk is held before it is
 forwarded; bytes keep their order within a connection, and a held direction never holds up the
@@ -39,6 +49,7 @@ import random
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from .http_frames import HEAD_LIMIT, FrameError, read_request, read_response
 
@@ -82,10 +93,14 @@ class LinkProxy:
 
     def __init__(self, src: str, dst: str, upstream_host: str, upstream_port: int, *,
                  rng: random.Random | None = None, exchange: bool = False,
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+                 tunnel: bool = False) -> None:
+        if tunnel and exchange:
+            raise ValueError("the exchange mode serves local regions only, not a tunnel")
         self.src = src
         self.dst = dst
         self.upstream = (upstream_host, upstream_port)
+        self.tunnel = tunnel
         self.drop_requests = False
         self.drop_responses = False
         self.request_delay = NO_DELAY
@@ -164,7 +179,7 @@ class LinkProxy:
                 await self._exchanges(reader, conn)
             else:
                 await self._stream(reader, conn)
-        except (OSError, asyncio.IncompleteReadError, FrameError):
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, FrameError):
             pass  # a peer went away or broke the framing: the caller sees the connection close
         except asyncio.CancelledError:
             pass  # stop(): ending quietly spares 3.11's start_server a spurious error log
@@ -174,14 +189,53 @@ class LinkProxy:
             self._tasks.discard(task)
 
     async def _stream(self, reader: asyncio.StreamReader, conn: _Conn) -> None:
-        try:
-            up_reader, conn.upstream = await asyncio.open_connection(*self.upstream)
-        except OSError:
-            return  # destination down: the caller sees the connection close
+        if self.tunnel:
+            up_reader = await self._handshake(reader, conn)
+            if up_reader is None:
+                return
+        else:
+            try:
+                up_reader, conn.upstream = await asyncio.open_connection(*self.upstream)
+            except OSError:
+                return  # destination down: the caller sees the connection close
         await asyncio.gather(
             self._pump(reader, conn.upstream, conn, requests=True),
             self._pump(up_reader, conn.client, conn, requests=False),
         )
+
+    async def _handshake(self, reader: asyncio.StreamReader,
+                         conn: _Conn) -> asyncio.StreamReader | None:
+        """The tunnel mode's first request: ``CONNECT`` (answered 200) or an absolute-form
+        request (forwarded), to this proxy's destination only. None: the connection ends
+        (refused, destination down, or blackholed by a cut)."""
+        head = await reader.readuntil(b"\r\n\r\n")
+        if self.drop_requests:  # the request is lost like any bytes of a cut link
+            conn.tainted = True
+            self.dropped_bytes += len(head)
+            while data := await reader.read(CHUNK):
+                self.dropped_bytes += len(data)
+            return None
+        method, authority = _target(head)
+        if authority != self.upstream:
+            conn.client.write(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n"
+                              b"Connection: close\r\n\r\n")
+            await conn.client.drain()
+            return None
+        try:
+            up_reader, conn.upstream = await asyncio.open_connection(*self.upstream)
+        except OSError:
+            conn.client.write(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n"
+                              b"Connection: close\r\n\r\n")
+            await conn.client.drain()
+            return None
+        if method == "CONNECT":
+            self._forward(b"HTTP/1.1 200 Connection established\r\n\r\n", conn.client, conn,
+                          requests=False)
+            await conn.client.drain()
+        else:
+            self._forward(head, conn.upstream, conn, requests=True)
+            await conn.upstream.drain()
+        return up_reader
 
     async def _exchanges(self, reader: asyncio.StreamReader, conn: _Conn) -> None:
         """Serve the caller's requests one whole exchange at a time until it closes, a drop
@@ -281,3 +335,24 @@ class LinkProxy:
         except BaseException:
             conn.close()
             raise
+
+
+def _target(head: bytes) -> tuple[str, tuple[str, int] | None]:
+    """A proxy request's method and the (host, port) it asks for (None: not a proxy request:
+    neither ``CONNECT host:port`` nor an absolute http URL)."""
+    line = head.split(b"\r\n", 1)[0].decode("latin-1")
+    parts = line.split(" ")
+    if len(parts) != 3:
+        return "", None
+    method, target = parts[0], parts[1]
+    if method == "CONNECT":
+        host, _, port = target.rpartition(":")
+        ok = host and port.isascii() and port.isdigit()
+        return method, ((host.strip("[]").lower(), int(port)) if ok else None)
+    url = urlsplit(target)
+    if url.scheme != "http" or not url.hostname:
+        return method, None
+    try:
+        return method, (url.hostname, url.port or 80)
+    except ValueError:
+        return method, None

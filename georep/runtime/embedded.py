@@ -30,7 +30,7 @@ from typing import Any
 from aiobotocore.session import AioSession
 
 from ..aws.checkpoints import Checkpoint, checked, reset
-from ..aws.clients import Endpoint, async_client
+from ..aws.clients import Endpoint, async_client, external, upstream
 from ..aws.conflicts import conflicts_request
 from ..aws.streams import StreamReader
 from ..aws.tables import checkpoint_request, ensure_table, stream_arn, table_request
@@ -124,8 +124,7 @@ class Lab(EngineFaults, LabData):
                 else:
                     self.servers[r.name] = MotoRegion(r.name, r.aws_region)
             else:
-                self.endpoints[r.name] = Endpoint(r.aws_region, r.endpoint,
-                                                  lab=_is_loopback(r.endpoint))
+                self.endpoints[r.name] = external(r)
         for server in self.servers.values():
             server.spawn()  # from this thread, so children die with this process
         await asyncio.gather(*(asyncio.to_thread(s.wait_ready) for s in self.servers.values()))
@@ -134,8 +133,8 @@ class Lab(EngineFaults, LabData):
         for r in self.config.regions:
             self.clients[r.name] = await self._client("dynamodb", self.endpoints[r.name])
             self._service[r.name + "/streams"] = await self._client(
-                "dynamodbstreams", self.endpoints[r.name])
-            self._service[r.name + "/sqs"] = await self._client("sqs", self.endpoints[r.name])
+                "dynamodbstreams", self._endpoint(r, "dynamodbstreams"))
+            self._service[r.name + "/sqs"] = await self._client("sqs", self._endpoint(r, "sqs"))
         await asyncio.gather(*(self._create_tables(r) for r in self.config.regions))
         for r in self.config.regions:
             clock = HybridClock()
@@ -147,6 +146,10 @@ class Lab(EngineFaults, LabData):
         self.events.emit("lab-start", run=self.run_id, seed=self.seed,
                          regions={n: e.url for n, e in self.endpoints.items()},
                          startup_s=round(time.perf_counter() - t0, 3))
+
+    def _endpoint(self, region: Region, service: str) -> Endpoint:
+        """Where ``service`` answers in ``region``: a lab region's moto serves all three."""
+        return self.endpoints[region.name] if region.local else external(region, service)
 
     def _tree_folder(self) -> Path | None:
         return self.run_path / "trees" if self.run_path is not None else None
@@ -178,12 +181,14 @@ class Lab(EngineFaults, LabData):
 
     async def _start_link(self, src: str, dst: str) -> None:
         s = self.config.replicator
+        rng = random.Random(f"{self.seed}/proxy/{src}>{dst}")
         if dst in self.servers:
-            proxy = LinkProxy(src, dst, "127.0.0.1", self.servers[dst].port,
-                              rng=random.Random(f"{self.seed}/proxy/{src}>{dst}"),
+            proxy = LinkProxy(src, dst, "127.0.0.1", self.servers[dst].port, rng=rng,
                               **self._proxy_options())
-            await proxy.start()
-            self.proxies[(src, dst)] = proxy
+        else:  # an external region: an HTTP proxy botocore reaches through its settings
+            proxy = LinkProxy(src, dst, *upstream(self.endpoints[dst]), rng=rng, tunnel=True)
+        await proxy.start()
+        self.proxies[(src, dst)] = proxy
         w = self.link_wait_s
         connect_s, read_s = (w, w) if w is not None else (s.connect_timeout_s, s.read_timeout_s)
         self._dest_clients[(src, dst)] = await self._client(
@@ -359,12 +364,15 @@ class Lab(EngineFaults, LabData):
         return (src, dst)
 
     def route(self, src: str, dst: str) -> Endpoint:
-        """Where a client in ``src`` reaches ``dst``: the link's proxy (faults apply), or the
-        region's own endpoint when src is dst or dst is external (no proxy)."""
+        """Where a client in ``src`` reaches ``dst``: through the link's proxy (faults apply:
+        a lab region's proxy stands in for its URL, an external region's is botocore's HTTP
+        proxy), or the region's own endpoint when src is dst."""
         src, dst = self.config.region(src).name, self.config.region(dst).name
         proxy = self.proxies.get((src, dst))
         if proxy is None:
             return self.endpoints[dst]
+        if proxy.tunnel:
+            return self.endpoints[dst].through(proxy.url)
         return Endpoint(self.config.region(dst).aws_region, proxy.url, lab=True)
 
     def physical_ms(self, region: str) -> int:
@@ -373,7 +381,3 @@ class Lab(EngineFaults, LabData):
     def stats(self) -> dict[str, dict[str, Any]]:
         return {rep.name: rep.stats.as_dict() for rep in self.replicators.values()}
 
-
-def _is_loopback(url: str) -> bool:
-    host = url.split("://", 1)[-1].split("/", 1)[0].rsplit(":", 1)[0]
-    return host in ("127.0.0.1", "localhost", "[::1]")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -116,12 +117,13 @@ class MotoProcess:
     """One ``python -m moto.server`` child process answering for one region."""
 
     def __init__(self, name: str, aws_region: str, port: int = 0,
-                 log: Path | None = None) -> None:
+                 log: Path | None = None, tls: tuple[str, str] | None = None) -> None:
         self.name = name
         self.aws_region = aws_region
         self._port = port
         self._log = log
         self._proc: subprocess.Popen | None = None
+        self.tls = tls  # (certificate, key) PEM files: serve https (a stand-in external region)
 
     def start(self, timeout: float = 20.0) -> None:
         self.spawn()
@@ -138,7 +140,8 @@ class MotoProcess:
                 # writes and stream sequence numbers are not atomic (see motoserve.py; run as a
                 # script, so the child does not import georep)
                 [sys.executable, str(Path(__file__).with_name("motoserve.py")), "-H",
-                 "127.0.0.1", "-p", str(port)],
+                 "127.0.0.1", "-p", str(port),
+                 *(("--certfile", self.tls[0], "--keyfile", self.tls[1]) if self.tls else ())],
                 stdin=subprocess.DEVNULL, stdout=out, stderr=out, preexec_fn=die_with_parent)
         finally:
             if self._log:
@@ -152,8 +155,9 @@ class MotoProcess:
             if self._proc.poll() is not None:
                 raise LabError(f"region {self.name}: moto server exited with code "
                                f"{self._proc.returncode} (is port {port} free?)")
+            ctx = ssl.create_default_context(cafile=self.tls[0]) if self.tls else None
             try:
-                with urllib.request.urlopen(f"{self.url}{READY_PATH}", timeout=1):
+                with urllib.request.urlopen(f"{self.url}{READY_PATH}", timeout=1, context=ctx):
                     return
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 if time.monotonic() > deadline:
@@ -168,6 +172,8 @@ class MotoProcess:
 
     @property
     def url(self) -> str:
+        if self.tls:  # the certificate names localhost
+            return f"https://localhost:{self._port}"
         return f"http://127.0.0.1:{self._port}"
 
     @property

@@ -144,6 +144,22 @@ def reset_threaded() -> None:
         moto_api_backend.reset()
 
 
+def _lazy_tls(certfile: str, keyfile: str):
+    """A server TLS context whose handshake runs on the connection's own thread, at its first
+    read. werkzeug's server otherwise shakes hands inside ``accept()``: one caller that
+    connects and sends nothing (a link cut mid-connection) would stall every other caller."""
+    import ssl
+
+    class LazyHandshake(ssl.SSLContext):
+        def wrap_socket(self, sock, *args, **kwargs):
+            kwargs["do_handshake_on_connect"] = False
+            return super().wrap_socket(sock, *args, **kwargs)
+
+    ctx = LazyHandshake(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(certfile, keyfile)
+    return ctx
+
+
 def main(argv: list[str] | None = None) -> None:
     import os
     import signal
@@ -163,11 +179,15 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-H", "--host", default="127.0.0.1")
     parser.add_argument("-p", "--port", type=int, required=True)
+    parser.add_argument("--certfile", help="serve https with this certificate (PEM)")
+    parser.add_argument("--keyfile", help="... and this private key (PEM)")
     args = parser.parse_args(argv)
+    tls = _lazy_tls(args.certfile, args.keyfile) if args.certfile else None
     os.environ.setdefault("MOTO_PORT", str(args.port))
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     app = Guard(Serialized(DomainDispatcherApplication(create_backend_app)))
-    run_simple(args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler)
+    run_simple(args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler,
+               ssl_context=tls)
 
 
 if __name__ == "__main__":

@@ -151,3 +151,55 @@ def test_an_unreadable_file_is_named(lab_dir: Path) -> None:
 def test_a_crdt_type_for_a_key_or_the_metadata_is_refused(lab_dir: Path, attr: str) -> None:
     (lab_dir / "lab.toml").write_text(table(f'policy = "crdt"\ncrdt = {{ {attr} = "gcounter" }}'))
     refused(lab_dir, "lab.toml", rf"tables\.users: field 'crdt\.{attr}': .* not a CRDT")
+
+
+# -- external regions (issue 17) ----------------------------------------------------------------
+
+
+def external(lab_dir: Path, body: str) -> None:
+    (lab_dir / "b.toml").write_text('name = "beta"\naws_region = "eu-west-1"\n' + body)
+
+
+@pytest.mark.parametrize("secret", ["aws_access_key_id", "aws_secret_access_key",
+                                    "aws_session_token"])
+def test_a_credential_in_a_region_file_is_refused_with_the_chain_named(lab_dir: Path,
+                                                                       secret: str) -> None:
+    external(lab_dir, f'endpoint = "aws"\n{secret} = "AKIA..."\n')
+    message = refused(lab_dir, "b.toml", f"field '{secret}': credentials never go in")
+    assert "profile" in message and "AKIA" not in message
+
+
+@pytest.mark.parametrize("field", ["profile", "ca_bundle", "sqs_endpoint", "streams_endpoint"])
+def test_external_fields_on_a_lab_region_are_refused(lab_dir: Path, field: str) -> None:
+    (lab_dir / "b.toml").write_text(region_toml("beta", "eu-west-1", 9002)
+                                    + f'{field} = "https://x.example"\n')
+    refused(lab_dir, "b.toml", f"field '{field}' is for an external region")
+
+
+@pytest.mark.parametrize("body, rest", [
+    ('endpoint = "ftp://x"\n', "field 'endpoint' must be an http\\(s\\) URL or \"aws\""),
+    ('endpoint = "http://h:port"\n', "field 'endpoint': bad port"),
+    ('endpoint = "aws"\nsqs_endpoint = "sqs"\n', "field 'sqs_endpoint' must be an http"),
+    ('endpoint = "aws"\nca_bundle = "missing.pem"\n', "field 'ca_bundle': no file"),
+])
+def test_bad_external_fields_name_the_field(lab_dir: Path, body: str, rest: str) -> None:
+    external(lab_dir, body)
+    refused(lab_dir, "b.toml", rest)
+
+
+def test_each_service_of_an_external_region_answers_where_the_region_file_says(
+        lab_dir: Path) -> None:
+    (lab_dir / "ca.pem").write_text("-----BEGIN CERTIFICATE-----\n")
+    external(lab_dir, 'endpoint = "aws"\nprofile = "prod"\nca_bundle = "ca.pem"\n')
+    beta = load(lab_dir).region("beta")
+    assert not beta.local and beta.profile == "prod"
+    assert beta.ca_bundle == str((lab_dir / "ca.pem").resolve())
+    assert [beta.service_url(s) for s in ("dynamodb", "dynamodbstreams", "sqs")] == [None] * 3
+    external(lab_dir, 'endpoint = "https://dynamodb.eu-west-1.amazonaws.com"\n')
+    beta = load(lab_dir).region("beta")
+    assert [beta.service_url(s) for s in ("dynamodb", "dynamodbstreams", "sqs")] == [
+        "https://dynamodb.eu-west-1.amazonaws.com", None, None]  # AWS: each its own host
+    external(lab_dir, 'endpoint = "http://127.0.0.1:9100"\nsqs_endpoint = "http://q:1"\n')
+    beta = load(lab_dir).region("beta")
+    assert [beta.service_url(s) for s in ("dynamodb", "dynamodbstreams", "sqs")] == [
+        "http://127.0.0.1:9100", "http://127.0.0.1:9100", "http://q:1"]
