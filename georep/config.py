@@ -227,6 +227,9 @@ def load_region(path: Path) -> Region:
     for k in ("streams_endpoint", "sqs_endpoint"):
         if external[k] is not None:
             _url(external[k], k, where)
+    if external["profile"] is not None and not external["profile"].strip():
+        raise ConfigError(f"{where}: field 'profile' must name a profile of the AWS config "
+                          "files (leave it out for the default chain)")
     if external["ca_bundle"] is not None:
         bundle = (path.parent / external["ca_bundle"]).resolve()
         if not bundle.is_file():
@@ -237,6 +240,9 @@ def load_region(path: Path) -> Region:
 
 def _url(value: str, key: str, where: str) -> None:
     url = urlsplit(value)
+    if "@" in url.netloc:
+        raise ConfigError(f"{where}: field {key!r}: credentials never go in a region file "
+                          "(not in a URL either); georep uses the standard chain")
     if url.scheme not in ("http", "https") or not url.hostname:
         raise ConfigError(f"{where}: field {key!r} must be an http(s) URL"
                           + (" or \"aws\"" if key == "endpoint" else "") + f", not {value!r}")

@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from urllib.parse import urlsplit
 
 import boto3
+import botocore.session
 from aiobotocore.config import AioConfig
 from aiobotocore.session import AioSession
 from botocore.config import Config
@@ -62,10 +63,38 @@ def external(region: Region, service: str = "dynamodb") -> Endpoint:
                     profile=region.profile)
 
 
+def endpoint_of(region: Region, service: str = "dynamodb", url: str | None = None) -> Endpoint:
+    """``region``'s endpoint for ``service``: a lab region's moto server (at ``url``) serves all
+    three; an external region's comes from its file (:func:`external`)."""
+    return Endpoint(region.aws_region, url) if region.local else external(region, service)
+
+
+def routed(region: Region, proxy_url: str) -> Endpoint:
+    """Where a caller in another region reaches ``region``'s DynamoDB, through the link proxy
+    at ``proxy_url``: a lab region's proxy stands in for its URL; an external region's is
+    botocore's HTTP proxy (the request keeps the region's own URL)."""
+    if region.local:
+        return Endpoint(region.aws_region, proxy_url)
+    return external(region).through(proxy_url)
+
+
+def shown(region: Region, url: str | None = None) -> str:
+    """The endpoint to print for a region: a lab region's URL, an external region's file."""
+    if region.local:
+        return url or ""
+    return region.endpoint if region.endpoint != "aws" else f"aws ({region.aws_region})"
+
+
 def upstream(endpoint: Endpoint) -> tuple[str, int]:
     """The (host, port) a request to ``endpoint``'s DynamoDB connects to: what its link proxy
-    tunnels to."""
-    url = endpoint.url or f"https://dynamodb.{endpoint.aws_region}.amazonaws.com"
+    tunnels to. Without a URL, botocore's own resolution decides (the partition's domain, and
+    FIPS or dual-stack endpoints a profile or the environment asks for); it needs no network."""
+    url = endpoint.url
+    if url is None:
+        session = botocore.session.Session(profile=endpoint.profile)
+        url = session.create_client("dynamodb", region_name=endpoint.aws_region,
+                                    aws_access_key_id="x", aws_secret_access_key="x"
+                                    ).meta.endpoint_url
     parts = urlsplit(url)
     return (parts.hostname or "").lower(), parts.port or (443 if parts.scheme == "https" else 80)
 

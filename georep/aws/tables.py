@@ -89,3 +89,52 @@ async def checkpoint_rows(client, ids: dict[str, str]) -> dict[str, dict]:
                 out[by_id[row["id"]["S"]]] = row
             request = resp.get("UnprocessedKeys") or None
     return out
+
+
+def unfit(desc: dict, request: dict) -> str | None:
+    """Why an existing table (its DescribeTable ``Table``) cannot serve as the table
+    ``request`` would create, in a few words; None when it can: the same key schema and key
+    types, and, for a table georep replicates, a stream with NEW_AND_OLD_IMAGES."""
+    def keys(d: dict) -> list[tuple[str, str, str]]:
+        types = {a["AttributeName"]: a["AttributeType"]
+                 for a in d.get("AttributeDefinitions", [])}
+        return [(k["KeyType"], k["AttributeName"], types.get(k["AttributeName"], "?"))
+                for k in d.get("KeySchema", [])]
+
+    def said(ks: list[tuple[str, str, str]]) -> str:
+        return ", ".join(f"{kind.lower()} key {name} ({t})" for kind, name, t in ks)
+
+    if keys(desc) != keys(request):
+        return f"its key is {said(keys(desc))}; georep needs {said(keys(request))}"
+    if "StreamSpecification" in request:
+        spec = desc.get("StreamSpecification") or {}
+        if not spec.get("StreamEnabled"):
+            return "its stream is off; enable a stream with NEW_AND_OLD_IMAGES"
+        if spec.get("StreamViewType") != "NEW_AND_OLD_IMAGES":
+            return (f"its stream shows {spec.get('StreamViewType')}; georep needs "
+                    "NEW_AND_OLD_IMAGES")
+    return None
+
+
+async def create_or_adopt(client, request: dict, *, adopt: bool) -> str:
+    """Create the table ``request`` describes, or use the one that exists: ``created``,
+    ``adopted`` or ``existing`` (georep's own tables, which any earlier lab may have created).
+    An existing user table is used only with ``adopt``; ValueError says why not, or why it
+    does not fit (:func:`unfit`). georep never deletes a table, created or adopted."""
+    name = request["TableName"]
+    try:
+        desc = (await client.describe_table(TableName=name))["Table"]
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "ResourceNotFoundException":
+            raise
+        await ensure_table(client, request)
+        return "created"
+    own = name.startswith("georep_")
+    if not adopt and not own:
+        raise ValueError(f"table {name} already exists; `georep up --adopt` uses it, after "
+                         "checking its key schema and its stream")
+    why = unfit(desc, request)
+    if why is not None:
+        raise ValueError(f"table {name} cannot be used: {why}")
+    await ensure_table(client, request)  # waits until it is ACTIVE
+    return "existing" if own else "adopted"

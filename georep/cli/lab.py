@@ -30,12 +30,20 @@ app = typer.Typer()
 
 @app.command()
 def up(regions: RegionsOpt = Path("regions"), home: HomeOpt = None,
-       timeout: Annotated[float, seconds_option("Seconds to wait for the lab.")] = 60) -> None:
+       timeout: Annotated[float, seconds_option("Seconds to wait for the lab.")] = 60,
+       adopt: Annotated[bool, typer.Option(
+           "--adopt", help="Use tables that already exist in an external region, after "
+           "checking their key schema and that their stream shows NEW_AND_OLD_IMAGES "
+           "(without it, an existing table is refused).")] = False) -> None:
     """Start a live lab in the background and return once every region answers.
 
-    Each region is a moto server process on its configured port, each directed link has a
-    proxy and a replicator process; a control API on 127.0.0.1 takes `georep` commands from
-    any terminal. Prints each region's endpoint URL, usable with `aws --endpoint-url` and boto3.
+    Each lab region (`port` in its file) is a moto server process on that port; an external
+    region (`endpoint`: real AWS or another DynamoDB-compatible service) is checked and its
+    tables created, or adopted with --adopt. Each directed link has a proxy (faults apply to
+    external links too) and a replicator process; a control API on 127.0.0.1 takes `georep`
+    commands from any terminal. Prints each region's endpoint, usable with
+    `aws --endpoint-url` and boto3. georep never deletes a table; `georep down` leaves
+    external regions' data alone.
     """
     h = lab_home(home)
     if h.running():
@@ -52,7 +60,7 @@ def up(regions: RegionsOpt = Path("regions"), home: HomeOpt = None,
     with os.fdopen(private_fd(h.logs / "supervisor.log"), "ab") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "georep.runtime.supervisor", "--home", str(h.path.resolve()),
-             "--regions", str(regions)],
+             "--regions", str(regions), *(["--adopt"] if adopt else [])],
             stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
     deadline = time.monotonic() + timeout
     with out.status("starting regions, proxies and replicators…"):
@@ -73,13 +81,16 @@ def up(regions: RegionsOpt = Path("regions"), home: HomeOpt = None,
     table = Table(title=f"georep lab up (home {h.path}, run {state['run_id']})")
     table.add_column("region")
     table.add_column("endpoint")
-    for name, url in state["regions"].items():
-        table.add_row(name, url)
+    shown = state.get("shown") or state["regions"]
+    for name in state["regions"]:
+        table.add_row(name, shown[name])
     out.print(table)
-    first = next(iter(state["regions"].items()))
-    region_id = load(regions).region(first[0]).aws_region
-    out.print(f"aws cli: AWS_ACCESS_KEY_ID=georep AWS_SECRET_ACCESS_KEY=georep aws dynamodb "
-              f"--endpoint-url {first[1]} --region {region_id} list-tables", highlight=False)
+    config = load(regions)
+    local = [r for r in config.regions if r.local]
+    if local:
+        out.print(f"aws cli: AWS_ACCESS_KEY_ID=georep AWS_SECRET_ACCESS_KEY=georep aws dynamodb "
+                  f"--endpoint-url {state['regions'][local[0].name]} --region "
+                  f"{local[0].aws_region} list-tables", highlight=False)
 
 
 def _last_line(path: Path) -> str:

@@ -30,8 +30,11 @@ runs end to end: the proxy never sees plaintext). A caller opens with ``CONNECT 
 (an https destination: the proxy answers 200, then carries the TLS bytes both ways) or sends
 an absolute-form request (an http destination: forwarded as it came). Any other destination
 is refused with 403: the proxy is never an open proxy. From then on the connection is a byte
-stream like any other, with the same cuts and delays: a cut link blackholes the ``CONNECT``
-too, and a caller waits its connect timeout, as in a real partition.
+stream like any other, with the same cuts and delays. On a cut link the proxy, the caller's
+own hop, still answers a ``CONNECT``, and then blackholes the TLS handshake and everything
+after: the caller waits its connect timeout, as in a real partition (aiohttp waits for a
+``CONNECT``'s answer with no timeout at all, so a blackholed ``CONNECT`` would hang it until
+the heal).
 
 Latency: each direction may hold its bytes for a delay plus uniform jitter (:class:`Delay`,
 drawn from the proxy's seeded ``rng``). In the byte-stream mode each chunk is held before it is
@@ -54,6 +57,7 @@ from urllib.parse import urlsplit
 from .http_frames import HEAD_LIMIT, FrameError, read_request, read_response
 
 CHUNK = 65536
+_ESTABLISHED = b"HTTP/1.1 200 Connection established\r\n\r\n"
 
 
 @dataclass(frozen=True)
@@ -209,17 +213,25 @@ class LinkProxy:
         request (forwarded), to this proxy's destination only. None: the connection ends
         (refused, destination down, or blackholed by a cut)."""
         head = await reader.readuntil(b"\r\n\r\n")
-        if self.drop_requests:  # the request is lost like any bytes of a cut link
-            conn.tainted = True
-            self.dropped_bytes += len(head)
-            while data := await reader.read(CHUNK):
-                self.dropped_bytes += len(data)
-            return None
         method, authority = _target(head)
         if authority != self.upstream:
             conn.client.write(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n"
                               b"Connection: close\r\n\r\n")
             await conn.client.drain()
+            return None
+        if self.drop_requests:
+            # The proxy is the caller's own hop: it answers a CONNECT even on a cut, so the
+            # caller's TLS handshake is what goes unanswered and its connect timeout applies
+            # (aiohttp reads a CONNECT's reply with no timeout at all). Then every byte is
+            # lost, as on any cut link.
+            if method == "CONNECT":
+                conn.client.write(_ESTABLISHED)
+                await conn.client.drain()
+            else:
+                self.dropped_bytes += len(head)
+            conn.tainted = True
+            while data := await reader.read(CHUNK):
+                self.dropped_bytes += len(data)
             return None
         try:
             up_reader, conn.upstream = await asyncio.open_connection(*self.upstream)
@@ -229,8 +241,7 @@ class LinkProxy:
             await conn.client.drain()
             return None
         if method == "CONNECT":
-            self._forward(b"HTTP/1.1 200 Connection established\r\n\r\n", conn.client, conn,
-                          requests=False)
+            conn.client.write(_ESTABLISHED)  # the proxy's own answer: never dropped
             await conn.client.drain()
         else:
             self._forward(head, conn.upstream, conn, requests=True)

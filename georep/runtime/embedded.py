@@ -28,9 +28,10 @@ from pathlib import Path
 from typing import Any
 
 from aiobotocore.session import AioSession
+from botocore.exceptions import BotoCoreError
 
 from ..aws.checkpoints import Checkpoint, checked, reset
-from ..aws.clients import Endpoint, async_client, external, upstream
+from ..aws.clients import Endpoint, async_client, endpoint_of, external, routed, upstream
 from ..aws.conflicts import conflicts_request
 from ..aws.streams import StreamReader
 from ..aws.tables import checkpoint_request, ensure_table, stream_arn, table_request
@@ -45,6 +46,7 @@ from .events import EventLog
 from .labdata import LabData, tally_redrive
 from .labfaults import EngineFaults
 from .moto import MotoProcess, MotoRegion
+from .regionsetup import unusable
 from .wiring import build_replicator
 
 __all__ = ["Lab"]
@@ -131,10 +133,14 @@ class Lab(EngineFaults, LabData):
         for name, server in self.servers.items():
             self.endpoints[name] = Endpoint(self.config.region(name).aws_region, server.url)
         for r in self.config.regions:
-            self.clients[r.name] = await self._client("dynamodb", self.endpoints[r.name])
-            self._service[r.name + "/streams"] = await self._client(
-                "dynamodbstreams", self._endpoint(r, "dynamodbstreams"))
-            self._service[r.name + "/sqs"] = await self._client("sqs", self._endpoint(r, "sqs"))
+            try:
+                self.clients[r.name] = await self._client("dynamodb", self.endpoints[r.name])
+                self._service[r.name + "/streams"] = await self._client(
+                    "dynamodbstreams", self._endpoint(r, "dynamodbstreams"))
+                self._service[r.name + "/sqs"] = await self._client("sqs",
+                                                                    self._endpoint(r, "sqs"))
+            except BotoCoreError as exc:  # an unknown profile, for one
+                raise LabError(unusable(exc, r)) from None
         await asyncio.gather(*(self._create_tables(r) for r in self.config.regions))
         for r in self.config.regions:
             clock = HybridClock()
@@ -149,7 +155,7 @@ class Lab(EngineFaults, LabData):
 
     def _endpoint(self, region: Region, service: str) -> Endpoint:
         """Where ``service`` answers in ``region``: a lab region's moto serves all three."""
-        return self.endpoints[region.name] if region.local else external(region, service)
+        return endpoint_of(region, service, self.endpoints[region.name].url)
 
     def _tree_folder(self) -> Path | None:
         return self.run_path / "trees" if self.run_path is not None else None
@@ -371,9 +377,7 @@ class Lab(EngineFaults, LabData):
         proxy = self.proxies.get((src, dst))
         if proxy is None:
             return self.endpoints[dst]
-        if proxy.tunnel:
-            return self.endpoints[dst].through(proxy.url)
-        return Endpoint(self.config.region(dst).aws_region, proxy.url, lab=True)
+        return routed(self.config.region(dst), proxy.url)
 
     def physical_ms(self, region: str) -> int:
         return int(self.clock() * 1000) + self.skew_ms[region]

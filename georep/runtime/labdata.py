@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..aws.clients import sync_client
+from ..aws.clients import endpoint_of, sync_client
 from ..aws.conflicts import ConflictFeed
 from ..aws.values import to_python
 from ..core.meta import split
@@ -64,9 +64,10 @@ class LabData:
         return self.endpoints[region].url
 
     def client(self, region: str, service: str = "dynamodb"):
-        """A plain boto3 client for the region, straight to its endpoint (no georep in between)."""
-        self.config.region(region)
-        return sync_client(service, self.endpoints[region])
+        """A plain boto3 client for the region, straight to its endpoint (no georep in between);
+        an external region's ``service`` answers where its file says."""
+        r = self.config.region(region)
+        return sync_client(service, endpoint_of(r, service, self.endpoints[r.name].url))
 
     async def put(self, region: str, table: str, key: Any, values: Mapping[str, Any], *,
                   replaced: list | None = None):

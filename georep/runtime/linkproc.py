@@ -23,7 +23,7 @@ from pathlib import Path
 
 from aiobotocore.session import AioSession
 
-from ..aws.clients import Endpoint, async_client
+from ..aws.clients import Endpoint, async_client, endpoint_of, routed
 from ..config import load
 from ..core.records import record_ms
 from ..engine.replicator import Replicator
@@ -71,15 +71,21 @@ async def run(args: argparse.Namespace) -> str | None:
     src, dst = args.src, args.dst
     events = EventLog(Path(args.events), time.time, keep=False)
     session = AioSession()
-    src_ep = Endpoint(config.region(src).aws_region, args.source_url)
-    dst_ep = Endpoint(config.region(dst).aws_region, args.dest_url)
+    src_region = config.region(src)
+    url = args.source_url or None  # empty: an external region (its file says where)
+
+    def src_ep(service: str) -> Endpoint:
+        return endpoint_of(src_region, service, url)
+
+    dst_ep = routed(config.region(dst), args.dest_url)  # the link proxy, faults included
     from .wiring import build_replicator
 
     async with contextlib.AsyncExitStack() as stack:
-        source = await stack.enter_async_context(async_client(session, "dynamodb", src_ep))
+        source = await stack.enter_async_context(
+            async_client(session, "dynamodb", src_ep("dynamodb")))
         streams = await stack.enter_async_context(
-            async_client(session, "dynamodbstreams", src_ep))
-        sqs = await stack.enter_async_context(async_client(session, "sqs", src_ep))
+            async_client(session, "dynamodbstreams", src_ep("dynamodbstreams")))
+        sqs = await stack.enter_async_context(async_client(session, "sqs", src_ep("sqs")))
         s = config.settings_for(src, dst)
         dest = await stack.enter_async_context(async_client(
             session, "dynamodb", dst_ep, connect_s=s.connect_timeout_s, read_s=s.read_timeout_s))

@@ -27,7 +27,7 @@ from typing import Any
 
 from aiobotocore.session import AioSession
 
-from ..aws.clients import Endpoint, async_client
+from ..aws.clients import Endpoint, async_client, endpoint_of, routed
 from ..config import load
 from ..core.hlc import HybridClock
 from ..engine.writes import RegionWriter
@@ -58,7 +58,7 @@ class LiveLab(LabData):
         self.run_path = Path(self.state["run_path"])
         self.clock = clock
         self.control = ControlClient(self.home)
-        self.endpoints = {r.name: Endpoint(r.aws_region, self.state["regions"][r.name])
+        self.endpoints = {r.name: endpoint_of(r, "dynamodb", self.state["regions"][r.name])
                           for r in self.config.regions}
         self.events = EventLog(self.run_path / "events.jsonl", clock, keep=False)
         self.clients: dict[str, Any] = {}
@@ -150,7 +150,7 @@ class LiveLab(LabData):
         if src == dst:
             return self.endpoints[dst]
         port = self.state["links"][f"{src}>{dst}"]
-        return Endpoint(self.config.region(dst).aws_region, f"http://127.0.0.1:{port}")
+        return routed(self.config.region(dst), f"http://127.0.0.1:{port}")
 
     def link_state(self) -> dict[str, str]:
         links = self._call("/replicators", method="GET")["links"]

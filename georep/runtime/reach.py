@@ -26,7 +26,7 @@ from botocore.exceptions import (
 )
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
-from ..aws.clients import Endpoint, async_client
+from ..aws.clients import async_client, endpoint_of
 from ..config import Region
 from ..errors import LabError
 
@@ -85,7 +85,7 @@ async def region_client(session, service: str, region: Region, url: str, **kw: A
     """An aiobotocore client of ``service`` in ``region`` (``async with``): a request of its
     that fails raises a one-line LabError (see :func:`describe`)."""
     last = LastCall()
-    async with async_client(session, service, Endpoint(region.aws_region, url), **kw) as client:
+    async with async_client(session, service, endpoint_of(region, service, url), **kw) as client:
         client.meta.events.register("before-parameter-build", last.before)
         client.meta.events.register("after-call", last.after)
         try:

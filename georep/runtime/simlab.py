@@ -32,6 +32,7 @@ from typing import Any
 from ..config import LabConfig
 from ..core.hlc import Timestamp
 from ..engine.replicator import Replicator
+from ..errors import LabError
 from .embedded import Lab
 from .sim import SIM_TIMEOUT_S, Simulation
 
@@ -50,6 +51,10 @@ class SimLab(Lab):
         self._first_read: dict[tuple[str, str, str], float] = {}
 
     async def start(self) -> None:
+        external = [r for r in self.config.regions if not r.local]
+        if external:  # its links could not be faulted in virtual time
+            raise LabError(f"region {external[0].name} is external ({external[0].source}): the "
+                           "deterministic simulation runs lab regions only; run with --realtime")
         await super().start()
         for writer in self.writers.values():
             writer.sleep = self.sim.sleep

@@ -1,8 +1,12 @@
 """The live lab's supervisor: regions, link proxies and replicators as one background service.
 
-Place in the data flow: started by ``georep up`` as a detached process. It runs each region as a
-moto server process on its configured port, the link proxies (in this process), and one
-replicator process per directed link; it serves the control API (:mod:`.control`) on 127.0.0.1.
+Place in the data flow: started by ``georep up`` as a detached process. It runs each lab region
+(a ``port``) as a moto server process on that port, and checks each external region (an
+``endpoint``: real AWS or any DynamoDB-compatible service) answers; it creates the tables, or
+adopts existing ones (``--adopt``), runs the link proxies (in this process; a link to an external
+region is a tunnel) and one replicator process per directed link; it serves the control API
+(:mod:`.control`) on 127.0.0.1. It never deletes a table, and stopping it leaves external
+regions' data alone.
 It restarts nothing on its own: a replicator that dies shows as dead until started again.
 Children are tied to it (PR_SET_PDEATHSIG), so a crashed supervisor leaves no region behind.
 It holds the home's lock (:meth:`LabHome.hold`) for its whole life and runs with umask 077.
@@ -24,19 +28,20 @@ import time
 from pathlib import Path
 
 from aiobotocore.session import AioSession
+from botocore.exceptions import BotoCoreError
 
 from ..aws.checkpoints import checked, reset
-from ..aws.clients import Endpoint, async_client
-from ..aws.conflicts import conflicts_request
+from ..aws.clients import Endpoint, async_client, endpoint_of, shown, upstream
 from ..aws.streams import StreamReader
-from ..aws.tables import checkpoint_request, ensure_table, stream_arn, table_request
-from ..config import LabConfig, load
+from ..aws.tables import stream_arn
+from ..config import LabConfig, Region, load
 from ..engine.faults import Faults
 from ..engine.proxy import LinkProxy
 from ..errors import GeorepError, LabError
 from .events import EventLog
 from .home import LabHome, private_fd
 from .moto import MotoProcess, die_with_parent
+from .regionsetup import prepare, unusable
 
 
 def port_free(port: int) -> bool:
@@ -50,8 +55,9 @@ def port_free(port: int) -> bool:
 
 
 class Supervisor:
-    def __init__(self, home: LabHome, regions_dir: Path) -> None:
+    def __init__(self, home: LabHome, regions_dir: Path, adopt: bool = False) -> None:
         self.home = home
+        self.adopt = adopt  # use user tables that exist in a region (checked first)
         self.regions_dir = regions_dir.resolve()
         self.config: LabConfig = load(regions_dir)
         self.run_id = time.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
@@ -88,40 +94,46 @@ class Supervisor:
         self.run_path.mkdir(parents=True, exist_ok=True)
         self.events = EventLog(self.run_path / "events.jsonl", time.time, keep=False)
         for r in self.config.regions:
-            if not r.local:
-                raise LabError(f"{r.source}: the live lab runs local regions only (field "
-                               "'endpoint'); use the embedded lab or the replicator for others")
-            if not port_free(r.port):
+            if r.local and not port_free(r.port):
                 raise LabError(f"region {r.name}: port {r.port} is already in use "
                                f"(set another 'port' in {r.source})")
         for r in self.config.regions:
-            proc = MotoProcess(r.name, r.aws_region, r.port, log=self.home.logs / f"{r.name}.log")
-            proc.spawn()
-            self.regions[r.name] = proc
+            if r.local:
+                proc = MotoProcess(r.name, r.aws_region, r.port,
+                                   log=self.home.logs / f"{r.name}.log")
+                proc.spawn()
+                self.regions[r.name] = proc
         await asyncio.gather(*(asyncio.to_thread(p.wait_ready) for p in self.regions.values()))
-        for name, proc in self.regions.items():
-            ep = Endpoint(self.config.region(name).aws_region, proc.url)
-            self.endpoints[name] = ep
-            self.clients[name] = await self._stack.enter_async_context(
-                async_client(self._session, "dynamodb", ep))
-        await asyncio.gather(*(self._tables(name) for name in self.regions))
+        for r in self.config.regions:
+            ep = endpoint_of(r, "dynamodb", self.regions[r.name].url if r.local else None)
+            self.endpoints[r.name] = ep
+            try:
+                self.clients[r.name] = await self._stack.enter_async_context(
+                    async_client(self._session, "dynamodb", ep, connect_s=5.0, read_s=20.0))
+            except BotoCoreError as exc:  # an unknown profile, for one
+                raise LabError(unusable(exc, r)) from None
+        await asyncio.gather(*(self._tables(r) for r in self.config.regions))
         for src, dst in self.config.links:
-            proxy = LinkProxy(src, dst, "127.0.0.1", self.regions[dst].port,
-                              rng=random.Random(f"{self.seed}/proxy/{src}>{dst}"))
+            rng = random.Random(f"{self.seed}/proxy/{src}>{dst}")
+            if dst in self.regions:
+                proxy = LinkProxy(src, dst, "127.0.0.1", self.regions[dst].port, rng=rng)
+            else:
+                proxy = LinkProxy(src, dst, *upstream(self.endpoints[dst]), rng=rng, tunnel=True)
             await proxy.start()
             self.proxies[proxy.name] = proxy
         self._faults_changed()  # every link up, and a faults file with no skew
         for src, dst in self.config.links:
             self.start_replicator(src, dst)
-        self.events.emit("lab-start", run=self.run_id, seed=self.seed,
-                         regions={n: e.url for n, e in self.endpoints.items()})
+        self.events.emit("lab-start", run=self.run_id, seed=self.seed, regions=self.shown())
 
-    async def _tables(self, region: str) -> None:
-        client = self.clients[region]
-        await ensure_table(client, checkpoint_request())
-        await ensure_table(client, conflicts_request())
-        for t in self.config.tables:
-            await ensure_table(client, table_request(t))
+    def shown(self) -> dict[str, str]:
+        """Each region's endpoint as printed: a lab region's URL, an external one's file."""
+        return {r.name: shown(r, self.regions[r.name].url if r.local else None)
+                for r in self.config.regions}
+
+    async def _tables(self, region: Region) -> None:
+        await prepare(self.clients[region.name], region, self.config, adopt=self.adopt,
+                      emit=self._emit)
 
     async def stop(self) -> None:
         await self._faults.close()
@@ -130,7 +142,7 @@ class Supervisor:
         for proxy in self.proxies.values():
             await proxy.stop()
         await self._stack.aclose()
-        for proc in self.regions.values():
+        for proc in self.regions.values():  # lab regions only: an external one is left alone
             await asyncio.to_thread(proc.stop)
         if self.events is not None:
             self.events.emit("lab-stop", run=self.run_id)
@@ -162,7 +174,8 @@ class Supervisor:
         proc = subprocess.Popen(
             [sys.executable, "-m", "georep.runtime.linkproc", "--home", str(self.home.path),
              "--regions", str(self.regions_dir), "--src", src, "--dst", dst,
-             "--source-url", self.regions[src].url, "--dest-url", self.proxies[link].url,
+             "--source-url", self.regions[src].url if src in self.regions else "",
+             "--dest-url", self.proxies[link].url,
              "--events", str(self.run_path / "events.jsonl"), "--seed", str(self.seed)],
             stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env,
             preexec_fn=die_with_parent)
@@ -185,8 +198,9 @@ class Supervisor:
         self.resetting.add(link)
         done = {}
         try:
-            async with async_client(self._session, "dynamodbstreams",
-                                    self.endpoints[src]) as streams:
+            region = self.config.region(src)
+            async with async_client(self._session, "dynamodbstreams", endpoint_of(
+                    region, "dynamodbstreams", self.endpoints[src].url)) as streams:
                 for t in tables:
                     reader = StreamReader(streams, await stream_arn(self.clients[src], t.name))
                     cps = await reset(self.clients[src], reader, link, t.name, to)
@@ -320,7 +334,7 @@ class Supervisor:
         return self._faults.describe()
 
 
-async def serve(home: LabHome, regions_dir: Path) -> None:
+async def serve(home: LabHome, regions_dir: Path, adopt: bool = False) -> None:
     from .control import control_app, run_control
 
     loop = asyncio.get_running_loop()
@@ -331,7 +345,7 @@ async def serve(home: LabHome, regions_dir: Path) -> None:
     watcher = None
     sup = None
     try:
-        sup = Supervisor(home, regions_dir)
+        sup = Supervisor(home, regions_dir, adopt)
         sup.stopping = stop_now
         await sup.start()
         runner, sup.control_port = await run_control(control_app(sup))
@@ -340,6 +354,7 @@ async def serve(home: LabHome, regions_dir: Path) -> None:
             "ready": True, "pid": os.getpid(), "control_port": sup.control_port,
             "run_id": sup.run_id, "run_path": str(sup.run_path), "regions_dir":
             str(sup.regions_dir), "regions": {n: e.url for n, e in sup.endpoints.items()},
+            "shown": sup.shown(),
             "links": {name: p.port for name, p in sup.proxies.items()},
             "region_pids": {n: p.pid for n, p in sup.regions.items()},
         })
@@ -364,6 +379,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description="georep: the live lab's supervisor")
     ap.add_argument("--home", required=True)
     ap.add_argument("--regions", required=True)
+    ap.add_argument("--adopt", action="store_true")
     args = ap.parse_args()
     os.umask(0o077)  # every file the lab writes (and its children: logs, metrics) is private
     home = LabHome(args.home)
@@ -377,7 +393,7 @@ def main() -> None:
         home.prepare()
         home.clear()
         home.write_pid(os.getpid())
-        asyncio.run(serve(home, Path(args.regions)))
+        asyncio.run(serve(home, Path(args.regions), args.adopt))
     except GeorepError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)

@@ -181,6 +181,8 @@ def test_external_fields_on_a_lab_region_are_refused(lab_dir: Path, field: str) 
     ('endpoint = "http://h:port"\n', "field 'endpoint': bad port"),
     ('endpoint = "aws"\nsqs_endpoint = "sqs"\n', "field 'sqs_endpoint' must be an http"),
     ('endpoint = "aws"\nca_bundle = "missing.pem"\n', "field 'ca_bundle': no file"),
+    ('endpoint = "https://AKIA:s3cret@h"\n', "field 'endpoint': credentials never go in"),
+    ('endpoint = "aws"\nprofile = " "\n', "field 'profile' must name a profile"),
 ])
 def test_bad_external_fields_name_the_field(lab_dir: Path, body: str, rest: str) -> None:
     external(lab_dir, body)

@@ -115,3 +115,114 @@ async def test_the_tunnel_refuses_any_destination_but_its_own(lab):
         status = await asyncio.wait_for(reader.readline(), 5)
         writer.close()
         assert status.startswith(b"HTTP/1.1 403"), (request, status)
+
+
+async def test_an_async_client_through_a_cut_tunnel_times_out():
+    """aiohttp waits for a CONNECT's answer with no timeout at all: a proxy that blackholed the
+    CONNECT on a cut hung every caller until the heal (found by review). The proxy answers it
+    and blackholes the handshake, so the caller's connect timeout applies."""
+    import asyncio
+
+    from aiobotocore.session import AioSession
+
+    from georep.aws.clients import Endpoint, async_client
+    from georep.engine.proxy import LinkProxy
+
+    proxy = LinkProxy("a", "b", "localhost", 4443, tunnel=True)
+    await proxy.start()
+    try:
+        proxy.set_drops(True, True)
+        ep = Endpoint("eu-west-1", "https://localhost:4443").through(proxy.url)
+        async with async_client(AioSession(), "dynamodb", ep, connect_s=0.5,
+                                read_s=0.5) as client:
+            with pytest.raises(Exception) as err:
+                await asyncio.wait_for(client.list_tables(), 10)
+            assert not isinstance(err.value, TimeoutError), "still waiting after 10 s"
+    finally:
+        await proxy.stop()
+
+
+@pytest.mark.parametrize("both_ways", [True, False])
+async def test_a_cut_tls_link_keeps_failing_and_retrying(lab, both_ways):
+    """As on a lab link, the cut link's replicator sees its requests time out and retries
+    (before the fix its first request hung for the whole cut)."""
+    if both_ways:
+        lab.partition(A, TLS)
+    else:  # us-east>eu-west drops only responses: the TLS handshake's among them
+        lab.partition(TLS, A, one_way=True)
+        assert lab.link_state()[f"{A}>{TLS}"] == "responses dropped"
+    await lab.put(A, "users", "a", {"v": 1})
+    await wait_for(lambda: lab.stats()[f"{A}>{TLS}"]["retries"] >= 2, timeout=15,
+                   what="the cut link's replicator retrying")
+
+
+async def test_each_service_of_an_external_region_answers_where_its_file_says(tmp_path):
+    """SQS at its own sqs_endpoint: the lab's clients, async and plain, go there."""
+    from georep.runtime.moto import MotoProcess
+
+    from ..support.helpers import LAB, region_toml
+
+    regions = tmp_path / "regions"
+    regions.mkdir()
+    (regions / "lab.toml").write_text(LAB)
+    (regions / "us-east.toml").write_text(region_toml("us-east", "us-east-1", 8101))
+    db, queues = MotoProcess("ap-db", "ap-south-1"), MotoProcess("ap-sqs", "ap-south-1")
+    db.start()
+    try:
+        queues.start()
+        (regions / "ap-south.toml").write_text(
+            f'name = "ap-south"\naws_region = "ap-south-1"\nendpoint = "{db.url}"\n'
+            f'sqs_endpoint = "{queues.url}"\n')
+        async with Lab.embedded(load(regions), run_dir=tmp_path / "runs", seed=1) as lab:
+            assert lab.async_client("ap-south", "sqs").meta.endpoint_url == queues.url
+            plain = lab.client("ap-south", "sqs")
+            assert plain.meta.endpoint_url == queues.url
+            await lab.async_client("ap-south", "sqs").create_queue(QueueName="probe")
+            names = {u.rsplit("/", 1)[-1] for u in plain.list_queues()["QueueUrls"]}
+            assert names == {"probe", "georep-dlq-ap-south-to-us-east"}  # its link's DLQ too
+            assert lab.client("ap-south").meta.endpoint_url == db.url
+    finally:
+        queues.stop()
+        db.stop()
+
+
+def lab_and(tmp_path, eu_west: str):
+    """A regions folder: lab region us-east, and eu-west as ``eu_west`` says."""
+    from ..support.helpers import LAB, region_toml
+
+    regions = tmp_path / "regions"
+    regions.mkdir()
+    (regions / "lab.toml").write_text(LAB)
+    (regions / "us-east.toml").write_text(region_toml("us-east", "us-east-1", 8101))
+    (regions / "eu-west.toml").write_text(f'name = "eu-west"\naws_region = "eu-west-1"\n{eu_west}')
+    return regions
+
+
+async def test_a_profile_that_does_not_exist_is_one_line_naming_the_region(tmp_path,
+                                                                          monkeypatch):
+    from georep.errors import GeorepError
+
+
+    (tmp_path / "aws-config").write_text("")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "aws-config"))
+    regions = lab_and(tmp_path, 'endpoint = "aws"\nprofile = "nope"\n')
+    with pytest.raises(GeorepError) as err:
+        async with Lab.embedded(load(regions), run_dir=tmp_path / "runs", seed=1):
+            pass
+    message = str(err.value)
+    assert "\n" not in message and message.startswith("region eu-west (aws (eu-west-1)): ")
+    assert "nope" in message and f"field 'profile' in {regions / 'eu-west.toml'}" in message
+
+
+async def test_the_deterministic_simulation_refuses_an_external_region(tmp_path):
+    from georep.runtime.sim import Simulation
+    from georep.runtime.simlab import SimLab
+
+
+    regions = lab_and(tmp_path, 'endpoint = "http://127.0.0.1:9"\n')
+    from georep.errors import LabError
+
+    with pytest.raises(LabError, match=r"region eu-west is external .*run with --realtime"):
+        async with SimLab(load(regions), sim=Simulation(1), run_dir=tmp_path, seed=1):
+            pass

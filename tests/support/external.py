@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from georep.runtime.moto import MotoProcess
+from georep.runtime.moto import MotoProcess, free_port
 
 from .helpers import LAB, region_toml
 
@@ -52,15 +52,16 @@ def external_toml(name: str, aws_region: str, server: MotoProcess, ca: Path | No
 
 @contextmanager
 def external_regions(folder: Path, *, tls: bool = True, plain: bool = False,
-                     local: bool = True) -> Iterator[Path]:
+                     local: bool = True, lab: str = LAB) -> Iterator[Path]:
     """A regions folder under ``folder``: the lab's us-east (a ``port``, started by the lab)
     when ``local``, eu-west served over https by a moto server started here (``tls``), and
-    ap-south over plain http (``plain``). Yields the folder; the servers stop after."""
+    ap-south over plain http (``plain``); ``lab``: its lab.toml. Yields the folder; the
+    servers stop after."""
     regions = folder / "regions"
     regions.mkdir()
-    (regions / "lab.toml").write_text(LAB)
+    (regions / "lab.toml").write_text(lab)
     if local:
-        (regions / "us-east.toml").write_text(region_toml("us-east", "us-east-1", 8101))
+        (regions / "us-east.toml").write_text(region_toml("us-east", "us-east-1", free_port()))
     with ExitStack() as stack:
         if tls:
             cert, key = self_signed(folder)

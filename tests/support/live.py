@@ -17,16 +17,20 @@ from georep.runtime.moto import free_port
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def make_regions(tmp: Path, names=(("us-east", "us-east-1"), ("eu-west", "eu-west-1"))) -> Path:
-    """A regions folder on free ports, with short request timeouts (partitions noticed fast)."""
-    d = tmp / "regions"
-    d.mkdir()
+def fast_lab() -> str:
+    """The repo's lab.toml with short request timeouts (partitions noticed fast)."""
     lab = (ROOT / "regions" / "lab.toml").read_text()
     lab = lab.replace("read_timeout_s = 2.0", "read_timeout_s = 0.5")
     lab = lab.replace("connect_timeout_s = 1.0", "connect_timeout_s = 0.5")
     lab = lab.replace("retry_cap_ms = 2000", "retry_cap_ms = 300")
-    lab = lab.replace("breaker_cooldown_s = 5.0", "breaker_cooldown_s = 1.0")
-    (d / "lab.toml").write_text(lab)
+    return lab.replace("breaker_cooldown_s = 5.0", "breaker_cooldown_s = 1.0")
+
+
+def make_regions(tmp: Path, names=(("us-east", "us-east-1"), ("eu-west", "eu-west-1"))) -> Path:
+    """A regions folder on free ports, with short request timeouts (partitions noticed fast)."""
+    d = tmp / "regions"
+    d.mkdir()
+    (d / "lab.toml").write_text(fast_lab())
     for name, aws in names:
         (d / f"{name}.toml").write_text(
             f'name = "{name}"\naws_region = "{aws}"\nport = {free_port()}\n')

@@ -1,0 +1,70 @@
+"""Making a region ready for a live lab: its tables created or adopted, or one line saying why
+it cannot be used.
+
+Place in the data flow: called by the supervisor (:mod:`.supervisor`) for every region when
+``georep up`` starts, after the lab regions' moto servers answer and before any link proxy or
+replicator starts. For an external region (an ``endpoint``: real AWS or another
+DynamoDB-compatible service) this is also where a wrong endpoint, missing credentials, an
+unknown profile, an untrusted certificate or a table that does not fit is told, in one line
+that names the region and the field to fix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    NoCredentialsError,
+    ProfileNotFound,
+    SSLError,
+)
+
+from ..aws.clients import shown
+from ..aws.conflicts import conflicts_request
+from ..aws.tables import checkpoint_request, create_or_adopt, table_request
+from ..config import LabConfig, Region
+from ..errors import LabError
+from .reach import UNREACHABLE
+
+
+async def prepare(client, region: Region, config: LabConfig, *, adopt: bool,
+                  emit: Callable[..., Any]) -> None:
+    """Create or adopt georep's tables and the lab's tables in ``region`` (each told by an
+    event: ``table-created``, ``table-adopted`` or ``table-existing``)."""
+    requests = [checkpoint_request(), conflicts_request(),
+                *(table_request(t) for t in config.tables)]
+    try:
+        for request in requests:
+            how = await create_or_adopt(client, request, adopt=adopt)
+            emit("table-" + how, region=region.name, table=request["TableName"])
+    except ValueError as exc:
+        raise LabError(f"region {region.name} ({shown(region)}): {exc}") from None
+    except (BotoCoreError, ClientError, *UNREACHABLE) as exc:
+        raise LabError(unusable(exc, region)) from None
+
+
+def unusable(exc: BaseException, region: Region) -> str:
+    """One line for a region that failed its first requests, naming what to fix."""
+    where = f"region {region.name} ({shown(region)})"
+    if isinstance(exc, ProfileNotFound):
+        return f"{where}: {exc} (field 'profile' in {region.source})"
+    if isinstance(exc, NoCredentialsError):
+        return (f"{where}: no AWS credentials found: set them in the environment, name a "
+                f"profile ('profile = ...' in {region.source}) or run with an instance role")
+    if isinstance(exc, SSLError):
+        return (f"{where}: its TLS certificate is not trusted ({_first_line(exc)}); name its "
+                f"CA in 'ca_bundle' in {region.source}")
+    if isinstance(exc, UNREACHABLE):
+        return f"{where} does not answer ({_first_line(exc)}); check 'endpoint' in {region.source}"
+    if isinstance(exc, ClientError):
+        err = exc.response.get("Error", {})
+        return f"{where} refused georep's request: {err.get('Code')}: {err.get('Message')}"
+    return f"{where}: {_first_line(exc)}"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0][:300]
