@@ -7,6 +7,7 @@ by the real CLI, and its ``--help`` answers. The convention is in tests/support/
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import re
 import shutil
@@ -18,7 +19,7 @@ from urllib.parse import urlsplit
 import pytest
 from typer.testing import CliRunner
 
-from georep.config import load
+from georep.config import load, load_region
 
 from ..support import doccli
 from ..support.docblocks import (
@@ -86,10 +87,20 @@ def test_python_block_runs_as_a_user_runs_it(block, tmp_path):
         assert not re.search(r"skipped|xfail|xpass|deselected|error|failed", summary), shown
 
 
-def test_toml_blocks_are_tables_the_lab_accepts(tmp_path):
+def test_toml_blocks_are_tables_or_region_files_the_lab_accepts(tmp_path):
     blocks = [b for b in markdown_blocks() if b.lang == "toml"]
     assert blocks
     for n, block in enumerate(blocks):
+        doc = tomllib.loads(block.code)
+        if "name" in doc:  # a region file
+            folder = tmp_path / f"region{n}"
+            folder.mkdir()
+            if "ca_bundle" in doc:
+                (folder / doc["ca_bundle"]).write_text("")
+            (folder / "r.toml").write_text(block.code)
+            region = load_region(folder / "r.toml")
+            assert not region.local and region.name == doc["name"], block
+            continue
         regions = shutil.copytree(ROOT / "regions", tmp_path / f"regions{n}")
         declared = tomllib.loads(block.code).get("tables", {})
         lab = (regions / "lab.toml").read_text()
@@ -99,6 +110,13 @@ def test_toml_blocks_are_tables_the_lab_accepts(tmp_path):
             table = config.table(name)
             assert table.policy == spec.get("policy", "lww"), block
             assert table.crdt == spec.get("crdt", {}), block
+
+
+def test_json_blocks_parse():
+    blocks = [b for b in markdown_blocks() if b.lang == "json"]
+    assert blocks
+    for block in blocks:
+        json.loads(block.code)
 
 
 def documented_commands() -> list[tuple[str, str]]:
