@@ -119,8 +119,9 @@ def unfit(desc: dict, request: dict) -> str | None:
 async def create_or_adopt(client, request: dict, *, adopt: bool) -> str:
     """Create the table ``request`` describes, or use the one that exists: ``created``,
     ``adopted`` or ``existing`` (georep's own tables, which any earlier lab may have created).
-    An existing user table is used only with ``adopt``; ValueError says why not, or why it
-    does not fit (:func:`unfit`). georep never deletes a table, created or adopted."""
+    An existing user table is used only with ``adopt``, and only when it fits (:func:`unfit`)
+    and is empty (one Scan of one item says so); ValueError says why not. georep never
+    deletes a table, created or adopted."""
     name = request["TableName"]
     try:
         desc = (await client.describe_table(TableName=name))["Table"]
@@ -136,5 +137,13 @@ async def create_or_adopt(client, request: dict, *, adopt: bool) -> str:
     why = unfit(desc, request)
     if why is not None:
         raise ValueError(f"table {name} cannot be used: {why}")
+    if not own and (await client.scan(TableName=name, Limit=1, Select="COUNT",
+                                      ConsistentRead=True))["Count"]:
+        # Its items carry no metadata this lab can trust (written before it, or by an
+        # earlier lab with another secret), and no stream record will ever stamp them: every
+        # replicated write to one of their keys would wait for a stamp forever.
+        raise ValueError(f"table {name} holds items; georep adopts empty tables only (items "
+                         "written before this lab carry no metadata it can trust); empty it, "
+                         "or name another table in lab.toml")
     await ensure_table(client, request)  # waits until it is ACTIVE
     return "existing" if own else "adopted"

@@ -42,11 +42,12 @@ from ..engine.proxy import LinkProxy
 from ..engine.replicator import Replicator
 from ..engine.writes import RegionWriter
 from ..errors import LabError
+from .claims import Claims
 from .events import EventLog
 from .labdata import LabData, tally_redrive
 from .labfaults import EngineFaults
 from .moto import MotoProcess, MotoRegion
-from .regionsetup import unusable
+from .regionsetup import prepare, unusable
 from .wiring import build_replicator
 
 __all__ = ["Lab"]
@@ -94,6 +95,7 @@ class Lab(EngineFaults, LabData):
         self.zombies: list[tuple[Replicator, asyncio.Future]] = []
         self.starts = 0
         self._stack = contextlib.AsyncExitStack()
+        self.claims = Claims()  # one lab per external region at a time
         self._session = AioSession()
 
     @classmethod
@@ -142,6 +144,8 @@ class Lab(EngineFaults, LabData):
             except BotoCoreError as exc:  # an unknown profile, for one
                 raise LabError(unusable(exc, r)) from None
         await asyncio.gather(*(self._create_tables(r) for r in self.config.regions))
+        await self.claims.take(self.config.regions, self.clients, "(embedded)", self.run_id,
+                               lambda where: self.events.emit("claim-lost", where=where))
         for r in self.config.regions:
             clock = HybridClock()
             self.writers[r.name] = RegionWriter(self.clients[r.name], r.name, clock,
@@ -180,6 +184,9 @@ class Lab(EngineFaults, LabData):
 
     async def _create_tables(self, region: Region) -> None:
         client = self.clients[region.name]
+        if not region.local:  # an external region's tables may exist: used only if they fit
+            await prepare(client, region, self.config, adopt=True, emit=self.events.emit)
+            return
         await ensure_table(client, checkpoint_request())
         await ensure_table(client, conflicts_request())
         await asyncio.gather(*(ensure_table(client, table_request(t))
@@ -231,6 +238,7 @@ class Lab(EngineFaults, LabData):
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._tasks.clear()
+        await self.claims.release()
         await self._stack.aclose()
         for proxy in self.proxies.values():
             await proxy.stop()

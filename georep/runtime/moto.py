@@ -193,3 +193,13 @@ class MotoProcess:
             self._proc.kill()
             self._proc.wait(5)
         self._proc = None
+
+
+def port_free(port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True

@@ -26,7 +26,7 @@ from botocore.exceptions import (
 )
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
-from ..aws.clients import async_client, endpoint_of
+from ..aws.clients import async_client, endpoint_of, shown
 from ..config import Region
 from ..errors import LabError
 
@@ -62,15 +62,21 @@ class LastCall:
         self.failed = http_response.status_code >= 300
 
 
-def describe(exc: BaseException, region: str, url: str, target: str | None) -> str:
-    """One line for a failed request to ``region`` at ``url`` about ``target``."""
+def describe(exc: BaseException, region: str, url: str, target: str | None,
+             external: bool = False) -> str:
+    """One line for a failed request to ``region`` at ``url`` about ``target`` (``external``:
+    a region the lab does not run, which no `georep up` restarts)."""
     if isinstance(exc, UNREACHABLE):
         why = ("no answer in time" if isinstance(exc, ConnectTimeoutError | ReadTimeoutError
                                                   | asyncio.TimeoutError) else "cannot connect")
-        return f"region {region} is not reachable at {url}: is the lab up? ({why})"
+        hint = "is the endpoint up?" if external else "is the lab up?"
+        return f"region {region} is not reachable at {url}: {hint} ({why})"
     if isinstance(exc, ClientError):
         err = exc.response.get("Error", {})
         code, message = err.get("Code", ""), err.get("Message", "")
+        if code in MISSING and external:
+            return (f"{target or 'a table'} does not exist in {region} ({url}): was it deleted "
+                    "outside georep? `georep down` and `georep up` create it again")
         if code in MISSING:
             return (f"{target or 'a table'} does not exist in {region} ({url}): the region lost "
                     "what georep created there (was its emulator reset?); `georep down` and "
@@ -93,4 +99,5 @@ async def region_client(session, service: str, region: Region, url: str, **kw: A
         except (BotoCoreError, ClientError, *UNREACHABLE) as exc:
             if not last.failed:  # another client's request failed: its own wrapper says so
                 raise
-            raise LabError(describe(exc, region.name, url, last.target)) from None
+            raise LabError(describe(exc, region.name, shown(region, url), last.target,
+                                    external=not region.local)) from None

@@ -55,16 +55,23 @@ def unusable(exc: BaseException, region: Region) -> str:
         return (f"{where}: no AWS credentials found: set them in the environment, name a "
                 f"profile ('profile = ...' in {region.source}) or run with an instance role")
     if isinstance(exc, SSLError):
-        return (f"{where}: its TLS certificate is not trusted ({_first_line(exc)}); name its "
-                f"CA in 'ca_bundle' in {region.source}")
+        if "CERTIFICATE_VERIFY_FAILED" in str(exc):
+            return (f"{where}: its TLS certificate is not trusted ({_first_line(exc)}); name "
+                    f"its CA in 'ca_bundle' in {region.source}")
+        return (f"{where}: the TLS handshake failed ({_first_line(exc)}); does it speak "
+                f"https? check 'endpoint' in {region.source}")
     if isinstance(exc, UNREACHABLE):
         return f"{where} does not answer ({_first_line(exc)}); check 'endpoint' in {region.source}"
     if isinstance(exc, ClientError):
         err = exc.response.get("Error", {})
-        return f"{where} refused georep's request: {err.get('Code')}: {err.get('Message')}"
+        code, message = str(err.get("Code", "")), _first_line(str(err.get("Message", "")))
+        if code.isdigit():  # an HTTP status without a DynamoDB error: not DynamoDB at all
+            return (f"{where} answered HTTP {code}, not as DynamoDB; check 'endpoint' in "
+                    f"{region.source}")
+        return f"{where} refused georep's request: {code}: {message}"
     return f"{where}: {_first_line(exc)}"
 
 
-def _first_line(exc: BaseException) -> str:
+def _first_line(exc: BaseException | str) -> str:
     text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0][:300]
+    return text.splitlines()[0][:200]

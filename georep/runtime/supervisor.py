@@ -21,14 +21,13 @@ import os
 import random
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 from aiobotocore.session import AioSession
-from botocore.exceptions import BotoCoreError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from ..aws.checkpoints import checked, reset
 from ..aws.clients import Endpoint, async_client, endpoint_of, shown, upstream
@@ -38,20 +37,12 @@ from ..config import LabConfig, Region, load
 from ..engine.faults import Faults
 from ..engine.proxy import LinkProxy
 from ..errors import GeorepError, LabError
+from .claims import Claims
 from .events import EventLog
 from .home import LabHome, private_fd
-from .moto import MotoProcess, die_with_parent
+from .moto import MotoProcess, die_with_parent, port_free
+from .reach import UNREACHABLE
 from .regionsetup import prepare, unusable
-
-
-def port_free(port: int) -> bool:
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 class Supervisor:
@@ -82,6 +73,7 @@ class Supervisor:
         self.control_port = 0
         self._stack = contextlib.AsyncExitStack()
         self._session = AioSession()
+        self.claims = Claims()  # one lab per external region at a time
 
     # -- start and stop ----------------------------------------------------------------------
 
@@ -113,6 +105,8 @@ class Supervisor:
             except BotoCoreError as exc:  # an unknown profile, for one
                 raise LabError(unusable(exc, r)) from None
         await asyncio.gather(*(self._tables(r) for r in self.config.regions))
+        await self.claims.take(self.config.regions, self.clients, str(self.home.path),
+                               self.run_id, lambda where: self._emit("claim-lost", where=where))
         for src, dst in self.config.links:
             rng = random.Random(f"{self.seed}/proxy/{src}>{dst}")
             if dst in self.regions:
@@ -141,6 +135,7 @@ class Supervisor:
             self._terminate(link, signal.SIGTERM)
         for proxy in self.proxies.values():
             await proxy.stop()
+        await self.claims.release()  # once no replicator of this lab runs
         await self._stack.aclose()
         for proc in self.regions.values():  # lab regions only: an external one is left alone
             await asyncio.to_thread(proc.stop)
@@ -205,6 +200,8 @@ class Supervisor:
                     reader = StreamReader(streams, await stream_arn(self.clients[src], t.name))
                     cps = await reset(self.clients[src], reader, link, t.name, to)
                     done[t.name] = {sid: cp.seq for sid, cp in cps.items()}
+        except (BotoCoreError, ClientError, *UNREACHABLE) as exc:  # the region failed: one line
+            raise LabError(unusable(exc, self.config.region(src))) from None
         finally:
             self.resetting.discard(link)
         self.events.emit("checkpoint-reset", link=link, to=to, tables=done)

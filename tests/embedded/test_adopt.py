@@ -43,18 +43,32 @@ async def test_a_table_that_does_not_fit_is_refused_with_what_is_wrong(georep_la
     assert unfit(desc, table_request(ORDERS)) is not None
 
 
-async def test_a_fitting_table_is_adopted_only_when_asked_and_never_recreated(georep_lab):
+async def test_a_fitting_empty_table_is_adopted_only_when_asked_and_never_recreated(georep_lab):
     plain = georep_lab.client("us-east")
     made(plain, "orders")
-    plain.put_item(TableName="orders", Item={"id": {"S": "o1"}})
     client = georep_lab.clients["us-east"]
     with pytest.raises(ValueError, match="already exists; `georep up --adopt` uses it"):
         await create_or_adopt(client, table_request(ORDERS), adopt=False)
     assert await create_or_adopt(client, table_request(ORDERS), adopt=True) == "adopted"
-    assert plain.get_item(TableName="orders", Key={"id": {"S": "o1"}})["Item"]  # data kept
+    assert plain.describe_table(TableName="orders")["Table"]["TableStatus"] == "ACTIVE"
     fresh = Table("fresh", KeyAttr("id", "S"))
     assert await create_or_adopt(client, table_request(fresh), adopt=False) == "created"
     # georep's own tables, made by an earlier lab, are used without --adopt
     from georep.aws.tables import checkpoint_request
 
     assert await create_or_adopt(client, checkpoint_request(), adopt=False) == "existing"
+
+
+async def test_a_table_holding_items_is_not_adopted_and_is_left_as_it_was(georep_lab):
+    """Items written before the lab carry no metadata it can trust, and no stream record will
+    ever stamp them: every replicated write to one of their keys would wait for a stamp
+    forever (found by review: such keys went to the DLQ and reconcile never verified)."""
+    plain = georep_lab.client("us-east")
+    made(plain, "orders")
+    plain.put_item(TableName="orders", Item={"id": {"S": "o1"}, "v": {"S": "old"}})
+    client = georep_lab.clients["us-east"]
+    with pytest.raises(ValueError, match=r"^table orders holds items; georep adopts empty "
+                                         r"tables only"):
+        await create_or_adopt(client, table_request(ORDERS), adopt=True)
+    assert plain.get_item(TableName="orders", Key={"id": {"S": "o1"}})["Item"] == {
+        "id": {"S": "o1"}, "v": {"S": "old"}}

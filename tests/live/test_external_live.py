@@ -52,8 +52,29 @@ def test_up_partition_heal_and_down_with_an_external_tls_region(tmp_path):
         refused = georep(home, "up", "--regions", str(regions))
         assert refused.returncode != 0 and "\n" not in refused.stderr.strip()
         assert "table users already exists; `georep up --adopt` uses it" in refused.stderr
+        # the last lab's items carry its secret's metadata, which a new lab cannot trust
+        refused = georep(home, "up", "--regions", str(regions), "--adopt")
+        assert refused.returncode != 0 and "\n" not in refused.stderr.strip()
+        assert "table users holds items; georep adopts empty tables only" in refused.stderr
+        assert plain.get_item(TableName="users", Key={"id": {"S": "k1"}})["Item"]["v"] == {
+            "S": "1"}
+
+
+def test_up_adopts_an_empty_table_that_fits(tmp_path):
+    with external_regions(tmp_path, lab=fast_lab()) as regions:
+        plain = sync_client("dynamodb", external(load(regions).region(B)))
+        plain.create_table(
+            TableName="users", BillingMode="PAY_PER_REQUEST",
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"})
+        home = tmp_path / "home"
         ok(home, "up", "--regions", str(regions), "--adopt")
         try:
-            assert item(home, B, "k3") == {"id": "k3", "v": "3"}
+            ok(home, "put", A, "users", "k", "v=1")
+            wait_until(lambda: item(home, B, "k"), timeout=30, what="k in the adopted table")
+            events = (home / "runs").glob("*/events.jsonl")
+            kinds = [json.loads(line)["kind"] for f in events for line in f.open()]
+            assert "table-adopted" in kinds
         finally:
             force_down(home)

@@ -15,7 +15,7 @@ import yaml
 
 from georep.runtime.events import read_events
 from georep.runtime.home import pid_alive
-from georep.runtime.supervisor import port_free  # as a server binds: TIME_WAIT is fine
+from georep.runtime.moto import port_free  # as a server binds: TIME_WAIT is fine
 from georep.testing import wait_until
 
 from ..support.live import (

@@ -13,7 +13,7 @@ import stat
 import urllib.request
 
 from georep.runtime.home import pid_alive
-from georep.runtime.supervisor import port_free
+from georep.runtime.moto import port_free
 from georep.testing import wait_until
 
 from ..support.live import georep, item, ok, plain_client, state, status
