@@ -74,7 +74,15 @@ def up(regions: RegionsOpt = Path("regions"), home: HomeOpt = None,
                 proc.wait(10)
                 fail(state.get("error") or _last_line(h.logs / "supervisor.log"), 1)
             if time.monotonic() > deadline:
+                # our own child: stopped before we return, so a new `up` finds no lab running
+                # (a supervisor still waiting on a region would otherwise live on for its
+                # timeout); its regions die with it
                 proc.terminate()
+                try:
+                    proc.wait(5)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(5)
                 fail(f"the lab did not start within {timeout:.0f}s; see {h.logs}", 1)
             time.sleep(0.1)
     state = h.state()  # checked

@@ -166,3 +166,21 @@ def test_checkpoint_reset_with_the_external_source_down_is_one_line(tmp_path):
             force_down(home)
     finally:
         moto.stop()
+
+
+def test_up_that_times_out_on_a_hung_endpoint_leaves_no_lab_behind(tmp_path):
+    """An endpoint that accepts connections and never answers: `up --timeout 3` gave up, but
+    its supervisor lived on for the region's read timeout, so an immediate second `up` said a
+    lab was already running (found by review)."""
+    import socket
+
+    from georep.runtime.home import LabHome
+
+    with socket.socket() as hung:
+        hung.bind(("127.0.0.1", 0))
+        hung.listen(16)  # the kernel accepts; nobody ever answers
+        regions = with_endpoint(tmp_path, f"http://127.0.0.1:{hung.getsockname()[1]}")
+        home = tmp_path / "home"
+        slow = georep(home, "up", "--regions", str(regions), "--timeout", "3")
+        assert slow.returncode != 0 and "did not start within 3s" in slow.stderr
+        assert not LabHome(home).running()
