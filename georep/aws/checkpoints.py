@@ -8,8 +8,9 @@ own, so a zombie (an older replicator of the same link that kept running) cannot
 checkpoint: its save fails with :class:`~georep.errors.Fenced` and it stops itself.
 
 Item: ``id = "<src>><dst>|<table>"``, ``owner``, ``epoch``, ``shards = {shard: {seq, finished}}``.
-(The table also holds the stamp store's ``stamp|...`` and the tombstones' ``tomb|...`` rows;
-only ``<link>|<table>`` rows are checkpoints.) An item that does not have this shape (a
+(The table also holds the stamp store's ``stamp|...`` and the tombstones' ``tomb|...`` rows,
+and in an external region the lab's ``claim`` row (:mod:`georep.runtime.claims`); only
+``<link>|<table>`` rows are checkpoints.) An item that does not have this shape (a
 sequence number that is not one, an epoch that is not a number) raises
 :class:`~georep.errors.CheckpointUnreadable`: the link stops with that reason until
 :func:`reset` rewrites the item.
