@@ -241,6 +241,8 @@ async def lab_status(sup) -> dict[str, Any]:
     shown = sup.shown()
     for r in sup.config.regions:
         name, proc = r.name, sup.regions.get(r.name)  # no process: an external region
+        if name not in sup.clients:
+            continue  # not started
         # an external region's count is DescribeTable's (free, refreshed about every 6 hours):
         # a Scan of a real table costs read capacity
         count = count_live if proc is not None else count_described
