@@ -122,7 +122,8 @@ class Supervisor:
 
     def shown(self) -> dict[str, str]:
         """Each region's endpoint as printed: a lab region's URL, an external one's file."""
-        return {r.name: shown(r, self.regions[r.name].url if r.local else None)
+        procs = self.regions  # a lab region not started yet has none: no URL
+        return {r.name: shown(r, procs[r.name].url if r.name in procs else None)
                 for r in self.config.regions}
 
     async def _tables(self, region: Region) -> None:
