@@ -58,6 +58,8 @@ from .http_frames import HEAD_LIMIT, FrameError, read_request, read_response
 
 CHUNK = 65536
 _ESTABLISHED = b"HTTP/1.1 200 Connection established\r\n\r\n"
+_REFUSED = b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+_BAD_GATEWAY = b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
 
 
 @dataclass(frozen=True)
@@ -215,9 +217,7 @@ class LinkProxy:
         head = await reader.readuntil(b"\r\n\r\n")
         method, authority = _target(head)
         if authority != self.upstream:
-            conn.client.write(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n"
-                              b"Connection: close\r\n\r\n")
-            await conn.client.drain()
+            await _answer(conn, _REFUSED)
             return None
         if self.drop_requests:
             # The proxy is the caller's own hop: it answers a CONNECT even on a cut, so the
@@ -225,8 +225,7 @@ class LinkProxy:
             # (aiohttp reads a CONNECT's reply with no timeout at all). Then every byte is
             # lost, as on any cut link.
             if method == "CONNECT":
-                conn.client.write(_ESTABLISHED)
-                await conn.client.drain()
+                await _answer(conn, _ESTABLISHED)
             else:
                 self.dropped_bytes += len(head)
             conn.tainted = True
@@ -236,13 +235,10 @@ class LinkProxy:
         try:
             up_reader, conn.upstream = await asyncio.open_connection(*self.upstream)
         except OSError:
-            conn.client.write(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n"
-                              b"Connection: close\r\n\r\n")
-            await conn.client.drain()
+            await _answer(conn, _BAD_GATEWAY)
             return None
         if method == "CONNECT":
-            conn.client.write(_ESTABLISHED)  # the proxy's own answer: never dropped
-            await conn.client.drain()
+            await _answer(conn, _ESTABLISHED)  # the proxy's own answer: never dropped
         else:
             self._forward(head, conn.upstream, conn, requests=True)
             await conn.upstream.drain()
@@ -346,6 +342,12 @@ class LinkProxy:
         except BaseException:
             conn.close()
             raise
+
+
+async def _answer(conn: _Conn, message: bytes) -> None:
+    """The tunnel's own answer to the caller (never subject to a cut)."""
+    conn.client.write(message)
+    await conn.client.drain()
 
 
 def _target(head: bytes) -> tuple[str, tuple[str, int] | None]:

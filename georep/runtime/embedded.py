@@ -31,7 +31,7 @@ from aiobotocore.session import AioSession
 from botocore.exceptions import BotoCoreError
 
 from ..aws.checkpoints import Checkpoint, checked, reset
-from ..aws.clients import Endpoint, async_client, endpoint_of, external, routed, upstream
+from ..aws.clients import Endpoint, async_client, endpoint_of, external, routed
 from ..aws.conflicts import conflicts_request
 from ..aws.streams import StreamReader
 from ..aws.tables import checkpoint_request, ensure_table, stream_arn, table_request
@@ -47,7 +47,7 @@ from .events import EventLog
 from .labdata import LabData, tally_redrive
 from .labfaults import EngineFaults
 from .moto import MotoProcess, MotoRegion
-from .regionsetup import prepare, unusable
+from .regionsetup import link_proxy, prepare, unusable
 from .wiring import build_replicator
 
 __all__ = ["Lab"]
@@ -194,12 +194,10 @@ class Lab(EngineFaults, LabData):
 
     async def _start_link(self, src: str, dst: str) -> None:
         s = self.config.replicator
-        rng = random.Random(f"{self.seed}/proxy/{src}>{dst}")
-        if dst in self.servers:
-            proxy = LinkProxy(src, dst, "127.0.0.1", self.servers[dst].port, rng=rng,
-                              **self._proxy_options())
-        else:  # an external region: an HTTP proxy botocore reaches through its settings
-            proxy = LinkProxy(src, dst, *upstream(self.endpoints[dst]), rng=rng, tunnel=True)
+        server = self.servers.get(dst)  # None: an external region, reached by a tunnel
+        proxy = link_proxy(src, dst, server.port if server else None, self.endpoints[dst],
+                           random.Random(f"{self.seed}/proxy/{src}>{dst}"),
+                           **self._proxy_options())
         await proxy.start()
         self.proxies[(src, dst)] = proxy
         w = self.link_wait_s

@@ -3,7 +3,8 @@ it cannot be used.
 
 Place in the data flow: called by the supervisor (:mod:`.supervisor`) for every region when
 ``georep up`` starts, after the lab regions' moto servers answer and before any link proxy or
-replicator starts. For an external region (an ``endpoint``: real AWS or another
+replicator starts; the embedded lab makes the same checks. Both build each link's proxy here
+(:func:`link_proxy`). For an external region (an ``endpoint``: real AWS or another
 DynamoDB-compatible service) this is also where a wrong endpoint, missing credentials, an
 unknown profile, an untrusted certificate or a table that does not fit is told, in one line
 that names the region and the field to fix.
@@ -22,10 +23,11 @@ from botocore.exceptions import (
     SSLError,
 )
 
-from ..aws.clients import shown
+from ..aws.clients import Endpoint, shown, upstream
 from ..aws.conflicts import conflicts_request
 from ..aws.tables import checkpoint_request, create_or_adopt, table_request
 from ..config import LabConfig, Region
+from ..engine.proxy import LinkProxy
 from ..errors import LabError
 from .reach import UNREACHABLE
 
@@ -44,6 +46,15 @@ async def prepare(client, region: Region, config: LabConfig, *, adopt: bool,
         raise LabError(f"region {region.name} ({shown(region)}): {exc}") from None
     except (BotoCoreError, ClientError, *UNREACHABLE) as exc:
         raise LabError(unusable(exc, region)) from None
+
+
+def link_proxy(src: str, dst: str, port: int | None, endpoint: Endpoint, rng,
+               **options: Any) -> LinkProxy:
+    """The proxy of link src→dst: in front of a lab region's moto ``port``, or, for an external
+    region (``port`` None), a tunnel to ``endpoint``'s host (``options``: a lab region's)."""
+    if port is not None:
+        return LinkProxy(src, dst, "127.0.0.1", port, rng=rng, **options)
+    return LinkProxy(src, dst, *upstream(endpoint), rng=rng, tunnel=True)
 
 
 def unusable(exc: BaseException, region: Region) -> str:

@@ -30,7 +30,7 @@ from aiobotocore.session import AioSession
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ..aws.checkpoints import checked, reset
-from ..aws.clients import Endpoint, async_client, endpoint_of, shown, upstream
+from ..aws.clients import Endpoint, async_client, endpoint_of, shown
 from ..aws.streams import StreamReader
 from ..aws.tables import stream_arn
 from ..config import LabConfig, Region, load
@@ -42,7 +42,7 @@ from .events import EventLog
 from .home import LabHome, private_fd
 from .moto import MotoProcess, die_with_parent, port_free
 from .reach import UNREACHABLE
-from .regionsetup import prepare, unusable
+from .regionsetup import link_proxy, prepare, unusable
 
 
 class Supervisor:
@@ -108,11 +108,9 @@ class Supervisor:
         await self.claims.take(self.config.regions, self.clients, str(self.home.path),
                                self.run_id, lambda where: self._emit("claim-lost", where=where))
         for src, dst in self.config.links:
-            rng = random.Random(f"{self.seed}/proxy/{src}>{dst}")
-            if dst in self.regions:
-                proxy = LinkProxy(src, dst, "127.0.0.1", self.regions[dst].port, rng=rng)
-            else:
-                proxy = LinkProxy(src, dst, *upstream(self.endpoints[dst]), rng=rng, tunnel=True)
+            proc = self.regions.get(dst)  # None: an external region, reached by a tunnel
+            proxy = link_proxy(src, dst, proc.port if proc else None, self.endpoints[dst],
+                               random.Random(f"{self.seed}/proxy/{src}>{dst}"))
             await proxy.start()
             self.proxies[proxy.name] = proxy
         self._faults_changed()  # every link up, and a faults file with no skew
