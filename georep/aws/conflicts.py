@@ -41,9 +41,11 @@ def entry(*, region: str, table: str, key: dict[str, Any], policy: str, time: fl
           reason: str = "concurrent") -> dict[str, Any]:
     """A feed entry as plain data. ``winner``, each loser (a value that was lost) and each
     sibling (a value kept beside the winner, or merged into it): {region, hlc, tombstone,
-    value}. ``reason``: ``concurrent`` (a merge of concurrent versions), or ``unreplicable:
+    value}. ``reason``: ``concurrent`` (a merge of concurrent versions), ``unreplicable:
     <why>`` (``winner`` is a version that exists in ``region`` only and cannot be replicated,
-    for instance too large to carry georep's metadata)."""
+    for instance too large to carry georep's metadata), or ``swallowed`` (``winner`` is a delete
+    that removed the plain update it names, landed on the tombstone of another delete:
+    :func:`georep.core.records.swallowed`)."""
     winner, losers = _bounded(winner), [_bounded(v) for v in losers]
     siblings = [_bounded(v) for v in siblings or []]
     others = [*losers, *siblings]
@@ -81,7 +83,7 @@ def of_conflict(c: Conflict, *, region: str, table: str, key: dict[str, Any],
     """The feed entry of a policy's conflict, merged in ``region``."""
     return entry(region=region, table=table, key=key, policy=c.policy, time=time,
                  winner=describe(c.winner), losers=[describe(v) for v in c.losers],
-                 siblings=[describe(v) for v in c.siblings])
+                 siblings=[describe(v) for v in c.siblings], reason=c.reason)
 
 
 def to_item(e: dict[str, Any]) -> dict[str, Any]:

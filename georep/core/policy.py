@@ -30,6 +30,7 @@ class Conflict:
     winner: Version
     losers: tuple[Version, ...]
     siblings: tuple[Version, ...] = ()
+    reason: str = "concurrent"  # the feed entry's reason (see georep.aws.conflicts.entry)
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,10 @@ Rules (see ARCHITECTURE.md, "Local writes and replicated writes"):
 * a REMOVE whose old image is a stamped tombstone is georep burying a delete it already wrote
   as an item (:mod:`georep.engine.burial`): that item's own record carried the delete, so it is
   skipped (:func:`buried`);
+* a REMOVE whose old image is a delete's tombstone metadata over attributes a plain update
+  added deleted that update with the tombstone (a burial's step (c), or a plain client's
+  delete of such an item): it ships as a plain delete, and names the update it deleted
+  (:func:`swallowed`), which the replicator records in the source's conflict feed;
 * a record whose metadata changed, names a client, and stamps exactly the new attributes is a
   write through georep's own write path and ships as it is;
 * metadata georep wrote that moves backwards (an item restored from a backup, ``_georep``
@@ -25,7 +29,7 @@ Rules (see ARCHITECTURE.md, "Local writes and replicated writes"):
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -88,6 +92,7 @@ class LocalWrite:
     seq: int
     plain: bool  # made by a plain AWS client: stamped here, needs a write-back at the source
     seen: Mapping[str, Any] | None = None  # the raw metadata the new image carried, if any
+    swallowed: Version | None = None  # a plain update this delete removed with a tombstone
 
 
 def replaced(
@@ -142,6 +147,35 @@ def buried(event: str, old_image: Mapping[str, Any] | None) -> Version | None:
     return None
 
 
+def plain_update(tomb: Meta, attrs: Mapping[str, Any], region: str) -> Version:
+    """A plain update that landed on the tombstone item ``tomb`` in ``region``, described from
+    that item alone (it carries no stamp of its own): a write at ``region`` that followed the
+    tombstone."""
+    meta = replace(tomb, origin=region, writer="client", tombstone=False, digest=digest(attrs),
+                   siblings=(), crdt=None, crdt_base=None, crdt_changes=None)
+    return Version(dict(attrs), meta)
+
+
+def swallowed(old_attrs: Mapping[str, Any], old_meta: Meta | None, before: Version | None,
+              key_names: Iterable[str], region: str) -> Version | None:
+    """The plain update a REMOVE record deleted together with a delete's tombstone item, or
+    None. Such an old image (a tombstone's metadata, no siblings, over attributes it does not
+    stamp) is a plain UpdateItem that landed on the tombstone item, then deleted: by a burial's
+    step (c), which cannot name attributes it does not know, or by a plain client. The two
+    cannot be told apart from the record, and when (c)'s answer was lost the update is never
+    put back (a 10-minute 2-region chaos run), so the update is named either way. ``before``:
+    the version the delete replaced, as stamped (the update's own stamp, when this replicator
+    gave it one); else the update is described from the image (:func:`plain_update`)."""
+    if old_meta is None or not old_meta.tombstone or old_meta.siblings:
+        return None
+    if is_stamped(old_attrs, old_meta) or not set(old_attrs) - set(key_names):
+        return None
+    if before is not None and not before.meta.tombstone and (
+            before.meta.digest == digest(old_attrs)):
+        return before
+    return plain_update(old_meta, old_attrs, region)
+
+
 def local_write(
     *,
     event: str,
@@ -173,7 +207,8 @@ def local_write(
         attrs = dict(keys) if not old_attrs else key_of(old_attrs, key_names)
         v = stamp_plain(attrs, base, origin=origin, record_ms=record_ms, seq=seq, tombstone=True,
                         crdt=crdt, max_offset_ms=max_offset_ms)
-        return LocalWrite(v, seq, plain=True)
+        lost = swallowed(old_attrs, old_meta, before, key_names, origin)
+        return LocalWrite(v, seq, plain=True, swallowed=lost)
     new_attrs, new_meta = split(new_image)
     if new_meta is not None and new_meta != old_meta and not _restored(
             new_meta, old_attrs if old_image is not None else None, old_meta):

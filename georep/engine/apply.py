@@ -160,7 +160,7 @@ class Applier:
                 if left is not None:  # a delete that did not finish: steps (b) and (c)
                     async with gate:
                         await finish(self.client, self.table, self.tombs, self.policy, left,
-                                     raw.get("_georep"), self.row_journal(v), self.region)
+                                     raw.get("_georep"), self.row_journal(v))
                 return outcome
             token = None
             if outcome.conflict is not None and self.journal is not None:
@@ -206,7 +206,7 @@ class Applier:
         """Write ``version`` over ``raw`` (None: no item, whatever the row holds); a tombstone
         without siblings is buried."""
         return await write_version(self.client, self.table, self.tombs, self.policy, version,
-                                   raw, self.row_journal(version), self.region)
+                                   raw, self.row_journal(version))
 
     def row_journal(self, incoming: Version):
         """The journal of a conflict found merging into a tombstone row (no unjournal: the

@@ -3,7 +3,8 @@
 Place in the data flow: the replicator's read loop (:mod:`georep.engine.replicator`, ``rep``)
 hands each page it read here. The page's local writes are kept (:mod:`georep.core.records`,
 with the stamps :mod:`georep.engine.plainstamps` remembers), the latest version of each key;
-plain-client writes get their stamp written back to the source
+a delete that removed a plain update with a tombstone item names that update in the source's
+feed (:func:`name_swallowed`); plain-client writes get their stamp written back to the source
 (:mod:`georep.engine.stamping`); the versions are delivered to the destination
 (:mod:`georep.engine.delivery`) and what that did is recorded (:mod:`georep.engine.outcomes`).
 The checkpoint returned is saved by the loop only after all of it.
@@ -15,7 +16,8 @@ import asyncio
 import time
 
 from ..aws.checkpoints import Checkpoint
-from ..core.meta import Version, foreign, key_id, key_of
+from ..core.meta import Version, digest, foreign, key_id, key_of, split
+from ..core.policy import Conflict
 from ..core.records import LocalWrite
 from .delivery import Item
 from .outcomes import batch_read, stream_outcome
@@ -26,7 +28,10 @@ WRITE_BACKS_IN_FLIGHT = 8
 
 async def process(rep, tl, shard_id: str, records: list[dict]) -> Checkpoint:
     """Apply one page (``tl``: the replicator's table link); the checkpoint after it."""
-    latest = await _kept(rep, tl, shard_id, records)
+    swallowing: list[LocalWrite] = []
+    latest = await _kept(rep, tl, shard_id, records, swallowing)
+    for lw in swallowing:  # named before the delete ships: a crash replays the record
+        await rep.retrying("conflict-feed", lambda lw=lw: name_swallowed(tl, lw))
     if latest:
         await _write_backs(rep, tl, [lw for lw, _ in latest.values() if lw.plain])
         started = time.perf_counter()
@@ -43,10 +48,11 @@ async def process(rep, tl, shard_id: str, records: list[dict]) -> Checkpoint:
     return Checkpoint(shard_id, records[-1]["dynamodb"]["SequenceNumber"])
 
 
-async def _kept(rep, tl, shard_id: str,
-                records: list[dict]) -> dict[str, tuple[LocalWrite, dict]]:
+async def _kept(rep, tl, shard_id: str, records: list[dict],
+                swallowing: list[LocalWrite]) -> dict[str, tuple[LocalWrite, dict]]:
     """The page's local writes, the latest of each key with its record (the ``read`` event
-    names every one, in stream order)."""
+    names every one, in stream order); each delete that removed a plain update with a
+    tombstone is added to ``swallowing``, superseded or not."""
     latest: dict[str, tuple[LocalWrite, dict]] = {}
     kept: list[Version] = []
     missing = rep.stamps.unknown(tl.table, records)
@@ -64,6 +70,8 @@ async def _kept(rep, tl, shard_id: str,
             rep.stats.skipped += 1
             rep.observe("skipped")
             continue
+        if lw.swallowed is not None:
+            swallowing.append(lw)
         kid = key_id(key_of(lw.version.attrs, tl.table.key_names))
         if kid in latest:
             # Superseded inside this batch: the later version of the key has seen it.
@@ -73,6 +81,21 @@ async def _kept(rep, tl, shard_id: str,
         kept.append(lw.version)
     batch_read(rep, tl, shard_id, records, kept)
     return latest
+
+
+async def name_swallowed(tl, lw: LocalWrite) -> None:
+    """Name in the source's feed the plain update ``lw`` (a delete) removed with a tombstone
+    item (:func:`georep.core.records.swallowed`), unless the source holds its attributes again
+    (a burial's put-back landed: the update survives as a write after the delete)."""
+    update = lw.swallowed
+    resp = await tl.local.client.get_item(
+        TableName=tl.table.name, Key=key_of(update.attrs, tl.table.key_names),
+        ConsistentRead=True)
+    attrs, _ = split(resp.get("Item"))
+    if resp.get("Item") is not None and digest(attrs) == update.meta.digest:
+        return
+    await tl.local.journal(lw.version, Conflict(tl.local.policy.name, lw.version, (update,),
+                                                reason="swallowed"))
 
 
 async def _write_backs(rep, tl, plain: list[LocalWrite]) -> None:

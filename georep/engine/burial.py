@@ -12,8 +12,9 @@ b. record it in the key's tombstone row (:mod:`georep.aws.tombstones`), merged w
 c. delete the item, on condition that it still holds that tombstone's metadata. The REMOVE
    record this makes carries a stamped tombstone as its old image, which the replicators skip
    (:func:`georep.core.records.local_write`). A plain update that landed on the tombstone item
-   in between is put back (:func:`_put_back`), or, when the key was written again first, named
-   in the region's feed as the loser to that write (:func:`swallowed`).
+   in between is put back (:func:`_put_back`); when it cannot be (the key was written again
+   first, (c)'s answer was lost, a crash), the REMOVE's replicators name it in the region's
+   feed (:func:`georep.core.records.swallowed`).
 
 A crash between (a) and (c) leaves a stamped tombstone item: any later apply or reconcile that
 finds one whose merge result is that tombstone finishes (b) and (c) (:func:`finish`).
@@ -22,14 +23,13 @@ finds one whose merge result is that tombstone finishes (b) and (c) (:func:`fini
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from ..aws.tombstones import Row, TombstoneStore
 from ..config import Table
-from ..core.meta import META, Version, digest, encode, is_stamped, key_id, key_of, split
+from ..core.meta import META, Version, encode, is_stamped, key_id, key_of, split
 from ..core.policy import Conflict, ConflictPolicy
 from ..errors import RetriableError
 from .condwrite import write_if_unchanged
@@ -85,9 +85,9 @@ async def record(tombs: TombstoneStore, policy: ConflictPolicy, kid: str,
 
 async def finish(client, table: Table, tombs: TombstoneStore, policy: ConflictPolicy,
                  version: Version, item_meta: Any | None = None,
-                 journal: Journal | None = None, region: str | None = None) -> None:
+                 journal: Journal | None = None) -> None:
     """Steps (b) and (c) for a tombstone item holding ``version`` (metadata ``item_meta`` as
-    stored, if known) in ``region`` (None: the tombstone's origin)."""
+    stored, if known)."""
     await record(tombs, policy, kid_of(table, version.attrs), version, journal=journal)
     try:
         resp = await client.delete_item(
@@ -101,70 +101,45 @@ async def finish(client, table: Table, tombs: TombstoneStore, policy: ConflictPo
         if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
             raise
         return
-    deleted = resp.get("Attributes") or {}
-    blocking = await _put_back(client, table, deleted)
-    if blocking is not None and journal is not None:
-        await journal(swallowed(policy.name, version, deleted, blocking,
-                                region or version.meta.origin))
+    await _put_back(client, table, resp.get("Attributes") or {})
 
 
-async def _put_back(client, table: Table, deleted: dict) -> dict | None:
+async def _put_back(client, table: Table, deleted: dict) -> None:
     """A plain UpdateItem that landed on the tombstone item between (a) and (c) kept its
     metadata, so (c) deleted it too (no condition can name attributes it does not know). Put
     the plain client's attributes back, without georep's metadata, unless the key was written
-    since: its REMOVE then reads as a plain delete of that update, and the re-put as a plain
-    write that follows it, so the update survives everywhere. A crash between (c) and this put
-    loses it (the chaos run found the window). Returns the item that was written since (the
-    put did not happen), else None."""
+    since: (c)'s REMOVE then reads as a plain delete of that update, and the re-put as a plain
+    write that follows it, so the update survives everywhere. When the put does not happen
+    (the key was written since, (c)'s answer was lost, or a crash came first), the REMOVE's
+    replicators name the update in the region's feed
+    (:func:`georep.core.records.swallowed`)."""
     attrs = {k: v for k, v in deleted.items() if k != META}
     if not set(attrs) - set(table.key_names):
-        return None  # only the tombstone: nothing of anyone else's was deleted
+        return  # only the tombstone: nothing of anyone else's was deleted
     try:
         await client.put_item(
             TableName=table.name, Item=attrs, ConditionExpression="attribute_not_exists(#k)",
-            ExpressionAttributeNames={"#k": table.hash_key.name},
-            ReturnValuesOnConditionCheckFailure="ALL_OLD")
+            ExpressionAttributeNames={"#k": table.hash_key.name})
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
             raise
-        return exc.response.get("Item") or {k: v for k, v in attrs.items()
-                                            if k in table.key_names}
-    return None
-
-
-def swallowed(policy: str, tomb: Version, deleted: dict, blocking: dict,
-              region: str) -> Conflict:
-    """The conflict between a plain update that step (c) deleted and could not put back, and
-    the item written under its key in between (``blocking``, as stored): that write read the
-    key as absent, so it never saw the update, which is lost to it and named as its loser in
-    the feed (a 3-region chaos run found a georep write landing there). The update carries no
-    stamp of its own: it is described as a write at ``region`` that followed the tombstone."""
-    attrs = {k: v for k, v in deleted.items() if k != META}
-    plain = replace(tomb.meta, origin=region, writer="client", tombstone=False,
-                    digest=digest(attrs), siblings=(), crdt=None, crdt_base=None,
-                    crdt_changes=None)
-    w_attrs, w_meta = split(blocking)
-    if not is_stamped(w_attrs, w_meta):  # a plain write: no stamp yet
-        w_meta = replace(plain, digest=digest(w_attrs))
-    return Conflict(policy, Version(w_attrs, w_meta), (Version(attrs, plain),))
 
 
 async def bury(client, table: Table, tombs: TombstoneStore, policy: ConflictPolicy,
-               version: Version, raw: dict | None, journal: Journal | None = None,
-               region: str | None = None) -> bool:
+               version: Version, raw: dict | None, journal: Journal | None = None) -> bool:
     """Steps (a) to (c) for the tombstone ``version`` replacing ``raw`` (None: absent).
     False when (a) lost a race (nothing written): re-read and merge again."""
     if not await write_if_unchanged(client, table, version, raw):
         return False
-    await finish(client, table, tombs, policy, version, journal=journal, region=region)
+    await finish(client, table, tombs, policy, version, journal=journal)
     return True
 
 
 async def write_version(client, table: Table, tombs: TombstoneStore, policy: ConflictPolicy,
                         version: Version, raw: dict | None,
-                        journal: Journal | None = None, region: str | None = None) -> bool:
+                        journal: Journal | None = None) -> bool:
     """Write a merge result over ``raw``: buried if it is a tombstone without siblings
     (``journal``: where a conflict with the row's tombstone is recorded)."""
     if gone(version):
-        return await bury(client, table, tombs, policy, version, raw, journal, region)
+        return await bury(client, table, tombs, policy, version, raw, journal)
     return await write_if_unchanged(client, table, version, raw)

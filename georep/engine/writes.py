@@ -100,7 +100,7 @@ class RegionWriter:
                 time=self.physical_ms() / 1000)])
 
         return await write_version(self.client, table, TombstoneStore(self.client, table.name),
-                                   policy, version, raw, journal, self.region)
+                                   policy, version, raw, journal)
 
     async def _read_stamped(self, table: Table,
                             key: Any) -> tuple[dict[str, Any] | None, Version | None]:

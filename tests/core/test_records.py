@@ -170,3 +170,47 @@ def test_seen_carries_the_raw_metadata_of_the_new_image() -> None:
     assert out is not None
     assert out.seen == raw
     assert out.seen == encode(decode(raw))
+
+
+def _tomb(origin="eu-west"):
+    return stamp(dict(KEY), None, origin=origin, ts=T4000, tombstone=True)
+
+
+def test_a_buried_tombstones_remove_is_skipped_and_names_nothing() -> None:
+    assert record("REMOVE", _tomb().item(), None) is None
+
+
+def test_a_remove_of_a_tombstone_a_plain_update_landed_on_names_that_update() -> None:
+    """The old image is the tombstone's metadata over the update's attributes: a burial's step
+    (c), or a plain client's delete, removed the update. It ships as a delete that follows the
+    update, and names it (the chaos run's loss, seed 1971621636)."""
+    old = {**_tomb().item(), "v": {"S": "plain"}}
+    out = record("REMOVE", old, None, seq=9)
+    assert out is not None and out.plain and out.version.meta.tombstone
+    lost = out.swallowed
+    assert lost is not None and lost.attrs == {**KEY, "v": {"S": "plain"}}
+    assert not lost.meta.tombstone and lost.meta.origin == "us-east"
+    assert compare(out.version.meta.vv, lost.meta.vv) is Order.AFTER
+
+
+def test_the_swallowed_update_is_its_own_stamp_when_the_replicator_gave_it_one() -> None:
+    tomb = _tomb()
+    old = {**tomb.item(), "v": {"S": "plain"}}
+    update = local_write(event="MODIFY", keys=KEY, old_image=tomb.item(), new_image=old,
+                         origin="us-east", record_ms=5_000, seq=8, key_names=KEY_NAMES)
+    out = local_write(event="REMOVE", keys=KEY, old_image=old, new_image=None,
+                      origin="us-east", record_ms=5_001, seq=9, key_names=KEY_NAMES,
+                      prior=update.version)
+    assert out.swallowed == update.version
+    assert compare(out.version.meta.vv, update.version.meta.vv) is Order.AFTER
+
+
+@pytest.mark.parametrize("old", [
+    {**KEY, "v": {"S": "plain"}},  # no metadata: a plain delete of a plain item
+    {**georep_item(V1), "v": {"S": "changed"}},  # a live version's metadata, changed
+    {**_tomb().item()},  # a stamped tombstone: a burial, skipped
+    None,  # no old image
+], ids=["plain", "live-meta", "tombstone", "no-image"])
+def test_other_removes_name_no_update(old) -> None:
+    out = record("REMOVE", old, None)
+    assert out is None or out.swallowed is None

@@ -222,6 +222,7 @@ async def test_a_plain_update_landing_between_a_burials_steps_is_not_deleted(geo
     assert raw_items(lab, A)["k"] == {**KEY, "v": {"S": "plain"}}  # put back, unstamped
     await lab.start_replicator(A, B)
     await lab.settle()
+    assert await lab.conflicts("users", "k", region=A) == []  # it survived: nothing to name
     for region in (A, B):
         assert await lab.get(region, "users", "k") == {"id": "k", "v": "plain"}, region
     assert (await lab.reconcile())["verified"]
@@ -239,13 +240,13 @@ class _Racing:
         return getattr(self.real, name)
 
     async def put_item(self, **kw):
-        return await self._step_a(await self.real.put_item(**kw))
+        return self._step_a(kw, await self.real.put_item(**kw))
 
     async def update_item(self, **kw):
-        return await self._step_a(await self.real.update_item(**kw))
+        return self._step_a(kw, await self.real.update_item(**kw))
 
-    async def _step_a(self, resp):
-        if self.step == "a":
+    def _step_a(self, kw, resp):
+        if self.step == "a" and kw["TableName"] == "users":
             self.step = "c"
             self.lab.client(A).update_item(
                 TableName="users", Key=KEY, UpdateExpression="SET v = :v",
@@ -265,9 +266,10 @@ async def test_a_plain_update_deleted_by_a_burial_and_overwritten_before_its_put
         georep_lab):
     """The plain update lands between (a) and (c); (c) deletes it with the tombstone; a georep
     write of the key (which reads it as absent) lands before the put-back. The put-back cannot
-    happen without overwriting that write, so the update is named in the region's feed as the
-    loser to it, and every region converges on the georep write. Before: it vanished without
-    a feed entry."""
+    happen without overwriting that write; the REMOVE record of (c) ships as a delete of the
+    update, so us-east's replicator names the update in us-east's feed as the loser to that
+    delete, and every region converges on the georep write. Before: it vanished without a
+    feed entry."""
     lab = georep_lab
     await lab.put(A, "users", "k", {"v": "x"})
     await lab.settle()
@@ -280,12 +282,59 @@ async def test_a_plain_update_deleted_by_a_burial_and_overwritten_before_its_put
         lab.writers[A].client = racing.real
     assert racing.step == "done"
     assert split(raw_items(lab, A)["k"])[0] == {**KEY, "v": {"S": "georep"}}
-    (entry,) = await lab.conflicts("users", "k", region=A)
-    assert [x["value"] for x in entry["losers"]] == [{"id": "k", "v": "plain"}]
-    assert entry["winner"]["value"] == {"id": "k", "v": "georep"}
-    assert entry["losers"][0]["region"] == A and not entry["losers"][0]["tombstone"]
     await lab.start_replicator(A, B)
     await lab.settle()
+    (entry,) = await lab.conflicts("users", "k", region=A)
+    assert [x["value"] for x in entry["losers"]] == [{"id": "k", "v": "plain"}]
+    assert entry["losers"][0]["region"] == A and not entry["losers"][0]["tombstone"]
+    assert entry["winner"]["tombstone"] and entry["reason"] == "swallowed"
+    assert await lab.conflicts("users", "k", region=B) == []
     for region in (A, B):
         assert await lab.get(region, "users", "k") == {"id": "k", "v": "georep"}, region
+    assert (await lab.reconcile())["verified"]
+
+
+class _CutDuringStepC(_Racing):
+    """The applier's client at us-east: a plain UpdateItem lands right after a burial's step
+    (a), and a one-way cut (us-east's answers dropped) begins as step (c) is sent, so (c)
+    deletes the item, the update with it, and its answer never arrives: the window the
+    10-minute 2-region chaos run found (seed 1971621636)."""
+
+    async def delete_item(self, **kw):
+        if self.step == "c" and kw["TableName"] == "users":
+            self.step = "cut"
+            self.lab.partition(A, B, one_way=True)
+        return await self.real.delete_item(**kw)
+
+
+async def test_a_plain_update_deleted_by_a_burial_whose_answer_is_lost_is_named(georep_lab):
+    """eu-west deletes k; burying it in us-east, step (c) deletes a plain update that landed
+    after step (a), and a one-way cut drops (c)'s answer: nothing is put back, and the retry
+    finds the key absent. The REMOVE record of (c) ships as a delete of the update (its old
+    image is the tombstone's metadata over the update's attributes, as a plain client's
+    delete of such an item would be), so the update must be named in us-east's feed. Before:
+    it vanished from every region without a feed entry."""
+    from georep.testing import wait_for
+
+    lab = georep_lab
+    await lab.put(A, "users", "k", {"v": "x"})
+    await lab.settle()
+    await lab.stop_replicator(A, B)  # the plain update stays unstamped meanwhile
+    applier = lab.replicator(B, A).table("users").applier
+    racing = applier.client = _CutDuringStepC(lab, applier.client)
+    mark = len(lab.events.events)
+    await lab.delete(B, "users", "k")
+    await wait_for(lambda: racing.step == "cut", what="step (c) sent into the cut")
+    await wait_for(lambda: "k" not in raw_items(lab, A), what="step (c) to delete the item")
+    await wait_for(lambda: any(e["kind"] == "retry" and e["link"] == f"{B}>{A}"
+                               for e in lab.events.events[mark:]), what="the apply's retry")
+    lab.heal()
+    await lab.start_replicator(A, B)
+    await lab.settle()
+    plainly_absent(lab)
+    named = [x["value"] for region in (A, B)
+             for e in await lab.conflicts("users", "k", region=region) for x in e["losers"]]
+    assert named == [{"id": "k", "v": "plain"}]
+    (entry,) = await lab.conflicts("users", "k", region=A)
+    assert entry["winner"]["tombstone"] and entry["reason"] == "swallowed"
     assert (await lab.reconcile())["verified"]
