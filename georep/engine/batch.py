@@ -16,7 +16,8 @@ import asyncio
 import time
 
 from ..aws.checkpoints import Checkpoint
-from ..core.meta import Version, digest, foreign, key_id, key_of, split
+from ..core.causality import Order, compare
+from ..core.meta import Version, digest, foreign, is_stamped, key_id, key_of, split
 from ..core.policy import Conflict
 from ..core.records import LocalWrite
 from .delivery import Item
@@ -85,17 +86,29 @@ async def _kept(rep, tl, shard_id: str, records: list[dict],
 
 async def name_swallowed(tl, lw: LocalWrite) -> None:
     """Name in the source's feed the plain update ``lw`` (a delete) removed with a tombstone
-    item (:func:`georep.core.records.swallowed`), unless the source holds its attributes again
-    (a burial's put-back landed: the update survives as a write after the delete)."""
+    item (:func:`georep.core.records.swallowed`), unless a write after the delete holds its
+    values at the source (:func:`_survives`)."""
     update = lw.swallowed
     resp = await tl.local.client.get_item(
         TableName=tl.table.name, Key=key_of(update.attrs, tl.table.key_names),
         ConsistentRead=True)
-    attrs, _ = split(resp.get("Item"))
-    if resp.get("Item") is not None and digest(attrs) == update.meta.digest:
+    if resp.get("Item") is not None and _survives(update, resp["Item"], lw.version):
         return
     await tl.local.journal(lw.version, Conflict(tl.local.policy.name, lw.version, (update,),
                                                 reason="swallowed"))
+
+
+def _survives(update: Version, item: dict, delete: Version) -> bool:
+    """The source's ``item`` holds the update's values as a write that follows ``delete``: a
+    burial's put-back (unstamped, perhaps updated since by a plain client), or a version
+    stamped since that the delete has not seen. Not an item a repair wrote with the update's
+    own stamp before this delete was read: the delete follows it, and deletes it again."""
+    attrs, meta = split(item)
+    if not set(update.attrs) <= set(attrs) or digest(
+            {name: attrs[name] for name in update.attrs}) != digest(update.attrs):
+        return False
+    return not is_stamped(attrs, meta) or compare(meta.vv, delete.meta.vv) not in (
+        Order.BEFORE, Order.EQUAL)
 
 
 async def _write_backs(rep, tl, plain: list[LocalWrite]) -> None:
