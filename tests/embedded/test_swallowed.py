@@ -184,6 +184,22 @@ class _WriteBackAfterC:
         return await self.real.update_item(**kw)
 
 
+async def swallow_with_the_links_out_stopped(lab, others) -> None:
+    """k written and settled; us-east's links to ``others`` stopped; eu-west deletes k, and
+    burying it in us-east, step (c) deletes a plain update with the tombstone and loses its
+    answer."""
+    await lab.put(A, "users", "k", {"v": "x"})
+    await lab.settle()
+    for other in others:
+        await lab.stop_replicator(A, other)
+    applier = lab.replicator(B, A).table("users").applier
+    racing = applier.client = _StepCHeld(lab, applier.client)
+    racing.go.set()
+    await lab.delete(B, "users", "k")
+    await wait_for(lambda: racing.deleted.is_set(), what="step (c)")
+    applier.client = racing.real
+
+
 @pytest.mark.parametrize("repair_first", [False, True], ids=["replicator", "reconcile-first"])
 async def test_an_update_a_repair_brought_back_before_the_remove_was_read_is_named(
         georep_lab, repair_first):
@@ -222,16 +238,7 @@ async def test_three_regions_name_the_update_once(tmp_path):
     """Both links out of us-east read (c)'s REMOVE and name the update: one entry, since its
     id comes from the versions and a plain write's stamp from its record alone."""
     async with Lab.embedded(three_regions(tmp_path), run_dir=tmp_path / "runs", seed=1) as lab:
-        await lab.put(A, "users", "k", {"v": "x"})
-        await lab.settle()
-        await lab.stop_replicator(A, B)
-        await lab.stop_replicator(A, C)
-        applier = lab.replicator(B, A).table("users").applier
-        racing = applier.client = _StepCHeld(lab, applier.client)
-        racing.go.set()
-        await lab.delete(B, "users", "k")
-        await wait_for(lambda: racing.deleted.is_set(), what="step (c)")
-        applier.client = racing.real
+        await swallow_with_the_links_out_stopped(lab, (B, C))
         await lab.start_replicator(A, B)
         await lab.start_replicator(A, C)
         await lab.settle()
@@ -269,15 +276,7 @@ class _Held:
 
 async def test_a_replay_after_a_crash_between_naming_and_delivery_keeps_one_entry(georep_lab):
     lab = georep_lab
-    await lab.put(A, "users", "k", {"v": "x"})
-    await lab.settle()
-    await lab.stop_replicator(A, B)
-    applier = lab.replicator(B, A).table("users").applier
-    racing = applier.client = _StepCHeld(lab, applier.client)
-    racing.go.set()
-    await lab.delete(B, "users", "k")
-    await wait_for(lambda: racing.deleted.is_set(), what="step (c)")
-    applier.client = racing.real
+    await swallow_with_the_links_out_stopped(lab, (B,))
     rep = await lab.start_replicator(A, B)
     held = rep.table("users").applier.client = _Held(rep.table("users").applier.client)
     await wait_for(lambda: held.hit.is_set(), what="the delivery")
