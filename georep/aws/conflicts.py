@@ -17,6 +17,7 @@ from typing import Any
 
 from ..core.meta import Version
 from ..core.policy import Conflict
+from .batches import writes
 from .values import to_python
 
 CONFLICTS_TABLE = "georep_conflicts"
@@ -122,18 +123,16 @@ class ConflictFeed:
         for start in range(0, len(entries), 25):
             request = {CONFLICTS_TABLE: [{"PutRequest": {"Item": to_item(e)}}
                                          for e in entries[start:start + 25]]}
-            while request:
-                resp = await self.client.batch_write_item(RequestItems=request)
-                request = resp.get("UnprocessedItems") or None
+            async for _ in writes(self.client, request):
+                pass
 
     async def remove(self, ids: list[str]) -> None:
         """Take entries back (a merge recorded ahead of its write, whose write lost a race)."""
         for start in range(0, len(ids), 25):
             request = {CONFLICTS_TABLE: [{"DeleteRequest": {"Key": {"id": {"S": i}}}}
                                          for i in ids[start:start + 25]]}
-            while request:
-                resp = await self.client.batch_write_item(RequestItems=request)
-                request = resp.get("UnprocessedItems") or None
+            async for _ in writes(self.client, request):
+                pass
 
     async def read(self, table: str | None = None,
                    key: dict[str, Any] | None = None) -> list[dict[str, Any]]:

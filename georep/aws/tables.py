@@ -11,6 +11,7 @@ import asyncio
 from botocore.exceptions import ClientError
 
 from ..config import Table
+from .batches import reads
 
 CHECKPOINT_TABLE = "georep_checkpoints"
 
@@ -83,11 +84,9 @@ async def checkpoint_rows(client, ids: dict[str, str]) -> dict[str, dict]:
         by_id = {row_id: name for name, row_id in chunk.items()}
         request = {CHECKPOINT_TABLE: {"Keys": [{"id": {"S": i}} for i in chunk.values()],
                                       "ConsistentRead": True}}
-        while request:
-            resp = await client.batch_get_item(RequestItems=request)
+        async for resp in reads(client, request):
             for row in resp.get("Responses", {}).get(CHECKPOINT_TABLE, []):
                 out[by_id[row["id"]["S"]]] = row
-            request = resp.get("UnprocessedKeys") or None
     return out
 
 

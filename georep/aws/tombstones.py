@@ -22,6 +22,7 @@ from decimal import Decimal
 from botocore.exceptions import ClientError
 
 from ..core.meta import MetadataError, Version, is_stamped, key_id, key_of, split
+from .batches import reads
 from .tables import CHECKPOINT_TABLE, checkpoint_rows
 
 PREFIX = "tomb"
@@ -85,16 +86,14 @@ async def read_states(client, table: str, key_names: Iterable[str],
     rows: dict[str, Row] = {}
     for start in range(0, len(keys), READ_CHUNK):
         chunk = keys[start:start + READ_CHUNK]
-        request: dict | None = {
+        request = {
             table: {"Keys": chunk, "ConsistentRead": True},
             CHECKPOINT_TABLE: {"Keys": [row_key(table, key_id(k)) for k in chunk],
                                "ConsistentRead": True}}
-        while request:
-            resp = await client.batch_get_item(RequestItems=request)
+        async for resp in reads(client, request):
             for item in resp.get("Responses", {}).get(table, []):
                 items[_same_key(key_of(item, names))] = item
             rows.update(parse_rows(resp.get("Responses", {}).get(CHECKPOINT_TABLE, [])))
-            request = resp.get("UnprocessedKeys") or None
     out: dict[str, State] = {}
     for k in keys:
         kid = key_id(k)

@@ -32,6 +32,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from ..aws.batches import drain
 from ..aws.conflicts import ConflictFeed, of_conflict
 from ..aws.tombstones import TombstoneStore
 from ..aws.values import to_python
@@ -106,11 +107,10 @@ async def _fetch(client, table: Table, keys: list[str]) -> dict[str, dict]:
     for start in range(0, len(keys), 100):
         request = {table.name: {"Keys": [key_of_id(k) for k in keys[start:start + 100]],
                                 "ConsistentRead": True}}
-        while request:
-            resp = await retry(lambda r=request: client.batch_get_item(RequestItems=r))
+        async for resp in drain(lambda r: retry(lambda: client.batch_get_item(RequestItems=r)),
+                                request, unprocessed="UnprocessedKeys"):
             for item in resp.get("Responses", {}).get(table.name, []):
                 out[key_id(key_of(item, table.key_names))] = item
-            request = resp.get("UnprocessedKeys") or None
     return out
 
 
