@@ -19,6 +19,7 @@ messages it took out of the queue, so a link's DLQ depth is its ``dlq`` events l
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -64,6 +65,7 @@ class Redriver:
         self.src = src
         self.tables = tables  # table name -> TableLink (applier to dst, local applier to src)
         self.emit = emit
+        self._running = asyncio.Lock()
 
     async def _version(self, tl, message: dict[str, Any]) -> Version | None:
         d = message["record"]["dynamodb"]
@@ -89,6 +91,14 @@ class Redriver:
         return lw.version if lw is not None else None
 
     async def redrive(self, visibility_s: int = 30) -> RedriveReport:
+        """Redrive the queue until it is empty or holds only what this redrive met; one at a
+        time per link in this process (the replicator's own and reconcile's would otherwise
+        meet each other's messages once a long round outlasts their visibility, and both
+        count them)."""
+        async with self._running:
+            return await self._redrive(visibility_s)
+
+    async def _redrive(self, visibility_s: int) -> RedriveReport:
         report = RedriveReport()
         kept: dict[str, Message] = {}  # by id: the latest receipt is the one to release with
         met: set[str] = set()  # ids received, or sent, by this redrive
@@ -98,18 +108,17 @@ class Redriver:
                 if not batch:
                     return report  # the queue is empty, or holds only what this one met
                 report.received += len(batch)
-                if await self._together(batch, report, kept):
-                    continue
-                for i, m in enumerate(batch):  # one at a time: find the poison, keep the rest
+                alone = await self._together(batch, report, kept)
+                for i, m in enumerate(alone):  # one at a time: find the poison, keep the rest
                     outcome = await self._one(m, report, met)
                     if outcome == "keep":
                         kept[m.id] = m
                     elif outcome == "stop":
-                        kept.update((n.id, n) for n in batch[i:])
+                        kept.update((n.id, n) for n in alone[i:])
                         return report
         finally:
             for m in kept.values():
-                await self.dlq.release(m)
+                await self._release(m)
             if report.received or report.stopped:  # an empty queue's redrive is no event
                 self.emit("redrive", link=self.dlq.link, received=report.received,
                           delivered=report.delivered, suppressed=report.suppressed,
@@ -123,62 +132,93 @@ class Redriver:
         final redrive held 870 messages for 5 keys, and one apply per ten messages took a
         minute)."""
         batch: list[Message] = []
+        at: dict[str, int] = {}  # id -> place in this round's batch
         for _ in range(RECEIVES):
             received = await self.dlq.receive(visibility_s=visibility_s)
-            fresh = [m for m in received if m.id not in met]
-            # Met before: visible again at the end, released with its latest receipt.
-            kept.update((m.id, m) for m in received if m.id in met)
+            fresh = []
+            for m in received:
+                if m.id in at:  # met again inside its own round: delete it by its latest receipt
+                    batch[at[m.id]] = m
+                elif m.id in met:  # met before: visible again at the end, with this receipt
+                    kept[m.id] = m
+                else:
+                    fresh.append(m)
             if not fresh:
                 break
+            for m in fresh:
+                at[m.id] = len(batch)
+                batch.append(m)
             met.update(m.id for m in fresh)
-            batch.extend(fresh)
         return batch
 
-    async def _together(self, batch: list[Message], report: RedriveReport,
-                        kept: dict[str, Message]) -> bool:
-        """Apply a whole batch of well-formed messages in one go; False to go one by one."""
+    async def _collect(self, batch: list[Message]):
+        """Each table's latest version of each key in ``batch`` (by stream sequence number:
+        the later record of a key has seen the earlier), where each message stands ((table,
+        key id), key id None for a message with nothing to ship), and the messages that must
+        go one by one (not well-formed, or failing to interpret)."""
         per_table: dict[str, dict[str, tuple[Version, int, dict]]] = {}
-        where: list[tuple[str, str | None]] = []  # per message: (table, key id or None)
-        try:
-            for m in batch:
+        where: dict[str, tuple[str, str | None]] = {}  # message id -> (table, key id or None)
+        alone: list[Message] = []
+        for m in batch:
+            try:
                 message = m.decoded()
                 if message["link"] != self.dlq.link or message["table"] not in self.tables:
-                    return False
+                    raise MalformedMessage("another link's")
                 tl = self.tables[message["table"]]
                 version = await self._version(tl, message)
-                if version is None:
-                    where.append((message["table"], None))
-                    continue
-                seq = int(message["record"]["dynamodb"]["SequenceNumber"])
-                kid = key_id(key_of(version.attrs, tl.table.key_names))
-                where.append((message["table"], kid))
-                keep = per_table.setdefault(message["table"], {})
-                if kid not in keep or keep[kid][1] < seq:  # the later record has seen the earlier
-                    keep[kid] = (version, seq, message["record"])
-            results = {t: await self.tables[t].applier.apply([v for v, _, _ in keep.values()])
-                       for t, keep in per_table.items()}
-        except Exception:
-            return False
+            except Exception:  # reported, or kept, by the one-by-one pass
+                alone.append(m)
+                continue
+            if version is None:
+                where[m.id] = (message["table"], None)
+                continue
+            seq = int(message["record"]["dynamodb"]["SequenceNumber"])
+            kid = key_id(key_of(version.attrs, tl.table.key_names))
+            where[m.id] = (message["table"], kid)
+            keep = per_table.setdefault(message["table"], {})
+            if kid not in keep or keep[kid][1] < seq:
+                keep[kid] = (version, seq, message["record"])
+        return per_table, where, alone
+
+    async def _together(self, batch: list[Message], report: RedriveReport,
+                        kept: dict[str, Message]) -> list[Message]:
+        """Apply a round's messages in one go, each key's latest version only; the messages
+        left to go one by one: those :meth:`_collect` set apart, and a failed key's (the
+        writes of the others are reported as this redrive's)."""
+        per_table, where, alone = await self._collect(batch)
+        results, failing = {}, set()
+        for t, keep in per_table.items():
+            names = self.tables[t].table.key_names
+            failed: list = []
+            try:
+                results[t] = await self.tables[t].applier.apply(
+                    [v for v, _, _ in keep.values()], failed=failed)
+            except Exception:  # nothing written (the read failed): each key on its own
+                failing.update((t, kid) for kid in keep)
+                continue
+            failing.update((t, key_id(key_of(v.attrs, names))) for v, _ in failed)
         blocked = {(t, key_id(key_of(v.attrs, self.tables[t].table.key_names)))
                    for t, r in results.items() for v in r.blocked}
-        applied = held = 0
         for t, r in results.items():
-            applied += r.applied
+            report.delivered += r.applied
             await self.on_result(self.tables[t], r,
                                  {kid: rec for kid, (_, _, rec) in per_table[t].items()})
         done = []
-        for m, spot in zip(batch, where, strict=True):
-            if spot in blocked:
-                held += 1
+        for m in batch:
+            spot = where.get(m.id)
+            if spot is None:
+                continue  # already in ``alone``
+            if spot in failing:
+                alone.append(m)
+            elif spot in blocked:
+                report.blocked += 1
                 kept[m.id] = m
             else:
                 done.append(m)
         await self.dlq.delete_many(done)
         report.removed += len(done)
-        report.delivered += applied
-        report.blocked += held
-        report.suppressed += len(batch) - held - applied
-        return True
+        report.suppressed += len(done) - sum(r.applied for r in results.values())
+        return alone
 
     async def _one(self, m: Message, report: RedriveReport, met: set[str]) -> str:
         try:
@@ -194,6 +234,7 @@ class Redriver:
             version = await self._version(tl, message)
             if version is None:  # nothing to ship (a replicated write): done
                 await self._delete(m, report)
+                report.suppressed += 1
                 return "done"
             result = await tl.applier.apply([version])
         except Exception as exc:  # classified: poison stays, a failing link stops the redrive
@@ -223,6 +264,15 @@ class Redriver:
             report.suppressed += 1
         await self._delete(m, report)
         return "done"
+
+    async def _release(self, m: Message) -> None:
+        """Make a kept message visible again; one that is gone (deleted in the round that met
+        it first, under an older receipt) needs nothing, and one failure stops no other."""
+        try:
+            await self.dlq.release(m)
+        except Exception as exc:
+            self.emit("dlq-release-failed", link=self.dlq.link, id=m.id,
+                      error=str(exc)[:200])
 
     async def _delete(self, m: Message, report: RedriveReport) -> None:
         await self.dlq.delete(m)

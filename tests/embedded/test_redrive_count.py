@@ -4,6 +4,7 @@ events alone give a link's DLQ depth."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 
@@ -96,3 +97,107 @@ async def test_a_backlog_of_one_keys_versions_is_delivered_as_its_latest(georep_
     assert await lab.get("eu-west", "users", "b") == {"id": "b", "n": 49}
     applied = [e for e in lab.events.of_kind("apply") if e["link"] == "us-east>eu-west"]
     assert len(applied) == 1
+
+
+def poison(i: int, seq: int) -> str:
+    """A key of the wrong type, stored as retriable: the destination refuses it."""
+    return message({"id": {"N": str(i)}}, i, seq)
+
+
+async def queued(lab, bodies: list[str]):
+    """us-east>eu-west's replicator, stopped (the test's redrive is the only one), with
+    ``bodies`` sent to its DLQ."""
+    rep = lab.replicator("us-east", "eu-west")
+    await lab.stop_replicator("us-east", "eu-west")
+    url = await rep.dlq.url()
+    sqs = lab.client("us-east", "sqs")
+    for body in bodies:
+        sqs.send_message(QueueUrl=url, MessageBody=body)
+    return rep
+
+
+async def test_a_rounds_writes_before_a_poison_failure_are_reported_as_delivered(georep_lab):
+    """The round's apply writes every other key, then fails on the poison one: only that key
+    goes one message at a time. Before (found by review), the whole round did, found the
+    writes already there, and reported them as suppressed, with no ``apply`` event."""
+    lab = georep_lab
+    rep = await queued(lab, [*(message({"id": {"S": f"p{i}"}}, i, 1000 + i) for i in range(20)),
+                             poison(2, 1100)])
+    report = await rep.redriver.redrive()
+    assert await lab.get("eu-west", "users", "p19") == {"id": "p19", "n": 19}
+    assert len(report.poison) == 1 and report.received == 21
+    applied = [e for e in lab.events.of_kind("apply")
+               if e["link"] == "us-east>eu-west" and e.get("via") == "redrive"]
+    assert (report.delivered, report.suppressed, len(applied)) == (20, 0, 20)
+
+
+class SlowReceives:
+    """The region's real SQS client; its second receive answers after ``pause`` seconds."""
+
+    def __init__(self, real, pause: float) -> None:
+        self.real, self.pause, self.receives = real, pause, 0
+
+    def __getattr__(self, name):
+        return getattr(self.real, name)
+
+    async def receive_message(self, **kw):
+        self.receives += 1
+        if self.receives == 2:
+            await asyncio.sleep(self.pause)
+        return await self.real.receive_message(**kw)
+
+
+async def test_a_message_met_again_inside_its_round_is_deleted_and_counted_once(georep_lab):
+    """A round's receives outlast the visibility timeout (1 s here; a stalled receive does it
+    at 30 s), so its second receive meets the first one's messages again. Each is deleted by
+    its latest receipt and counted once. Before (found by review), the redrive released them
+    after deleting them: ReceiptHandleIsInvalid escaped and killed the link's task."""
+    lab = georep_lab
+    rep = await queued(lab, [message({"id": {"S": f"m{i}"}}, i, 500 + i) for i in range(3)])
+    rep.dlq.client = SlowReceives(rep.dlq.client, pause=2.5)
+    report = await rep.redriver.redrive(visibility_s=1)
+    assert (report.received, report.delivered, report.removed) == (3, 3, 3)
+    assert await rep.dlq.depth() == 0
+    assert [e["removed"] for e in lab.events.of_kind("redrive")
+            if e["link"] == "us-east>eu-west"] == [3]
+
+
+class SlowLink:
+    """The destination's real client: each call answered ``delay`` seconds late; ``second``
+    is set at its second call."""
+
+    def __init__(self, real, delay: float) -> None:
+        self.real, self.delay, self.calls = real, delay, 0
+        self.second = asyncio.Event()
+
+    def __getattr__(self, name):
+        call = getattr(self.real, name)
+        if not callable(call):
+            return call
+
+        async def slow(*a, **kw):
+            self.calls += 1
+            if self.calls == 2:
+                self.second.set()
+            await asyncio.sleep(self.delay)
+            return await call(*a, **kw)
+        return slow
+
+
+async def test_two_redrives_of_one_link_at_once_count_each_message_once(georep_lab):
+    """Reconcile redrives every link while a replicator may be redriving its own. When a round
+    outlasts its messages' visibility (1 s here, over a link answering 1.5 s late), a second
+    redrive meets them again: both applied them, both counted and deleted them, and the
+    events' DLQ depth went negative (found by review). A link's redrives now take turns."""
+    lab = georep_lab
+    rep = await queued(lab, [message({"id": {"S": f"t{i}"}}, i, 600 + i) for i in range(5)])
+    applier = rep.table("users").applier
+    slow = applier.client = SlowLink(applier.client, delay=1.5)
+    first = asyncio.ensure_future(rep.redriver.redrive(visibility_s=1))
+    await asyncio.wait_for(slow.second.wait(), timeout=30)
+    second = await rep.redriver.redrive(visibility_s=1)
+    assert (await first).received == 5
+    assert second.received == 0
+    assert sum(e["removed"] for e in lab.events.of_kind("redrive")
+               if e["link"] == "us-east>eu-west") == 5
+    assert await rep.dlq.depth() == 0
